@@ -1,0 +1,27 @@
+//! kafkasim: a deterministic simulation testbed for Apache Kafka's replication and client
+//! protocols. One process, one thread, one seed runs a whole cluster over a virtual network and
+//! virtual disks, injects faults, and checks what clients saw against what Kafka promises.
+//!
+//! Map of the crate, one line per module:
+//!
+//! - [`sim`]: simulated time, the event queue, the seeded RNG and its forks, effects, the loop.
+//! - [`net`]: the virtual network: FIFO links, latency, loss, partitions, connection closes.
+//! - [`disk`]: the virtual disk: page cache versus durable bytes, sync latency, kill, power-off.
+//! - [`faults`]: fault actions (kill, power-off, partition, …) as data, resolved to node ids.
+//! - [`trace`]: observations, the short log and the rolling `trace_hash`.
+//! - [`scenario`]: the TOML scenario format: schema, Kafka defaults, validation, `--set`.
+//! - [`cli`]: the `kafkasim` command: subcommands, output formats, exit codes.
+//!
+//! ```
+//! use kafkasim::sim::{SimDuration, SimTime};
+//! let t = SimTime::ZERO + SimDuration::from_millis(12);
+//! assert_eq!(t.as_micros(), 12_000);
+//! ```
+
+pub mod cli;
+pub mod disk;
+pub mod faults;
+pub mod net;
+pub mod scenario;
+pub mod sim;
+pub mod trace;

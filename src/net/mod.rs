@@ -1,0 +1,277 @@
+//! The virtual network: directed links between nodes, each delivering in FIFO order as a TCP
+//! connection does. A message's delay is drawn from the latency model and its delivery time is
+//! `max(now + delay, last delivery on this link)`.
+//!
+//! Reachability is a petgraph directed adjacency matrix: an edge `a → b` means `a`'s packets
+//! reach `b`. Partitions remove edges (both directions, or one for a one-way cut); heal restores
+//! them all. Each unordered pair of nodes shares one connection with a generation number; closing
+//! it (a cut, or a peer killed) bumps the generation, so everything still in flight on it is
+//! dropped at delivery, and both ends are told the connection closed — which is how clients see
+//! disconnects. A send over an unreachable link is dropped silently, as a SYN into a partition
+//! is: the sender learns only through its own request timeout.
+//!
+//! Also modelled: uniform latency with an optional long tail, random message loss (in parts per
+//! million: no floats in simulation decisions) and slow-link faults adding delay for a while.
+//! Left out: bandwidth and message size (a message costs latency only), and duplication.
+
+use petgraph::graph::NodeIndex;
+use petgraph::matrix_graph::DiMatrix;
+use rand::RngExt;
+
+use crate::sim::{NodeId, SimDuration, SimRng, SimTime};
+
+/// One part per million, the unit of every probability in simulation code.
+pub const PPM: u32 = 1_000_000;
+
+/// How long a message takes on a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LatencyModel {
+    /// Fastest one-way delay.
+    pub min: SimDuration,
+    /// Slowest ordinary one-way delay (uniform between min and max).
+    pub max: SimDuration,
+    /// Chance, in parts per million, that a message takes the long tail instead.
+    pub tail_ppm: u32,
+    /// Fastest long-tail delay.
+    pub tail_min: SimDuration,
+    /// Slowest long-tail delay.
+    pub tail_max: SimDuration,
+}
+
+impl LatencyModel {
+    /// Uniform delay in `[min_ms, max_ms]` milliseconds and no tail.
+    pub fn uniform_ms(min_ms: u64, max_ms: u64) -> LatencyModel {
+        LatencyModel {
+            min: SimDuration::from_millis(min_ms),
+            max: SimDuration::from_millis(max_ms),
+            tail_ppm: 0,
+            tail_min: SimDuration::ZERO,
+            tail_max: SimDuration::ZERO,
+        }
+    }
+
+    fn draw(&self, rng: &mut SimRng) -> SimDuration {
+        let (min, max) = if self.tail_ppm > 0 && rng.random_range(0..PPM) < self.tail_ppm {
+            (self.tail_min, self.tail_max)
+        } else {
+            (self.min, self.max)
+        };
+        SimDuration::from_micros(rng.random_range(min.as_micros()..=max.as_micros()))
+    }
+}
+
+/// The whole network's configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetworkModel {
+    /// Delay of each message.
+    pub latency: LatencyModel,
+    /// Chance, in parts per million, that a message is lost.
+    pub loss_ppm: u32,
+}
+
+/// What became of a sent message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// It will arrive at `at` unless its connection closes first.
+    Deliver {
+        /// Arrival time.
+        at: SimTime,
+        /// The connection generation it travels on.
+        generation: u32,
+    },
+    /// The link is cut: dropped silently.
+    Unreachable,
+    /// Lost by the loss model.
+    Lost,
+}
+
+/// State of one directed link.
+#[derive(Clone, Copy, Debug, Default)]
+struct Link {
+    /// Latest delivery scheduled on this link; keeps delivery FIFO.
+    last_delivery: SimTime,
+    /// Extra delay of a slow-link fault, and when it ends.
+    slow_extra: SimDuration,
+    slow_until: SimTime,
+}
+
+/// State of the connection shared by an unordered pair of nodes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Connection {
+    /// Bumped on every close; in-flight messages of older generations are dropped.
+    generation: u32,
+    /// Whether a message was sent since the last close (so a close is worth announcing).
+    open: bool,
+}
+
+/// The virtual network between `n` nodes.
+pub struct Network {
+    n: usize,
+    model: NetworkModel,
+    /// Edge `a → b` present: `a` reaches `b`.
+    reach: DiMatrix<(), ()>,
+    /// Directed links, indexed `from * n + to`.
+    links: Vec<Link>,
+    /// Connections, indexed `min * n + max`.
+    connections: Vec<Connection>,
+}
+
+impl Network {
+    /// A fully connected network of `n` nodes.
+    pub fn new(n: usize, model: NetworkModel) -> Network {
+        assert!(model.latency.min <= model.latency.max, "inverted latency range");
+        assert!(model.latency.tail_min <= model.latency.tail_max, "inverted tail range");
+        assert!(n <= usize::from(u16::MAX), "at most 65 535 nodes");
+        let mut reach = DiMatrix::with_capacity(n);
+        for _ in 0..n {
+            reach.add_node(());
+        }
+        let mut network = Network {
+            n,
+            model,
+            reach,
+            links: vec![Link::default(); n * n],
+            connections: vec![Connection::default(); n * n],
+        };
+        network.heal();
+        network
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether the network has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Whether packets from `from` currently reach `to`.
+    pub fn reaches(&self, from: NodeId, to: NodeId) -> bool {
+        self.reach.has_edge(index(from), index(to))
+    }
+
+    /// Sends a message: decides whether and when it arrives.
+    pub fn send(&mut self, now: SimTime, from: NodeId, to: NodeId, rng: &mut SimRng) -> SendOutcome {
+        if !self.reaches(from, to) {
+            return SendOutcome::Unreachable;
+        }
+        if self.model.loss_ppm > 0 && rng.random_range(0..PPM) < self.model.loss_ppm {
+            return SendOutcome::Lost;
+        }
+        let mut delay = self.model.latency.draw(rng);
+        let link = &mut self.links[from.index() * self.n + to.index()];
+        if now < link.slow_until {
+            delay = delay + link.slow_extra;
+        }
+        let at = (now + delay).max(link.last_delivery);
+        link.last_delivery = at;
+        let connection = &mut self.connections[pair(from, to, self.n)];
+        connection.open = true;
+        SendOutcome::Deliver { at, generation: connection.generation }
+    }
+
+    /// Whether a message sent on `generation` may still be delivered.
+    pub fn is_current(&self, from: NodeId, to: NodeId, generation: u32) -> bool {
+        self.connections[pair(from, to, self.n)].generation == generation
+    }
+
+    /// Closes the connection between `a` and `b`; returns whether it was open.
+    pub fn close(&mut self, a: NodeId, b: NodeId) -> bool {
+        let connection = &mut self.connections[pair(a, b, self.n)];
+        connection.generation = connection.generation.wrapping_add(1);
+        std::mem::replace(&mut connection.open, false)
+    }
+
+    /// Closes every connection of `node`; returns the peers whose connection was open.
+    pub fn close_all(&mut self, node: NodeId) -> Vec<NodeId> {
+        (0..self.n)
+            .map(NodeId::from_index)
+            .filter(|&peer| peer != node)
+            .filter(|&peer| self.close(node, peer))
+            .collect()
+    }
+
+    /// Cuts the one-way link `from → to`; returns whether their connection was open (and is
+    /// now closed). Cutting an already-cut link changes nothing.
+    pub fn cut(&mut self, from: NodeId, to: NodeId) -> bool {
+        if from == to || !self.reaches(from, to) {
+            return false;
+        }
+        self.reach.remove_edge(index(from), index(to));
+        self.close(from, to)
+    }
+
+    /// Restores every link.
+    pub fn heal(&mut self) {
+        for a in 0..self.n {
+            for b in 0..self.n {
+                if a != b {
+                    let (a, b) = (NodeId::from_index(a), NodeId::from_index(b));
+                    self.reach.update_edge(index(a), index(b), ());
+                }
+            }
+        }
+    }
+
+    /// Adds `extra` delay to the link `from → to` until `until`.
+    pub fn slow_link(&mut self, from: NodeId, to: NodeId, extra: SimDuration, until: SimTime) {
+        let link = &mut self.links[from.index() * self.n + to.index()];
+        link.slow_extra = extra;
+        link.slow_until = until;
+    }
+
+    /// Every directed link that is currently cut, in order.
+    pub fn cut_links(&self) -> Vec<(NodeId, NodeId)> {
+        let mut cut = Vec::new();
+        for a in 0..self.n {
+            for b in 0..self.n {
+                let (a, b) = (NodeId::from_index(a), NodeId::from_index(b));
+                if a != b && !self.reaches(a, b) {
+                    cut.push((a, b));
+                }
+            }
+        }
+        cut
+    }
+}
+
+/// Matrix node index (petgraph's `MatrixGraph` defaults to `u16` indices: 65 535 nodes).
+fn index(node: NodeId) -> NodeIndex<u16> {
+    NodeIndex::new(node.index())
+}
+
+fn pair(a: NodeId, b: NodeId, n: usize) -> usize {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    lo.index() * n + hi.index()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{RootRng, Stream};
+
+    fn net(n: usize) -> Network {
+        let model = NetworkModel { latency: LatencyModel::uniform_ms(1, 5), loss_ppm: 0 };
+        Network::new(n, model)
+    }
+
+    #[test]
+    fn one_way_cut_closes_the_connection_and_keeps_the_other_direction() {
+        let mut net = net(3);
+        let mut rng = RootRng::new(3).fork(Stream::Network);
+        let (a, b) = (NodeId::from_index(0), NodeId::from_index(1));
+        let SendOutcome::Deliver { generation, .. } = net.send(SimTime::ZERO, a, b, &mut rng)
+        else {
+            panic!("connected nodes deliver");
+        };
+        assert!(net.cut(a, b), "the connection was open");
+        assert!(!net.is_current(a, b, generation));
+        assert_eq!(net.send(SimTime::ZERO, a, b, &mut rng), SendOutcome::Unreachable);
+        assert!(matches!(net.send(SimTime::ZERO, b, a, &mut rng), SendOutcome::Deliver { .. }));
+        assert_eq!(net.cut_links(), [(a, b)]);
+        net.heal();
+        assert!(net.cut_links().is_empty());
+    }
+}

@@ -1,0 +1,188 @@
+//! The sans-I/O process interface. A process (broker, metadata service, client) is a plain
+//! struct whose handlers read `now`, change its own state and push effects — send, set or cancel
+//! a timer, write or sync a file, record an observation — into its [`Ctx`]. Only the simulator
+//! applies effects, so a process can be unit-tested by feeding it messages and reading the
+//! effects back.
+//!
+//! A handler sees the disk as it was before the handler ran: writes it pushes land when the
+//! simulator applies them, at the same simulated instant.
+
+use std::fmt;
+
+use super::ids::{NodeId, TimerId};
+use super::rng::SimRng;
+use super::time::{SimDuration, SimTime};
+use crate::disk::Disk;
+
+/// A simulated process: the closed set of process kinds is an enum implementing this trait.
+pub trait Process: Sized {
+    /// Messages exchanged between processes (Kafka's requests and responses).
+    type Msg;
+    /// Timer payloads.
+    type Timer;
+    /// Process-specific observations, one short-log line each.
+    type Observation: fmt::Display;
+    /// What the process needs to (re)build itself besides its disk: its configuration.
+    type Spec;
+
+    /// Builds the process from its configuration and its disk, as a (re)start does.
+    fn boot(node: NodeId, spec: &Self::Spec, disk: &Disk) -> Self;
+
+    /// Runs once after every boot.
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>);
+
+    /// Handles a message from `from`.
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
+
+    /// Handles a timer that fired.
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Self::Timer);
+
+    /// Learns that the connection to `peer` closed; whatever was in flight on it is lost.
+    fn on_connection_closed(&mut self, _ctx: &mut Ctx<'_, Self>, _peer: NodeId) {}
+
+    /// Learns that the sync or atomic write issued with `token` is durable.
+    fn on_sync_done(&mut self, _ctx: &mut Ctx<'_, Self>, _token: u64) {}
+
+    /// Checks the process's local invariants; the simulator calls it after every handler.
+    fn check_invariants(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A file operation requested by a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiskOp {
+    /// Append bytes to the page cache.
+    Append {
+        /// File name.
+        file: String,
+        /// Bytes to append.
+        bytes: Vec<u8>,
+    },
+    /// Cut a file to a length.
+    Truncate {
+        /// File name.
+        file: String,
+        /// New length.
+        len: usize,
+    },
+    /// Remove a file.
+    Delete {
+        /// File name.
+        file: String,
+    },
+    /// fsync what is written now; `on_sync_done(token)` follows after the sync latency.
+    Sync {
+        /// File name.
+        file: String,
+        /// Echoed back in `on_sync_done`.
+        token: u64,
+    },
+    /// Replace a file whole, durably (write temp, fsync, rename); `on_sync_done(token)` follows.
+    WriteAtomic {
+        /// File name.
+        file: String,
+        /// The new content.
+        bytes: Vec<u8>,
+        /// Echoed back in `on_sync_done`.
+        token: u64,
+    },
+}
+
+/// Something a handler asks the simulator to do.
+pub enum Effect<P: Process> {
+    /// Send a message.
+    Send {
+        /// Destination node.
+        to: NodeId,
+        /// The message.
+        msg: P::Msg,
+    },
+    /// Fire `timer` after `after`.
+    SetTimer {
+        /// The timer's id, for cancelling.
+        id: TimerId,
+        /// Delay from now.
+        after: SimDuration,
+        /// Payload handed back to `on_timer`.
+        timer: P::Timer,
+    },
+    /// Forget a timer set earlier.
+    CancelTimer(TimerId),
+    /// A file operation on the node's own disk.
+    Disk(DiskOp),
+    /// Record an observation in the trace.
+    Observe(P::Observation),
+}
+
+/// What a handler may read and the buffer it pushes effects into.
+pub struct Ctx<'a, P: Process> {
+    pub(crate) now: SimTime,
+    pub(crate) node: NodeId,
+    pub(crate) rng: &'a mut SimRng,
+    pub(crate) disk: &'a Disk,
+    pub(crate) effects: &'a mut Vec<Effect<P>>,
+    pub(crate) next_timer: &'a mut u64,
+}
+
+impl<'a, P: Process> Ctx<'a, P> {
+    /// A context for driving a process by hand, as unit tests of a process do.
+    pub fn new(
+        now: SimTime,
+        node: NodeId,
+        rng: &'a mut SimRng,
+        disk: &'a Disk,
+        effects: &'a mut Vec<Effect<P>>,
+        next_timer: &'a mut u64,
+    ) -> Self {
+        Ctx { now, node, rng, disk, effects, next_timer }
+    }
+
+    /// The current simulated time.
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// The node this process runs on.
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// This process's own seeded RNG.
+    pub fn rng(&mut self) -> &mut SimRng {
+        self.rng
+    }
+
+    /// The node's disk, as it was when the handler began.
+    pub fn disk(&self) -> &Disk {
+        self.disk
+    }
+
+    /// Sends `msg` to `to` over the network.
+    pub fn send(&mut self, to: NodeId, msg: P::Msg) {
+        self.effects.push(Effect::Send { to, msg });
+    }
+
+    /// Fires `timer` after `after`; the id cancels it.
+    pub fn set_timer(&mut self, after: SimDuration, timer: P::Timer) -> TimerId {
+        let id = TimerId(*self.next_timer);
+        *self.next_timer += 1;
+        self.effects.push(Effect::SetTimer { id, after, timer });
+        id
+    }
+
+    /// Cancels a timer; cancelling one that already fired is harmless.
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.effects.push(Effect::CancelTimer(id));
+    }
+
+    /// Requests a file operation on the node's disk.
+    pub fn disk_op(&mut self, op: DiskOp) {
+        self.effects.push(Effect::Disk(op));
+    }
+
+    /// Records an observation.
+    pub fn observe(&mut self, observation: P::Observation) {
+        self.effects.push(Effect::Observe(observation));
+    }
+}

@@ -1,0 +1,544 @@
+//! The simulator loop. It owns every process, the network, the disks, the RNG forks and the
+//! trace; it pops the earliest event, hands it to the process it is for, checks that process's
+//! invariants, and applies the effects the handler pushed. Faults are events too.
+//!
+//! Node lifecycle: `Up` handles events; `Paused` keeps them, in order, until resumed; `Down`
+//! (killed or powered off) drops them. Each boot starts a new incarnation, so timers and sync
+//! callbacks of an earlier incarnation never reach the new process.
+
+use std::collections::BTreeSet;
+
+use super::ids::{NodeId, TimerId};
+use super::process::{Ctx, DiskOp, Effect, Process};
+use super::queue::EventQueue;
+use super::rng::{RootRng, SimRng, Stream};
+use super::time::SimTime;
+use crate::disk::{Disk, DiskModel, SyncTicket};
+use crate::faults::FaultAction;
+use crate::net::{Network, NetworkModel, SendOutcome};
+use crate::trace::Trace;
+
+/// Everything needed to start a run.
+pub struct World<P: Process> {
+    /// The run's seed; every random draw derives from it.
+    pub seed: u64,
+    /// Node names, indexed by node id.
+    pub names: Vec<String>,
+    /// Each node's process configuration, indexed by node id.
+    pub specs: Vec<P::Spec>,
+    /// The network's latency and loss.
+    pub network: NetworkModel,
+    /// Every disk's sync latency and power-off behaviour.
+    pub disk: DiskModel,
+    /// Whether to keep the short log's text (the hash is always kept).
+    pub keep_log: bool,
+}
+
+/// Whether a node's process is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeStatus {
+    /// Running and handling events.
+    Up,
+    /// Stopped; its events wait until it resumes.
+    Paused,
+    /// Crashed; its events are dropped until it restarts.
+    Down,
+}
+
+/// Why a run stopped early.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimError {
+    /// A process broke one of its own invariants.
+    Invariant {
+        /// When.
+        at: SimTime,
+        /// Which node.
+        node: String,
+        /// What the process said.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::Invariant { at, node, message } => {
+                write!(f, "invariant violated on {node} at {at} ms: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// Something a process handles.
+enum Input<P: Process> {
+    Message { from: NodeId, msg: P::Msg },
+    Timer { id: TimerId, timer: P::Timer },
+    SyncDone { token: u64 },
+    ConnectionClosed { peer: NodeId },
+}
+
+/// A queued event.
+enum Event<P: Process> {
+    /// A message arriving over the network, if its connection is still the one it left on.
+    Deliver { from: NodeId, to: NodeId, generation: u32, msg: P::Msg },
+    /// An input for one incarnation of a process.
+    Input { node: NodeId, incarnation: u32, input: Input<P> },
+    /// A sync finishing on a node's disk.
+    SyncDone { node: NodeId, incarnation: u32, ticket: SyncTicket, token: u64 },
+    /// An atomic write (write, fsync, rename) finishing.
+    WriteDone { node: NodeId, incarnation: u32, power: u64, file: String, bytes: Vec<u8>, token: u64 },
+    /// A fault to apply.
+    Fault(FaultAction),
+    /// The end of a slow-link or slow-disk fault, logged so the trace shows the span.
+    FaultEnds(FaultAction),
+}
+
+/// One node's slot: its process (if running), status, disk and RNG.
+struct Node<P: Process> {
+    process: Option<P>,
+    spec: P::Spec,
+    status: NodeStatus,
+    incarnation: u32,
+    disk: Disk,
+    rng: SimRng,
+    /// Events that arrived while paused, in arrival order.
+    stash: Vec<Event<P>>,
+}
+
+/// The deterministic simulator of one run.
+pub struct Simulator<P: Process> {
+    now: SimTime,
+    queue: EventQueue<Event<P>>,
+    nodes: Vec<Node<P>>,
+    names: Vec<String>,
+    network: Network,
+    net_rng: SimRng,
+    disk_rng: SimRng,
+    trace: Trace,
+    /// Reused effect buffer, so handlers never allocate one.
+    effects: Vec<Effect<P>>,
+    next_timer: u64,
+    /// Cancelled timers not yet popped; removed when they are.
+    cancelled: BTreeSet<TimerId>,
+    events: u64,
+    faults: Vec<(SimTime, FaultAction)>,
+    failure: Option<SimError>,
+}
+
+impl<P: Process> Simulator<P> {
+    /// Builds the world and boots every node at time zero, in node id order.
+    pub fn new(world: World<P>) -> Simulator<P> {
+        assert_eq!(world.names.len(), world.specs.len(), "one spec per node name");
+        let root = RootRng::new(world.seed);
+        let nodes = world
+            .specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| Node {
+                process: None,
+                spec,
+                status: NodeStatus::Down,
+                incarnation: 0,
+                disk: Disk::new(world.disk),
+                rng: root.fork(Stream::Node(NodeId::from_index(i).get())),
+                stash: Vec::new(),
+            })
+            .collect::<Vec<_>>();
+        let mut sim = Simulator {
+            now: SimTime::ZERO,
+            queue: EventQueue::new(),
+            network: Network::new(nodes.len(), world.network),
+            nodes,
+            names: world.names,
+            net_rng: root.fork(Stream::Network),
+            disk_rng: root.fork(Stream::Disk),
+            trace: Trace::new(world.keep_log),
+            effects: Vec::new(),
+            next_timer: 0,
+            cancelled: BTreeSet::new(),
+            events: 0,
+            faults: Vec::new(),
+            failure: None,
+        };
+        for i in 0..sim.nodes.len() {
+            sim.boot(NodeId::from_index(i));
+        }
+        sim
+    }
+
+    /// The current simulated time.
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// How many events have been handled.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Node names, indexed by node id.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The id of the node with this name.
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.names.iter().position(|n| n == name).map(NodeId::from_index)
+    }
+
+    /// The running process of a node, if it is not down.
+    pub fn process(&self, node: NodeId) -> Option<&P> {
+        self.nodes[node.index()].process.as_ref()
+    }
+
+    /// A node's status.
+    pub fn status(&self, node: NodeId) -> NodeStatus {
+        self.nodes[node.index()].status
+    }
+
+    /// A node's disk.
+    pub fn disk(&self, node: NodeId) -> &Disk {
+        &self.nodes[node.index()].disk
+    }
+
+    /// The network.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// Every fault applied so far, with its time.
+    pub fn faults(&self) -> &[(SimTime, FaultAction)] {
+        &self.faults
+    }
+
+    /// How many events are pending.
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Schedules a fault at `at` (not before now).
+    pub fn schedule_fault(&mut self, at: SimTime, fault: FaultAction) {
+        assert!(at >= self.now, "fault scheduled in the past: {at} < {}", self.now);
+        self.check_targets(&fault);
+        self.queue.push(at, Event::Fault(fault));
+    }
+
+    /// Handles every event up to and including `deadline`, then sets the clock to it.
+    pub fn run_until(&mut self, deadline: SimTime) -> Result<(), SimError> {
+        self.run_until_condition(deadline, |_| false).map(|_| ())
+    }
+
+    /// Handles events up to `deadline` until `done` holds after an event; returns whether it did.
+    pub fn run_until_condition(
+        &mut self,
+        deadline: SimTime,
+        mut done: impl FnMut(&Self) -> bool,
+    ) -> Result<bool, SimError> {
+        while self.queue.peek_time().is_some_and(|t| t <= deadline) {
+            self.step();
+            if let Some(failure) = &self.failure {
+                return Err(failure.clone());
+            }
+            if done(self) {
+                return Ok(true);
+            }
+        }
+        self.now = self.now.max(deadline);
+        Ok(false)
+    }
+
+    /// Handles the earliest event; returns false when nothing is pending.
+    pub fn step(&mut self) -> bool {
+        let Some((at, event)) = self.queue.pop() else {
+            return false;
+        };
+        assert!(at >= self.now, "event queue went back in time");
+        self.now = at;
+        self.events += 1;
+        self.handle(event);
+        true
+    }
+
+    fn handle(&mut self, event: Event<P>) {
+        match event {
+            Event::Deliver { from, to, generation, msg } => {
+                if self.network.is_current(from, to, generation) {
+                    let incarnation = self.nodes[to.index()].incarnation;
+                    self.dispatch(to, incarnation, Input::Message { from, msg });
+                }
+            }
+            Event::Input { node, incarnation, input } => self.dispatch(node, incarnation, input),
+            Event::SyncDone { node, incarnation, ticket, token } => {
+                // The kernel finishes the sync even if the process died meanwhile.
+                self.nodes[node.index()].disk.complete_sync(&ticket);
+                self.dispatch(node, incarnation, Input::SyncDone { token });
+            }
+            Event::WriteDone { node, incarnation, power, file, bytes, token } => {
+                let slot = &mut self.nodes[node.index()];
+                // The rename happens only if the process lived to make it and power held.
+                if slot.incarnation == incarnation && slot.disk.power_epoch() == power {
+                    slot.disk.replace_durably(&file, bytes);
+                    self.dispatch(node, incarnation, Input::SyncDone { token });
+                }
+            }
+            Event::Fault(fault) => self.apply_fault(fault),
+            Event::FaultEnds(fault) => {
+                let text = format!("end {}", fault.describe(&self.names));
+                self.trace.record(self.now, "fault", &text);
+            }
+        }
+    }
+
+    /// Hands an input to a node's process, keeps it while paused, or drops it.
+    fn dispatch(&mut self, node: NodeId, incarnation: u32, input: Input<P>) {
+        let slot = &mut self.nodes[node.index()];
+        if slot.incarnation != incarnation {
+            return;
+        }
+        match slot.status {
+            NodeStatus::Down => return,
+            NodeStatus::Paused => {
+                slot.stash.push(Event::Input { node, incarnation, input });
+                return;
+            }
+            NodeStatus::Up => {}
+        }
+        if let Input::Timer { id, .. } = &input
+            && self.cancelled.remove(id)
+        {
+            return;
+        }
+        let mut effects = std::mem::take(&mut self.effects);
+        let process = slot.process.as_mut().expect("an up node has a process");
+        let mut ctx = Ctx {
+            now: self.now,
+            node,
+            rng: &mut slot.rng,
+            disk: &slot.disk,
+            effects: &mut effects,
+            next_timer: &mut self.next_timer,
+        };
+        match input {
+            Input::Message { from, msg } => process.on_message(&mut ctx, from, msg),
+            Input::Timer { timer, .. } => process.on_timer(&mut ctx, timer),
+            Input::SyncDone { token } => process.on_sync_done(&mut ctx, token),
+            Input::ConnectionClosed { peer } => process.on_connection_closed(&mut ctx, peer),
+        }
+        self.after_handler(node, effects);
+    }
+
+    /// Checks the process's invariants, then applies its effects in the order pushed.
+    fn after_handler(&mut self, node: NodeId, mut effects: Vec<Effect<P>>) {
+        let slot = &self.nodes[node.index()];
+        if let Some(Err(message)) = slot.process.as_ref().map(Process::check_invariants) {
+            let node = self.names[node.index()].clone();
+            self.failure.get_or_insert(SimError::Invariant { at: self.now, node, message });
+        }
+        for effect in effects.drain(..) {
+            self.apply_effect(node, effect);
+        }
+        self.effects = effects;
+    }
+
+    fn apply_effect(&mut self, node: NodeId, effect: Effect<P>) {
+        let incarnation = self.nodes[node.index()].incarnation;
+        match effect {
+            Effect::Send { to, msg } => self.send(node, to, msg),
+            Effect::SetTimer { id, after, timer } => {
+                let input = Input::Timer { id, timer };
+                self.queue.push(self.now + after, Event::Input { node, incarnation, input });
+            }
+            Effect::CancelTimer(id) => {
+                self.cancelled.insert(id);
+            }
+            Effect::Disk(op) => self.apply_disk_op(node, incarnation, op),
+            Effect::Observe(observation) => {
+                self.trace.record(self.now, &self.names[node.index()], &observation);
+            }
+        }
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, msg: P::Msg) {
+        if from == to {
+            let incarnation = self.nodes[to.index()].incarnation;
+            let input = Input::Message { from, msg };
+            self.queue.push(self.now, Event::Input { node: to, incarnation, input });
+            return;
+        }
+        match self.network.send(self.now, from, to, &mut self.net_rng) {
+            SendOutcome::Deliver { at, generation } => {
+                self.queue.push(at, Event::Deliver { from, to, generation, msg });
+            }
+            SendOutcome::Unreachable | SendOutcome::Lost => {}
+        }
+    }
+
+    fn apply_disk_op(&mut self, node: NodeId, incarnation: u32, op: DiskOp) {
+        let disk = &mut self.nodes[node.index()].disk;
+        match op {
+            DiskOp::Append { file, bytes } => disk.append(&file, &bytes),
+            DiskOp::Truncate { file, len } => disk.truncate(&file, len),
+            DiskOp::Delete { file } => disk.delete(&file),
+            DiskOp::Sync { file, token } => {
+                let ticket = disk.begin_sync(&file);
+                let at = self.now + disk.sync_delay(self.now, &mut self.disk_rng);
+                self.queue.push(at, Event::SyncDone { node, incarnation, ticket, token });
+            }
+            DiskOp::WriteAtomic { file, bytes, token } => {
+                let power = disk.power_epoch();
+                let at = self.now + disk.sync_delay(self.now, &mut self.disk_rng);
+                let event = Event::WriteDone { node, incarnation, power, file, bytes, token };
+                self.queue.push(at, event);
+            }
+        }
+    }
+
+    /// Boots a node from its disk and runs its `on_start`.
+    fn boot(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node.index()];
+        assert_eq!(slot.status, NodeStatus::Down, "boot of a node that is not down");
+        slot.incarnation += 1;
+        slot.process = Some(P::boot(node, &slot.spec, &slot.disk));
+        slot.status = NodeStatus::Up;
+        self.trace.record(self.now, &self.names[node.index()], &"start");
+        let mut effects = std::mem::take(&mut self.effects);
+        let slot = &mut self.nodes[node.index()];
+        let mut ctx = Ctx {
+            now: self.now,
+            node,
+            rng: &mut slot.rng,
+            disk: &slot.disk,
+            effects: &mut effects,
+            next_timer: &mut self.next_timer,
+        };
+        slot.process.as_mut().expect("just booted").on_start(&mut ctx);
+        self.after_handler(node, effects);
+    }
+
+    fn check_targets(&self, fault: &FaultAction) {
+        let n = self.nodes.len();
+        let ok = |node: &NodeId| node.index() < n;
+        let valid = match fault {
+            FaultAction::Kill(node)
+            | FaultAction::PowerOff(node)
+            | FaultAction::Restart(node)
+            | FaultAction::Pause(node)
+            | FaultAction::Resume(node)
+            | FaultAction::Isolate(node)
+            | FaultAction::SlowDisk { node, .. } => ok(node),
+            FaultAction::Partition(groups) => groups.iter().flatten().all(ok),
+            FaultAction::Cut { from, to } | FaultAction::SlowLink { from, to, .. } => {
+                ok(from) && ok(to)
+            }
+            FaultAction::Heal => true,
+        };
+        assert!(valid, "fault names a node outside the world: {fault:?}");
+    }
+
+    /// Applies a fault now and records it in the trace and the fault list.
+    pub fn apply_fault(&mut self, fault: FaultAction) {
+        self.check_targets(&fault);
+        let text = fault.describe(&self.names).to_string();
+        self.trace.record(self.now, "fault", &text);
+        match &fault {
+            FaultAction::Kill(node) => self.crash(*node, false),
+            FaultAction::PowerOff(node) => self.crash(*node, true),
+            FaultAction::Restart(node) => {
+                if self.nodes[node.index()].status == NodeStatus::Down {
+                    self.boot(*node);
+                }
+            }
+            FaultAction::Pause(node) => {
+                let slot = &mut self.nodes[node.index()];
+                if slot.status == NodeStatus::Up {
+                    slot.status = NodeStatus::Paused;
+                }
+            }
+            FaultAction::Resume(node) => self.resume(*node),
+            FaultAction::Partition(groups) => self.partition(groups),
+            FaultAction::Isolate(node) => {
+                for peer in (0..self.nodes.len()).map(NodeId::from_index) {
+                    self.cut(*node, peer);
+                    self.cut(peer, *node);
+                }
+            }
+            FaultAction::Cut { from, to } => self.cut(*from, *to),
+            FaultAction::Heal => self.network.heal(),
+            FaultAction::SlowLink { from, to, extra, for_ } => {
+                self.network.slow_link(*from, *to, *extra, self.now + *for_);
+                self.queue.push(self.now + *for_, Event::FaultEnds(fault.clone()));
+            }
+            FaultAction::SlowDisk { node, extra, for_ } => {
+                self.nodes[node.index()].disk.slow_down(*extra, self.now + *for_);
+                self.queue.push(self.now + *for_, Event::FaultEnds(fault.clone()));
+            }
+        }
+        self.faults.push((self.now, fault));
+    }
+
+    /// Kills a node; with `power_off` its disk also loses unsynced bytes and peers are not told.
+    fn crash(&mut self, node: NodeId, power_off: bool) {
+        let slot = &mut self.nodes[node.index()];
+        if slot.status != NodeStatus::Down {
+            slot.status = NodeStatus::Down;
+            slot.process = None;
+            slot.stash.clear();
+        }
+        if power_off {
+            slot.disk.power_off(&mut self.disk_rng);
+        }
+        let peers = self.network.close_all(node);
+        if !power_off {
+            for peer in peers {
+                self.notify_closed(peer, node);
+            }
+        }
+    }
+
+    fn resume(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node.index()];
+        if slot.status != NodeStatus::Paused {
+            return;
+        }
+        slot.status = NodeStatus::Up;
+        for event in std::mem::take(&mut slot.stash) {
+            self.queue.push(self.now, event);
+        }
+    }
+
+    fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        for (i, group) in groups.iter().enumerate() {
+            for other in &groups[i + 1..] {
+                for &a in group {
+                    for &b in other {
+                        self.cut(a, b);
+                        self.cut(b, a);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cuts `from → to`; if that closed their connection, both ends are told.
+    fn cut(&mut self, from: NodeId, to: NodeId) {
+        if self.network.cut(from, to) {
+            self.notify_closed(from, to);
+            self.notify_closed(to, from);
+        }
+    }
+
+    fn notify_closed(&mut self, node: NodeId, peer: NodeId) {
+        let incarnation = self.nodes[node.index()].incarnation;
+        let input = Input::ConnectionClosed { peer };
+        self.queue.push(self.now, Event::Input { node, incarnation, input });
+    }
+}
+
+

@@ -1,0 +1,85 @@
+//! Observations and the trace. Every state change worth seeing becomes one line of the short
+//! log — `<time ms> <node> <event>` — and the run's `trace_hash` is the 64-bit FNV-1a hash of
+//! exactly those lines, each followed by `\n`, whether or not the log is kept. So the hash of a
+//! `--trace` file is the run's `trace_hash`, and two runs with equal hashes printed the same log.
+
+use std::fmt::{self, Write as _};
+
+use crate::sim::SimTime;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// The 64-bit FNV-1a hash of `bytes`, continuing from `state`.
+pub fn fnv1a(state: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(state, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+}
+
+/// The rolling hash of a run's observations and, optionally, their short log.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    hash: u64,
+    observations: u64,
+    /// The short log, kept only when asked for (`run --trace`).
+    log: Option<String>,
+    /// Reused buffer for formatting one line.
+    line: String,
+}
+
+impl Trace {
+    /// An empty trace; `keep_log` keeps the short log's text in memory.
+    pub fn new(keep_log: bool) -> Trace {
+        Trace { hash: FNV_OFFSET, observations: 0, log: keep_log.then(String::new), line: String::new() }
+    }
+
+    /// Records one observation made by `node` at `at`.
+    pub fn record(&mut self, at: SimTime, node: &str, event: &dyn fmt::Display) {
+        self.line.clear();
+        write!(self.line, "{at} {node} {event}").expect("writing to a String cannot fail");
+        debug_assert!(!self.line.contains('\n'), "an observation is one line: {:?}", self.line);
+        self.line.push('\n');
+        self.hash = fnv1a(self.hash, self.line.as_bytes());
+        self.observations += 1;
+        if let Some(log) = &mut self.log {
+            log.push_str(&self.line);
+        }
+    }
+
+    /// The hash of every line so far.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// The hash as 16 lowercase hex digits, the form the JSON output uses.
+    pub fn hash_hex(&self) -> String {
+        format!("{:016x}", self.hash)
+    }
+
+    /// How many observations were recorded.
+    pub fn observations(&self) -> u64 {
+        self.observations
+    }
+
+    /// The short log, if it was kept.
+    pub fn log(&self) -> Option<&str> {
+        self.log.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_the_hash_of_the_log_text() {
+        let mut trace = Trace::new(true);
+        trace.record(SimTime::from_micros(12_000_250), "broker-1", &"kill");
+        trace.record(SimTime::from_millis(13_000), "broker-1", &"restart");
+        let log = trace.log().expect("kept");
+        assert_eq!(log, "12000.250 broker-1 kill\n13000.000 broker-1 restart\n");
+        assert_eq!(trace.hash(), fnv1a(FNV_OFFSET, log.as_bytes()));
+        assert_eq!(trace.observations(), 2);
+        // FNV-1a's published test vector.
+        assert_eq!(fnv1a(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}
