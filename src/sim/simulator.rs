@@ -85,14 +85,32 @@ enum Event<P: Process> {
     Deliver { from: NodeId, to: NodeId, generation: u32, msg: P::Msg },
     /// An input for one incarnation of a process.
     Input { node: NodeId, incarnation: u32, input: Input<P> },
-    /// A sync finishing on a node's disk.
-    SyncDone { node: NodeId, incarnation: u32, ticket: SyncTicket, token: u64 },
+    /// A sync finishing on a node's disk. Rare events are boxed to keep every event small.
+    SyncDone(Box<SyncDone>),
     /// An atomic write (write, fsync, rename) finishing.
-    WriteDone { node: NodeId, incarnation: u32, power: u64, file: String, bytes: Vec<u8>, token: u64 },
+    WriteDone(Box<WriteDone>),
     /// A fault to apply.
-    Fault(FaultAction),
+    Fault(Box<FaultAction>),
     /// The end of a slow-link or slow-disk fault, logged so the trace shows the span.
-    FaultEnds(FaultAction),
+    FaultEnds(Box<FaultAction>),
+}
+
+/// A sync finishing: the kernel makes the ticket durable, then the process hears of it.
+struct SyncDone {
+    node: NodeId,
+    incarnation: u32,
+    ticket: SyncTicket,
+    token: u64,
+}
+
+/// An atomic replace finishing; it lands only if the process and the power both held.
+struct WriteDone {
+    node: NodeId,
+    incarnation: u32,
+    power: u64,
+    file: String,
+    bytes: Vec<u8>,
+    token: u64,
 }
 
 /// One node's slot: its process (if running), status, disk and RNG.
@@ -227,7 +245,7 @@ impl<P: Process> Simulator<P> {
     pub fn schedule_fault(&mut self, at: SimTime, fault: FaultAction) {
         assert!(at >= self.now, "fault scheduled in the past: {at} < {}", self.now);
         self.check_targets(&fault);
-        self.queue.push(at, Event::Fault(fault));
+        self.queue.push(at, Event::Fault(Box::new(fault)));
     }
 
     /// Handles every event up to and including `deadline`, then sets the clock to it.
@@ -275,12 +293,14 @@ impl<P: Process> Simulator<P> {
                 }
             }
             Event::Input { node, incarnation, input } => self.dispatch(node, incarnation, input),
-            Event::SyncDone { node, incarnation, ticket, token } => {
+            Event::SyncDone(done) => {
+                let SyncDone { node, incarnation, ticket, token } = *done;
                 // The kernel finishes the sync even if the process died meanwhile.
                 self.nodes[node.index()].disk.complete_sync(&ticket);
                 self.dispatch(node, incarnation, Input::SyncDone { token });
             }
-            Event::WriteDone { node, incarnation, power, file, bytes, token } => {
+            Event::WriteDone(done) => {
+                let WriteDone { node, incarnation, power, file, bytes, token } = *done;
                 let slot = &mut self.nodes[node.index()];
                 // The rename happens only if the process lived to make it and power held.
                 if slot.incarnation == incarnation && slot.disk.power_epoch() == power {
@@ -288,7 +308,7 @@ impl<P: Process> Simulator<P> {
                     self.dispatch(node, incarnation, Input::SyncDone { token });
                 }
             }
-            Event::Fault(fault) => self.apply_fault(fault),
+            Event::Fault(fault) => self.apply_fault(*fault),
             Event::FaultEnds(fault) => {
                 let text = format!("end {}", fault.describe(&self.names));
                 self.trace.record(self.now, "fault", &text);
@@ -389,13 +409,14 @@ impl<P: Process> Simulator<P> {
             DiskOp::Sync { file, token } => {
                 let ticket = disk.begin_sync(&file);
                 let at = self.now + disk.sync_delay(self.now, &mut self.disk_rng);
-                self.queue.push(at, Event::SyncDone { node, incarnation, ticket, token });
+                let done = SyncDone { node, incarnation, ticket, token };
+                self.queue.push(at, Event::SyncDone(Box::new(done)));
             }
             DiskOp::WriteAtomic { file, bytes, token } => {
                 let power = disk.power_epoch();
                 let at = self.now + disk.sync_delay(self.now, &mut self.disk_rng);
-                let event = Event::WriteDone { node, incarnation, power, file, bytes, token };
-                self.queue.push(at, event);
+                let done = WriteDone { node, incarnation, power, file, bytes, token };
+                self.queue.push(at, Event::WriteDone(Box::new(done)));
             }
         }
     }
@@ -473,11 +494,11 @@ impl<P: Process> Simulator<P> {
             FaultAction::Heal => self.network.heal(),
             FaultAction::SlowLink { from, to, extra, for_ } => {
                 self.network.slow_link(*from, *to, *extra, self.now + *for_);
-                self.queue.push(self.now + *for_, Event::FaultEnds(fault.clone()));
+                self.queue.push(self.now + *for_, Event::FaultEnds(Box::new(fault.clone())));
             }
             FaultAction::SlowDisk { node, extra, for_ } => {
                 self.nodes[node.index()].disk.slow_down(*extra, self.now + *for_);
-                self.queue.push(self.now + *for_, Event::FaultEnds(fault.clone()));
+                self.queue.push(self.now + *for_, Event::FaultEnds(Box::new(fault.clone())));
             }
         }
         self.faults.push((self.now, fault));

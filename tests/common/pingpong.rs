@@ -51,6 +51,10 @@ pub struct Spec {
     pub interval: SimDuration,
     /// Whether to record observations (the benchmark turns them off).
     pub observe: bool,
+    /// Whether to keep every arrival in `arrivals` (the benchmark turns it off).
+    pub record: bool,
+    /// Whether to append each ping to the ping log.
+    pub persist: bool,
     /// Sync the ping log every this many pings (0: never).
     pub sync_every: u64,
 }
@@ -99,7 +103,9 @@ impl Process for PingPong {
         let (seq, sent_at) = match msg {
             Msg::Ping { seq, sent_at } | Msg::Pong { seq, sent_at } => (seq, sent_at),
         };
-        self.arrivals.push(Arrival { from, seq, sent_at, at: ctx.now() });
+        if self.spec.record {
+            self.arrivals.push(Arrival { from, seq, sent_at, at: ctx.now() });
+        }
         match msg {
             Msg::Ping { .. } => {
                 let seq = self.next_seq(from);
@@ -119,9 +125,11 @@ impl Process for PingPong {
         let seq = self.next_seq(to);
         ctx.send(to, Msg::Ping { seq, sent_at: ctx.now() });
         self.pings_sent += 1;
-        let bytes = self.pings_sent.to_le_bytes().to_vec();
-        ctx.disk_op(DiskOp::Append { file: PING_LOG.into(), bytes });
-        if self.spec.sync_every > 0 && self.pings_sent % self.spec.sync_every == 0 {
+        if self.spec.persist {
+            let bytes = self.pings_sent.to_le_bytes().to_vec();
+            ctx.disk_op(DiskOp::Append { file: PING_LOG.into(), bytes });
+        }
+        if self.spec.persist && self.spec.sync_every > 0 && self.pings_sent % self.spec.sync_every == 0 {
             ctx.disk_op(DiskOp::Sync { file: PING_LOG.into(), token: self.pings_sent });
         }
         if self.spec.observe {
@@ -137,7 +145,7 @@ impl Process for PingPong {
     }
 
     fn check_invariants(&self) -> Result<(), String> {
-        if self.pongs > self.arrivals.len() as u64 {
+        if self.spec.record && self.pongs > self.arrivals.len() as u64 {
             return Err(format!("{} pongs but {} arrivals", self.pongs, self.arrivals.len()));
         }
         Ok(())
@@ -162,6 +170,8 @@ pub fn full_mesh(n: usize, interval: SimDuration, observe: bool) -> Vec<Spec> {
             peers: (0..n).filter(|&j| j != i).map(NodeId::from_index).collect(),
             interval,
             observe,
+            record: true,
+            persist: true,
             sync_every: 4,
         })
         .collect()
