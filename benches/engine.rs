@@ -37,7 +37,10 @@ fn engine(n: usize, seed: u64) -> (u64, usize, Duration) {
         seed,
         names: (0..n).map(|i| format!("node-{i}")).collect(),
         specs: specs(n),
-        network: NetworkModel { latency: LatencyModel::uniform_ms(1, 5), loss_ppm: 0 },
+        network: NetworkModel {
+            latency: LatencyModel::uniform_ms(1, 5),
+            loss_ppm: 0,
+        },
         disk: DiskModel::default(),
         keep_log: false,
     };
@@ -46,7 +49,8 @@ fn engine(n: usize, seed: u64) -> (u64, usize, Duration) {
     #[allow(clippy::disallowed_methods)] // benchmarks measure wall time
     let start = Instant::now();
     let mut sim = Simulator::new(world);
-    sim.run_until(SimTime::from_millis(sim_ms)).expect("no invariant breaks");
+    sim.run_until(SimTime::from_millis(sim_ms))
+        .expect("no invariant breaks");
     let wall = start.elapsed();
     (black_box(sim.events()), sim.pending(), wall)
 }
@@ -81,7 +85,10 @@ fn main() {
     for n in [3usize, 10, 30] {
         let runs: Vec<_> = (0..3).map(|seed| engine(n, seed)).collect();
         let (events, pending, wall) = runs.iter().min_by_key(|r| r.2).copied().expect("3 runs");
-        let heap = (0..3).map(|_| baseline(events, pending)).min().expect("3 runs");
+        let heap = (0..3)
+            .map(|_| baseline(events, pending))
+            .min()
+            .expect("3 runs");
         let engine_ns = wall.as_nanos() as f64 / events as f64;
         let heap_ns = heap.as_nanos() as f64 / events as f64;
         println!(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::pingpong::{full_mesh, PingPong, PING_LOG};
+use common::pingpong::{PING_LOG, PingPong, full_mesh};
 use kafkasim::disk::DiskModel;
 use kafkasim::faults::FaultAction;
 use kafkasim::net::{LatencyModel, NetworkModel};
@@ -14,7 +14,10 @@ fn world(n: usize, seed: u64) -> World<PingPong> {
         seed,
         names: (0..n).map(|i| format!("node-{i}")).collect(),
         specs: full_mesh(n, SimDuration::from_millis(10), true),
-        network: NetworkModel { latency: LatencyModel::uniform_ms(1, 5), loss_ppm: 0 },
+        network: NetworkModel {
+            latency: LatencyModel::uniform_ms(1, 5),
+            loss_ppm: 0,
+        },
         disk: DiskModel::default(),
         keep_log: true,
     }
@@ -30,8 +33,13 @@ fn same_seed_same_trace_and_different_seed_different_trace() {
         let mut sim = Simulator::new(world(4, seed));
         sim.schedule_fault(SimTime::from_millis(300), FaultAction::Kill(node(1)));
         sim.schedule_fault(SimTime::from_millis(600), FaultAction::Restart(node(1)));
-        sim.run_until(SimTime::from_millis(1_000)).expect("no invariant breaks");
-        (sim.trace().hash(), sim.trace().log().expect("kept").to_owned(), sim.events())
+        sim.run_until(SimTime::from_millis(1_000))
+            .expect("no invariant breaks");
+        (
+            sim.trace().hash(),
+            sim.trace().log().expect("kept").to_owned(),
+            sim.events(),
+        )
     };
     let (a, log_a, events) = run(7);
     let (b, log_b, _) = run(7);
@@ -49,11 +57,19 @@ fn a_killed_node_misses_messages_and_keeps_its_page_cache() {
     sim.apply_fault(FaultAction::Kill(node(0)));
     assert_eq!(sim.status(node(0)), NodeStatus::Down);
     assert!(sim.process(node(0)).is_none());
-    assert_eq!(sim.disk(node(0)).written_len(PING_LOG), written, "page cache survives a kill");
+    assert_eq!(
+        sim.disk(node(0)).written_len(PING_LOG),
+        written,
+        "page cache survives a kill"
+    );
     sim.run_until(SimTime::from_millis(400)).unwrap();
     sim.apply_fault(FaultAction::Restart(node(0)));
     let rebuilt = sim.process(node(0)).expect("up again");
-    assert_eq!(rebuilt.pings_sent as usize * 8, written, "state rebuilt from disk");
+    assert_eq!(
+        rebuilt.pings_sent as usize * 8,
+        written,
+        "state rebuilt from disk"
+    );
     assert!(rebuilt.arrivals.is_empty(), "volatile state starts empty");
 }
 
@@ -62,8 +78,14 @@ fn power_off_keeps_only_what_was_synced() {
     let mut sim = Simulator::new(world(3, 2));
     sim.run_until(SimTime::from_millis(333)).unwrap();
     let durable = sim.disk(node(2)).durable_len(PING_LOG);
-    assert!(durable > 0 && durable % 32 == 0, "synced every 4 pings: {durable}");
-    sim.apply_fault(FaultAction::PowerOff(node(2)));
+    assert!(
+        durable > 0 && durable.is_multiple_of(32),
+        "synced every 4 pings: {durable}"
+    );
+    sim.apply_fault(FaultAction::PowerOff {
+        node: node(2),
+        torn: false,
+    });
     assert_eq!(sim.disk(node(2)).written_len(PING_LOG), durable);
 }
 
@@ -74,12 +96,20 @@ fn a_paused_node_handles_what_waited_after_resume() {
     sim.apply_fault(FaultAction::Pause(node(1)));
     let before = sim.process(node(1)).unwrap().arrivals.len();
     sim.run_until(SimTime::from_millis(300)).unwrap();
-    assert_eq!(sim.process(node(1)).unwrap().arrivals.len(), before, "nothing runs while paused");
+    assert_eq!(
+        sim.process(node(1)).unwrap().arrivals.len(),
+        before,
+        "nothing runs while paused"
+    );
     sim.apply_fault(FaultAction::Resume(node(1)));
     sim.run_until(SimTime::from_millis(300)).unwrap();
     let after = &sim.process(node(1)).unwrap().arrivals;
     assert!(after.len() > before + 10, "the backlog arrives at resume");
-    assert!(after[before..].iter().any(|a| a.at == SimTime::from_millis(300)));
+    assert!(
+        after[before..]
+            .iter()
+            .any(|a| a.at == SimTime::from_millis(300))
+    );
 }
 
 #[test]
@@ -92,8 +122,15 @@ fn isolation_closes_connections_and_heal_restores_delivery() {
     assert!(log.contains("node-1 closed n0"), "peers are told:\n{log}");
     let n = sim.process(node(0)).unwrap().arrivals.len();
     sim.run_until(SimTime::from_millis(400)).unwrap();
-    assert_eq!(sim.process(node(0)).unwrap().arrivals.len(), n, "nothing reaches an isolated node");
+    assert_eq!(
+        sim.process(node(0)).unwrap().arrivals.len(),
+        n,
+        "nothing reaches an isolated node"
+    );
     sim.apply_fault(FaultAction::Heal);
     sim.run_until(SimTime::from_millis(500)).unwrap();
-    assert!(sim.process(node(0)).unwrap().arrivals.len() > n, "delivery resumes after heal");
+    assert!(
+        sim.process(node(0)).unwrap().arrivals.len() > n,
+        "delivery resumes after heal"
+    );
 }

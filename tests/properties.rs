@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::pingpong::{full_mesh, Arrival, PingPong, PING_LOG};
+use common::pingpong::{Arrival, PING_LOG, PingPong, full_mesh};
 use kafkasim::disk::{Disk, DiskModel, SyncTicket};
 use kafkasim::faults::FaultAction;
 use kafkasim::net::{LatencyModel, NetworkModel};
@@ -14,7 +14,10 @@ fn world(n: usize, seed: u64, latency: LatencyModel) -> World<PingPong> {
         seed,
         names: (0..n).map(|i| format!("node-{i}")).collect(),
         specs: full_mesh(n, SimDuration::from_millis(2), false),
-        network: NetworkModel { latency, loss_ppm: 0 },
+        network: NetworkModel {
+            latency,
+            loss_ppm: 0,
+        },
         disk: DiskModel::default(),
         keep_log: false,
     }
@@ -44,7 +47,10 @@ fn link_fault(kind: u8, a: usize, b: usize, n: usize) -> FaultAction {
     let (a, b) = (a % n, b % n);
     let node = NodeId::from_index;
     match kind % 4 {
-        0 if a != b => FaultAction::Cut { from: node(a), to: node(b) },
+        0 if a != b => FaultAction::Cut {
+            from: node(a),
+            to: node(b),
+        },
         1 => {
             let (left, right): (Vec<_>, Vec<_>) = (0..n).map(node).partition(|x| x.index() <= a);
             FaultAction::Partition(vec![left, right])
@@ -134,7 +140,7 @@ proptest! {
         sim.run_until(SimTime::from_millis(kill_ms + power_off_ms)).unwrap();
         let durable = sim.disk(b).durable_len(PING_LOG);
         let content = sim.disk(b).read(PING_LOG).map(<[u8]>::to_vec).unwrap_or_default();
-        sim.apply_fault(FaultAction::PowerOff(b));
+        sim.apply_fault(FaultAction::PowerOff { node: b, torn: false });
         let after = sim.disk(b).read(PING_LOG).map(<[u8]>::to_vec).unwrap_or_default();
         prop_assert_eq!(&after[..], &content[..durable]);
     }
@@ -165,8 +171,7 @@ proptest! {
         torn_tail: bool,
         seed: u64,
     ) {
-        let model = DiskModel { torn_tail, ..DiskModel::default() };
-        let mut disk = Disk::new(model);
+        let mut disk = Disk::new(DiskModel::default());
         let (mut written, mut durable) = (Vec::<u8>::new(), 0usize);
         let mut pending: Vec<SyncTicket> = Vec::new();
         for op in ops {
@@ -191,7 +196,7 @@ proptest! {
             prop_assert_eq!(disk.read("f").unwrap_or_default(), &written[..]);
             prop_assert_eq!(disk.durable_len("f"), durable);
         }
-        disk.power_off(&mut RootRng::new(seed).fork(Stream::Disk));
+        disk.power_off(torn_tail, &mut RootRng::new(seed).fork(Stream::Disk));
         let after = disk.read("f").unwrap_or_default().to_vec();
         if torn_tail {
             prop_assert!(after.len() >= durable && after.len() <= written.len());

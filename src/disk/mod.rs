@@ -49,8 +49,6 @@ pub struct DiskModel {
     pub sync_latency_min: SimDuration,
     /// Slowest sync (uniform between the two).
     pub sync_latency_max: SimDuration,
-    /// Whether a power-off may leave a torn tail past the durable length.
-    pub torn_tail: bool,
 }
 
 impl Default for DiskModel {
@@ -58,7 +56,16 @@ impl Default for DiskModel {
         DiskModel {
             sync_latency_min: SimDuration::from_millis(1),
             sync_latency_max: SimDuration::from_millis(10),
-            torn_tail: false,
+        }
+    }
+}
+
+impl DiskModel {
+    /// The model a scenario's `[disk]` section describes.
+    pub fn from_scenario(disk: &crate::scenario::Disk) -> DiskModel {
+        DiskModel {
+            sync_latency_min: SimDuration::from_millis(disk.sync_latency_ms.min_ms),
+            sync_latency_max: SimDuration::from_millis(disk.sync_latency_ms.max_ms),
         }
     }
 }
@@ -77,8 +84,14 @@ pub struct Disk {
 impl Disk {
     /// An empty disk with this sync model.
     pub fn new(model: DiskModel) -> Disk {
-        assert!(model.sync_latency_min <= model.sync_latency_max, "inverted sync latency");
-        Disk { model, ..Disk::default() }
+        assert!(
+            model.sync_latency_min <= model.sync_latency_max,
+            "inverted sync latency"
+        );
+        Disk {
+            model,
+            ..Disk::default()
+        }
     }
 
     /// The written bytes of a file, as a read sees them.
@@ -154,7 +167,13 @@ impl Disk {
     /// Replaces a file's whole content durably, as a completed write-fsync-rename does.
     pub fn replace_durably(&mut self, name: &str, bytes: Vec<u8>) {
         let durable_len = bytes.len();
-        self.files.insert(name.to_owned(), File { data: bytes, durable_len });
+        self.files.insert(
+            name.to_owned(),
+            File {
+                data: bytes,
+                durable_len,
+            },
+        );
     }
 
     /// The disk's power epoch, bumped by every power-off.
@@ -177,11 +196,11 @@ impl Disk {
         self.slow = Some((extra, until));
     }
 
-    /// Loses power: every file falls back to its durable length, or to a torn tail.
-    pub fn power_off(&mut self, rng: &mut SimRng) {
+    /// Loses power: every file falls back to its durable length, or with `torn_tail` to a
+    /// random point between its durable and written lengths.
+    pub fn power_off(&mut self, torn_tail: bool, rng: &mut SimRng) {
         self.power_epoch += 1;
         self.slow = None;
-        let torn_tail = self.model.torn_tail;
         for file in self.files.values_mut() {
             let keep = if torn_tail && file.data.len() > file.durable_len {
                 rng.random_range(file.durable_len..=file.data.len())
@@ -196,7 +215,10 @@ impl Disk {
 
 impl File {
     fn check(&self) {
-        assert!(self.durable_len <= self.data.len(), "durable length past written length");
+        assert!(
+            self.durable_len <= self.data.len(),
+            "durable length past written length"
+        );
     }
 }
 
@@ -217,7 +239,7 @@ mod tests {
         disk.append("a.log", b" world");
         disk.complete_sync(&ticket);
         assert_eq!(disk.durable_len("a.log"), 5);
-        disk.power_off(&mut rng());
+        disk.power_off(false, &mut rng());
         assert_eq!(disk.read("a.log"), Some(&b"hello"[..]));
     }
 
@@ -226,7 +248,7 @@ mod tests {
         let mut disk = Disk::new(DiskModel::default());
         disk.append("a", b"0123456789");
         let stale = disk.begin_sync("a");
-        disk.power_off(&mut rng());
+        disk.power_off(false, &mut rng());
         disk.append("a", b"xy");
         disk.complete_sync(&stale);
         assert_eq!(disk.durable_len("a"), 0);

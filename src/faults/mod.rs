@@ -6,7 +6,11 @@
 //! Scenario `[[fault]]` entries and the nemesis both produce these values; every applied fault is
 //! listed in the run's output so that any run can be replayed as a scripted scenario.
 
+mod scripted;
+
 use std::fmt;
+
+pub use scripted::schedule;
 
 use crate::sim::{NodeId, SimDuration};
 
@@ -15,8 +19,13 @@ use crate::sim::{NodeId, SimDuration};
 pub enum FaultAction {
     /// The process dies; its page cache survives; peers see their connections close.
     Kill(NodeId),
-    /// The machine loses power: unsynced bytes are lost; peers are not told.
-    PowerOff(NodeId),
+    /// The machine loses power: unsynced bytes are lost (or torn); peers are not told.
+    PowerOff {
+        /// The node that loses power.
+        node: NodeId,
+        /// Whether files may keep a torn tail between their durable and written lengths.
+        torn: bool,
+    },
     /// A crashed node boots again from its disk.
     Restart(NodeId),
     /// The process stops running (SIGSTOP); messages and timers wait for it.
@@ -63,7 +72,7 @@ impl FaultAction {
     pub fn name(&self) -> &'static str {
         match self {
             FaultAction::Kill(_) => "kill",
-            FaultAction::PowerOff(_) => "power-off",
+            FaultAction::PowerOff { .. } => "power-off",
             FaultAction::Restart(_) => "restart",
             FaultAction::Pause(_) => "pause",
             FaultAction::Resume(_) => "resume",
@@ -78,7 +87,10 @@ impl FaultAction {
 
     /// Shows the action with node names from `names`, as the short log prints it.
     pub fn describe<'a>(&'a self, names: &'a [String]) -> Described<'a> {
-        Described { action: self, names }
+        Described {
+            action: self,
+            names,
+        }
     }
 }
 
@@ -94,21 +106,33 @@ impl fmt::Display for Described<'_> {
         write!(f, "{}", self.action.name())?;
         match self.action {
             FaultAction::Kill(node)
-            | FaultAction::PowerOff(node)
             | FaultAction::Restart(node)
             | FaultAction::Pause(node)
             | FaultAction::Resume(node)
             | FaultAction::Isolate(node) => write!(f, " {}", name(node)),
+            FaultAction::PowerOff { node, torn } => {
+                write!(f, " {}{}", name(node), if *torn { " torn" } else { "" })
+            }
             FaultAction::Partition(groups) => {
                 for (i, group) in groups.iter().enumerate() {
                     let members: Vec<&str> = group.iter().map(name).collect();
-                    write!(f, "{}[{}]", if i == 0 { " " } else { " | " }, members.join(" "))?;
+                    write!(
+                        f,
+                        "{}[{}]",
+                        if i == 0 { " " } else { " | " },
+                        members.join(" ")
+                    )?;
                 }
                 Ok(())
             }
             FaultAction::Cut { from, to } => write!(f, " {} -> {}", name(from), name(to)),
             FaultAction::Heal => Ok(()),
-            FaultAction::SlowLink { from, to, extra, for_ } => {
+            FaultAction::SlowLink {
+                from,
+                to,
+                extra,
+                for_,
+            } => {
                 write!(f, " {} -> {} +{extra} for {for_}", name(from), name(to))
             }
             FaultAction::SlowDisk { node, extra, for_ } => {

@@ -69,6 +69,32 @@ pub struct NetworkModel {
     pub loss_ppm: u32,
 }
 
+impl NetworkModel {
+    /// The model a scenario's `[network]` section describes.
+    pub fn from_scenario(network: &crate::scenario::Network) -> NetworkModel {
+        let range = |r: &crate::scenario::RangeMs| {
+            (
+                SimDuration::from_millis(r.min_ms),
+                SimDuration::from_millis(r.max_ms),
+            )
+        };
+        let (min, max) = range(&network.latency_ms);
+        let (tail_min, tail_max) = range(&network.tail_latency_ms);
+        let tail_ppm = network.tail_ppm();
+        let latency = LatencyModel {
+            min,
+            max,
+            tail_ppm,
+            tail_min,
+            tail_max,
+        };
+        NetworkModel {
+            latency,
+            loss_ppm: network.loss_ppm(),
+        }
+    }
+}
+
 /// What became of a sent message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -119,8 +145,14 @@ pub struct Network {
 impl Network {
     /// A fully connected network of `n` nodes.
     pub fn new(n: usize, model: NetworkModel) -> Network {
-        assert!(model.latency.min <= model.latency.max, "inverted latency range");
-        assert!(model.latency.tail_min <= model.latency.tail_max, "inverted tail range");
+        assert!(
+            model.latency.min <= model.latency.max,
+            "inverted latency range"
+        );
+        assert!(
+            model.latency.tail_min <= model.latency.tail_max,
+            "inverted tail range"
+        );
         assert!(n <= usize::from(u16::MAX), "at most 65 535 nodes");
         let mut reach = DiMatrix::with_capacity(n);
         for _ in 0..n {
@@ -153,7 +185,13 @@ impl Network {
     }
 
     /// Sends a message: decides whether and when it arrives.
-    pub fn send(&mut self, now: SimTime, from: NodeId, to: NodeId, rng: &mut SimRng) -> SendOutcome {
+    pub fn send(
+        &mut self,
+        now: SimTime,
+        from: NodeId,
+        to: NodeId,
+        rng: &mut SimRng,
+    ) -> SendOutcome {
         if !self.reaches(from, to) {
             return SendOutcome::Unreachable;
         }
@@ -169,7 +207,10 @@ impl Network {
         link.last_delivery = at;
         let connection = &mut self.connections[pair(from, to, self.n)];
         connection.open = true;
-        SendOutcome::Deliver { at, generation: connection.generation }
+        SendOutcome::Deliver {
+            at,
+            generation: connection.generation,
+        }
     }
 
     /// Whether a message sent on `generation` may still be delivered.
@@ -253,7 +294,10 @@ mod tests {
     use crate::sim::{RootRng, Stream};
 
     fn net(n: usize) -> Network {
-        let model = NetworkModel { latency: LatencyModel::uniform_ms(1, 5), loss_ppm: 0 };
+        let model = NetworkModel {
+            latency: LatencyModel::uniform_ms(1, 5),
+            loss_ppm: 0,
+        };
         Network::new(n, model)
     }
 
@@ -268,8 +312,14 @@ mod tests {
         };
         assert!(net.cut(a, b), "the connection was open");
         assert!(!net.is_current(a, b, generation));
-        assert_eq!(net.send(SimTime::ZERO, a, b, &mut rng), SendOutcome::Unreachable);
-        assert!(matches!(net.send(SimTime::ZERO, b, a, &mut rng), SendOutcome::Deliver { .. }));
+        assert_eq!(
+            net.send(SimTime::ZERO, a, b, &mut rng),
+            SendOutcome::Unreachable
+        );
+        assert!(matches!(
+            net.send(SimTime::ZERO, b, a, &mut rng),
+            SendOutcome::Deliver { .. }
+        ));
         assert_eq!(net.cut_links(), [(a, b)]);
         net.heal();
         assert!(net.cut_links().is_empty());

@@ -135,7 +135,14 @@ impl<'a, P: Process> Ctx<'a, P> {
         effects: &'a mut Vec<Effect<P>>,
         next_timer: &'a mut u64,
     ) -> Self {
-        Ctx { now, node, rng, disk, effects, next_timer }
+        Ctx {
+            now,
+            node,
+            rng,
+            disk,
+            effects,
+            next_timer,
+        }
     }
 
     /// The current simulated time.

@@ -29,7 +29,12 @@ pub struct EventQueue<E> {
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue { heap: BinaryHeap::new(), slab: Vec::new(), free: Vec::new(), next_seq: 0 }
+        EventQueue {
+            heap: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            next_seq: 0,
+        }
     }
 }
 
@@ -61,7 +66,9 @@ impl<E> EventQueue<E> {
     /// Removes and returns the earliest event with its time.
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
         let Reverse(key) = self.heap.pop()?;
-        let event = self.slab[key.slot as usize].take().expect("heap key without payload");
+        let event = self.slab[key.slot as usize]
+            .take()
+            .expect("heap key without payload");
         self.free.push(key.slot);
         Some((key.time, event))
     }

@@ -84,8 +84,13 @@ mod tests {
     #[test]
     fn forks_are_reproducible_and_independent() {
         let root = RootRng::new(7);
-        let a: Vec<u64> = (0..4).map(|_| root.fork(Stream::Network).next_u64()).collect();
-        assert!(a.windows(2).all(|w| w[0] == w[1]), "same stream, same first draw");
+        let a: Vec<u64> = (0..4)
+            .map(|_| root.fork(Stream::Network).next_u64())
+            .collect();
+        assert!(
+            a.windows(2).all(|w| w[0] == w[1]),
+            "same stream, same first draw"
+        );
         let mut net = root.fork(Stream::Network);
         let mut disk = root.fork(Stream::Disk);
         assert_ne!(net.next_u64(), disk.next_u64());

@@ -82,9 +82,18 @@ enum Input<P: Process> {
 /// A queued event.
 enum Event<P: Process> {
     /// A message arriving over the network, if its connection is still the one it left on.
-    Deliver { from: NodeId, to: NodeId, generation: u32, msg: P::Msg },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        generation: u32,
+        msg: P::Msg,
+    },
     /// An input for one incarnation of a process.
-    Input { node: NodeId, incarnation: u32, input: Input<P> },
+    Input {
+        node: NodeId,
+        incarnation: u32,
+        input: Input<P>,
+    },
     /// A sync finishing on a node's disk. Rare events are boxed to keep every event small.
     SyncDone(Box<SyncDone>),
     /// An atomic write (write, fsync, rename) finishing.
@@ -148,7 +157,11 @@ pub struct Simulator<P: Process> {
 impl<P: Process> Simulator<P> {
     /// Builds the world and boots every node at time zero, in node id order.
     pub fn new(world: World<P>) -> Simulator<P> {
-        assert_eq!(world.names.len(), world.specs.len(), "one spec per node name");
+        assert_eq!(
+            world.names.len(),
+            world.specs.len(),
+            "one spec per node name"
+        );
         let root = RootRng::new(world.seed);
         let nodes = world
             .specs
@@ -208,7 +221,10 @@ impl<P: Process> Simulator<P> {
 
     /// The id of the node with this name.
     pub fn node_id(&self, name: &str) -> Option<NodeId> {
-        self.names.iter().position(|n| n == name).map(NodeId::from_index)
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(NodeId::from_index)
     }
 
     /// The running process of a node, if it is not down.
@@ -243,7 +259,11 @@ impl<P: Process> Simulator<P> {
 
     /// Schedules a fault at `at` (not before now).
     pub fn schedule_fault(&mut self, at: SimTime, fault: FaultAction) {
-        assert!(at >= self.now, "fault scheduled in the past: {at} < {}", self.now);
+        assert!(
+            at >= self.now,
+            "fault scheduled in the past: {at} < {}",
+            self.now
+        );
         self.check_targets(&fault);
         self.queue.push(at, Event::Fault(Box::new(fault)));
     }
@@ -286,21 +306,42 @@ impl<P: Process> Simulator<P> {
 
     fn handle(&mut self, event: Event<P>) {
         match event {
-            Event::Deliver { from, to, generation, msg } => {
+            Event::Deliver {
+                from,
+                to,
+                generation,
+                msg,
+            } => {
                 if self.network.is_current(from, to, generation) {
                     let incarnation = self.nodes[to.index()].incarnation;
                     self.dispatch(to, incarnation, Input::Message { from, msg });
                 }
             }
-            Event::Input { node, incarnation, input } => self.dispatch(node, incarnation, input),
+            Event::Input {
+                node,
+                incarnation,
+                input,
+            } => self.dispatch(node, incarnation, input),
             Event::SyncDone(done) => {
-                let SyncDone { node, incarnation, ticket, token } = *done;
+                let SyncDone {
+                    node,
+                    incarnation,
+                    ticket,
+                    token,
+                } = *done;
                 // The kernel finishes the sync even if the process died meanwhile.
                 self.nodes[node.index()].disk.complete_sync(&ticket);
                 self.dispatch(node, incarnation, Input::SyncDone { token });
             }
             Event::WriteDone(done) => {
-                let WriteDone { node, incarnation, power, file, bytes, token } = *done;
+                let WriteDone {
+                    node,
+                    incarnation,
+                    power,
+                    file,
+                    bytes,
+                    token,
+                } = *done;
                 let slot = &mut self.nodes[node.index()];
                 // The rename happens only if the process lived to make it and power held.
                 if slot.incarnation == incarnation && slot.disk.power_epoch() == power {
@@ -325,7 +366,11 @@ impl<P: Process> Simulator<P> {
         match slot.status {
             NodeStatus::Down => return,
             NodeStatus::Paused => {
-                slot.stash.push(Event::Input { node, incarnation, input });
+                slot.stash.push(Event::Input {
+                    node,
+                    incarnation,
+                    input,
+                });
                 return;
             }
             NodeStatus::Up => {}
@@ -359,7 +404,11 @@ impl<P: Process> Simulator<P> {
         let slot = &self.nodes[node.index()];
         if let Some(Err(message)) = slot.process.as_ref().map(Process::check_invariants) {
             let node = self.names[node.index()].clone();
-            self.failure.get_or_insert(SimError::Invariant { at: self.now, node, message });
+            self.failure.get_or_insert(SimError::Invariant {
+                at: self.now,
+                node,
+                message,
+            });
         }
         for effect in effects.drain(..) {
             self.apply_effect(node, effect);
@@ -373,14 +422,22 @@ impl<P: Process> Simulator<P> {
             Effect::Send { to, msg } => self.send(node, to, msg),
             Effect::SetTimer { id, after, timer } => {
                 let input = Input::Timer { id, timer };
-                self.queue.push(self.now + after, Event::Input { node, incarnation, input });
+                self.queue.push(
+                    self.now + after,
+                    Event::Input {
+                        node,
+                        incarnation,
+                        input,
+                    },
+                );
             }
             Effect::CancelTimer(id) => {
                 self.cancelled.insert(id);
             }
             Effect::Disk(op) => self.apply_disk_op(node, incarnation, op),
             Effect::Observe(observation) => {
-                self.trace.record(self.now, &self.names[node.index()], &observation);
+                self.trace
+                    .record(self.now, &self.names[node.index()], &observation);
             }
         }
     }
@@ -389,12 +446,27 @@ impl<P: Process> Simulator<P> {
         if from == to {
             let incarnation = self.nodes[to.index()].incarnation;
             let input = Input::Message { from, msg };
-            self.queue.push(self.now, Event::Input { node: to, incarnation, input });
+            self.queue.push(
+                self.now,
+                Event::Input {
+                    node: to,
+                    incarnation,
+                    input,
+                },
+            );
             return;
         }
         match self.network.send(self.now, from, to, &mut self.net_rng) {
             SendOutcome::Deliver { at, generation } => {
-                self.queue.push(at, Event::Deliver { from, to, generation, msg });
+                self.queue.push(
+                    at,
+                    Event::Deliver {
+                        from,
+                        to,
+                        generation,
+                        msg,
+                    },
+                );
             }
             SendOutcome::Unreachable | SendOutcome::Lost => {}
         }
@@ -409,13 +481,25 @@ impl<P: Process> Simulator<P> {
             DiskOp::Sync { file, token } => {
                 let ticket = disk.begin_sync(&file);
                 let at = self.now + disk.sync_delay(self.now, &mut self.disk_rng);
-                let done = SyncDone { node, incarnation, ticket, token };
+                let done = SyncDone {
+                    node,
+                    incarnation,
+                    ticket,
+                    token,
+                };
                 self.queue.push(at, Event::SyncDone(Box::new(done)));
             }
             DiskOp::WriteAtomic { file, bytes, token } => {
                 let power = disk.power_epoch();
                 let at = self.now + disk.sync_delay(self.now, &mut self.disk_rng);
-                let done = WriteDone { node, incarnation, power, file, bytes, token };
+                let done = WriteDone {
+                    node,
+                    incarnation,
+                    power,
+                    file,
+                    bytes,
+                    token,
+                };
                 self.queue.push(at, Event::WriteDone(Box::new(done)));
             }
         }
@@ -424,11 +508,16 @@ impl<P: Process> Simulator<P> {
     /// Boots a node from its disk and runs its `on_start`.
     fn boot(&mut self, node: NodeId) {
         let slot = &mut self.nodes[node.index()];
-        assert_eq!(slot.status, NodeStatus::Down, "boot of a node that is not down");
+        assert_eq!(
+            slot.status,
+            NodeStatus::Down,
+            "boot of a node that is not down"
+        );
         slot.incarnation += 1;
         slot.process = Some(P::boot(node, &slot.spec, &slot.disk));
         slot.status = NodeStatus::Up;
-        self.trace.record(self.now, &self.names[node.index()], &"start");
+        self.trace
+            .record(self.now, &self.names[node.index()], &"start");
         let mut effects = std::mem::take(&mut self.effects);
         let slot = &mut self.nodes[node.index()];
         let mut ctx = Ctx {
@@ -439,7 +528,10 @@ impl<P: Process> Simulator<P> {
             effects: &mut effects,
             next_timer: &mut self.next_timer,
         };
-        slot.process.as_mut().expect("just booted").on_start(&mut ctx);
+        slot.process
+            .as_mut()
+            .expect("just booted")
+            .on_start(&mut ctx);
         self.after_handler(node, effects);
     }
 
@@ -448,7 +540,7 @@ impl<P: Process> Simulator<P> {
         let ok = |node: &NodeId| node.index() < n;
         let valid = match fault {
             FaultAction::Kill(node)
-            | FaultAction::PowerOff(node)
+            | FaultAction::PowerOff { node, .. }
             | FaultAction::Restart(node)
             | FaultAction::Pause(node)
             | FaultAction::Resume(node)
@@ -469,8 +561,8 @@ impl<P: Process> Simulator<P> {
         let text = fault.describe(&self.names).to_string();
         self.trace.record(self.now, "fault", &text);
         match &fault {
-            FaultAction::Kill(node) => self.crash(*node, false),
-            FaultAction::PowerOff(node) => self.crash(*node, true),
+            FaultAction::Kill(node) => self.crash(*node, None),
+            FaultAction::PowerOff { node, torn } => self.crash(*node, Some(*torn)),
             FaultAction::Restart(node) => {
                 if self.nodes[node.index()].status == NodeStatus::Down {
                     self.boot(*node);
@@ -492,31 +584,41 @@ impl<P: Process> Simulator<P> {
             }
             FaultAction::Cut { from, to } => self.cut(*from, *to),
             FaultAction::Heal => self.network.heal(),
-            FaultAction::SlowLink { from, to, extra, for_ } => {
+            FaultAction::SlowLink {
+                from,
+                to,
+                extra,
+                for_,
+            } => {
                 self.network.slow_link(*from, *to, *extra, self.now + *for_);
-                self.queue.push(self.now + *for_, Event::FaultEnds(Box::new(fault.clone())));
+                self.queue
+                    .push(self.now + *for_, Event::FaultEnds(Box::new(fault.clone())));
             }
             FaultAction::SlowDisk { node, extra, for_ } => {
-                self.nodes[node.index()].disk.slow_down(*extra, self.now + *for_);
-                self.queue.push(self.now + *for_, Event::FaultEnds(Box::new(fault.clone())));
+                self.nodes[node.index()]
+                    .disk
+                    .slow_down(*extra, self.now + *for_);
+                self.queue
+                    .push(self.now + *for_, Event::FaultEnds(Box::new(fault.clone())));
             }
         }
         self.faults.push((self.now, fault));
     }
 
-    /// Kills a node; with `power_off` its disk also loses unsynced bytes and peers are not told.
-    fn crash(&mut self, node: NodeId, power_off: bool) {
+    /// Kills a node. With `power_off = Some(torn)` its disk also loses unsynced bytes (keeping a
+    /// torn tail if `torn`) and peers are not told: a machine without power sends no FIN.
+    fn crash(&mut self, node: NodeId, power_off: Option<bool>) {
         let slot = &mut self.nodes[node.index()];
         if slot.status != NodeStatus::Down {
             slot.status = NodeStatus::Down;
             slot.process = None;
             slot.stash.clear();
         }
-        if power_off {
-            slot.disk.power_off(&mut self.disk_rng);
+        if let Some(torn) = power_off {
+            slot.disk.power_off(torn, &mut self.disk_rng);
         }
         let peers = self.network.close_all(node);
-        if !power_off {
+        if power_off.is_none() {
             for peer in peers {
                 self.notify_closed(peer, node);
             }
@@ -558,8 +660,13 @@ impl<P: Process> Simulator<P> {
     fn notify_closed(&mut self, node: NodeId, peer: NodeId) {
         let incarnation = self.nodes[node.index()].incarnation;
         let input = Input::ConnectionClosed { peer };
-        self.queue.push(self.now, Event::Input { node, incarnation, input });
+        self.queue.push(
+            self.now,
+            Event::Input {
+                node,
+                incarnation,
+                input,
+            },
+        );
     }
 }
-
-

@@ -12,7 +12,9 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// The 64-bit FNV-1a hash of `bytes`, continuing from `state`.
 pub fn fnv1a(state: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(state, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+    bytes
+        .iter()
+        .fold(state, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
 }
 
 /// The rolling hash of a run's observations and, optionally, their short log.
@@ -29,14 +31,23 @@ pub struct Trace {
 impl Trace {
     /// An empty trace; `keep_log` keeps the short log's text in memory.
     pub fn new(keep_log: bool) -> Trace {
-        Trace { hash: FNV_OFFSET, observations: 0, log: keep_log.then(String::new), line: String::new() }
+        Trace {
+            hash: FNV_OFFSET,
+            observations: 0,
+            log: keep_log.then(String::new),
+            line: String::new(),
+        }
     }
 
     /// Records one observation made by `node` at `at`.
     pub fn record(&mut self, at: SimTime, node: &str, event: &dyn fmt::Display) {
         self.line.clear();
         write!(self.line, "{at} {node} {event}").expect("writing to a String cannot fail");
-        debug_assert!(!self.line.contains('\n'), "an observation is one line: {:?}", self.line);
+        debug_assert!(
+            !self.line.contains('\n'),
+            "an observation is one line: {:?}",
+            self.line
+        );
         self.line.push('\n');
         self.hash = fnv1a(self.hash, self.line.as_bytes());
         self.observations += 1;

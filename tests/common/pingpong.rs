@@ -89,7 +89,13 @@ impl Process for PingPong {
 
     fn boot(_node: NodeId, spec: &Spec, disk: &Disk) -> Self {
         let pings_sent = (disk.written_len(PING_LOG) / 8) as u64;
-        PingPong { spec: spec.clone(), pings_sent, next_seq: Vec::new(), arrivals: Vec::new(), pongs: 0 }
+        PingPong {
+            spec: spec.clone(),
+            pings_sent,
+            next_seq: Vec::new(),
+            arrivals: Vec::new(),
+            pongs: 0,
+        }
     }
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -104,12 +110,23 @@ impl Process for PingPong {
             Msg::Ping { seq, sent_at } | Msg::Pong { seq, sent_at } => (seq, sent_at),
         };
         if self.spec.record {
-            self.arrivals.push(Arrival { from, seq, sent_at, at: ctx.now() });
+            self.arrivals.push(Arrival {
+                from,
+                seq,
+                sent_at,
+                at: ctx.now(),
+            });
         }
         match msg {
             Msg::Ping { .. } => {
                 let seq = self.next_seq(from);
-                ctx.send(from, Msg::Pong { seq, sent_at: ctx.now() });
+                ctx.send(
+                    from,
+                    Msg::Pong {
+                        seq,
+                        sent_at: ctx.now(),
+                    },
+                );
             }
             Msg::Pong { .. } => {
                 self.pongs += 1;
@@ -123,14 +140,29 @@ impl Process for PingPong {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _tick: Tick) {
         let to = self.spec.peers[ctx.rng().random_range(0..self.spec.peers.len())];
         let seq = self.next_seq(to);
-        ctx.send(to, Msg::Ping { seq, sent_at: ctx.now() });
+        ctx.send(
+            to,
+            Msg::Ping {
+                seq,
+                sent_at: ctx.now(),
+            },
+        );
         self.pings_sent += 1;
         if self.spec.persist {
             let bytes = self.pings_sent.to_le_bytes().to_vec();
-            ctx.disk_op(DiskOp::Append { file: PING_LOG.into(), bytes });
+            ctx.disk_op(DiskOp::Append {
+                file: PING_LOG.into(),
+                bytes,
+            });
         }
-        if self.spec.persist && self.spec.sync_every > 0 && self.pings_sent % self.spec.sync_every == 0 {
-            ctx.disk_op(DiskOp::Sync { file: PING_LOG.into(), token: self.pings_sent });
+        if self.spec.persist
+            && self.spec.sync_every > 0
+            && self.pings_sent.is_multiple_of(self.spec.sync_every)
+        {
+            ctx.disk_op(DiskOp::Sync {
+                file: PING_LOG.into(),
+                token: self.pings_sent,
+            });
         }
         if self.spec.observe {
             ctx.observe(Seen::Ping { to, seq });
@@ -146,7 +178,11 @@ impl Process for PingPong {
 
     fn check_invariants(&self) -> Result<(), String> {
         if self.spec.record && self.pongs > self.arrivals.len() as u64 {
-            return Err(format!("{} pongs but {} arrivals", self.pongs, self.arrivals.len()));
+            return Err(format!(
+                "{} pongs but {} arrivals",
+                self.pongs,
+                self.arrivals.len()
+            ));
         }
         Ok(())
     }

@@ -1,0 +1,153 @@
+//! The `kafkasim` binary: help, usage errors, exit codes, and the run summary's JSON shape.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::pingpong::{PingPong, full_mesh};
+use kafkasim::cli::RunSummary;
+use kafkasim::disk::DiskModel;
+use kafkasim::faults::FaultAction;
+use kafkasim::net::{LatencyModel, NetworkModel};
+use kafkasim::sim::{NodeId, SimDuration, SimTime, Simulator, World};
+
+fn kafkasim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kafkasim"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_shows_examples_and_exit_codes() {
+    for args in [&["--help"][..], &["run", "--help"]] {
+        let out = kafkasim(args);
+        assert_eq!(out.status.code(), Some(0));
+        let help = text(&out.stdout);
+        assert!(help.contains("kafkasim run scenarios/"), "{help}");
+        assert!(help.contains("Exit codes"), "{help}");
+    }
+    assert!(text(&kafkasim(&["run", "--help"]).stdout).contains("--set <KEY=VALUE>"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["run"],
+        &["run", "x.toml", "--seed", "minus-one"],
+    ] {
+        let out = kafkasim(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_missing_scenario_file_is_named() {
+    let out = kafkasim(&["run", "no/such/scenario.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no/such/scenario.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_trace_file_in_a_missing_directory_is_refused_before_running() {
+    let out = kafkasim(&[
+        "run",
+        "tests/data/determinism.toml",
+        "--trace",
+        "no/such/dir/t.log",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--trace no/such/dir/t.log"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_valid_scenario_is_not_run_on_a_fake_cluster() {
+    let out = kafkasim(&[
+        "run",
+        "tests/data/determinism.toml",
+        "--seed",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing that looks like a result");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("not supported yet") && err.contains("is valid"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_summary_json_has_design_7_fields() {
+    let world = World::<PingPong> {
+        seed: 9,
+        names: vec!["zk".into(), "broker-0".into(), "broker-1".into()],
+        specs: full_mesh(3, SimDuration::from_millis(5), true),
+        network: NetworkModel {
+            latency: LatencyModel::uniform_ms(1, 2),
+            loss_ppm: 0,
+        },
+        disk: DiskModel::default(),
+        keep_log: false,
+    };
+    let mut sim = Simulator::new(world);
+    let broker_1 = NodeId::from_index(2);
+    sim.schedule_fault(SimTime::from_millis(12), FaultAction::Kill(broker_1));
+    sim.run_until(SimTime::from_millis(50)).unwrap();
+    let summary = RunSummary::from_sim(&sim, "fixture", 9);
+    let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = vec![
+        "scenario",
+        "seed",
+        "replication_protocol",
+        "sim_time_ms",
+        "events",
+        "wall_ms",
+        "trace_hash",
+        "faults",
+        "stats",
+        "anomalies",
+        "anomaly_counts",
+        "expect_met",
+    ];
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    assert_eq!(
+        json["faults"][0],
+        serde_json::json!({"at_ms": 12, "action": "kill", "node": "broker-1"})
+    );
+    assert_eq!(json["sim_time_ms"], 50);
+    assert_eq!(json["trace_hash"].as_str().unwrap().len(), 16);
+    let human = summary.to_text("kafkasim run x.toml --seed 9");
+    assert!(
+        human.contains("12 ms  kill broker-1") && human.ends_with("--seed 9\n"),
+        "{human}"
+    );
+}

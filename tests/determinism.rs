@@ -1,0 +1,104 @@
+//! Determinism: the same scenario and seed give the same trace hash, twice in one process and in
+//! debug and release builds (CI runs this file in both against the same snapshot); different
+//! seeds give different hashes. Until the broker model exists, the engine runs ping-pong test
+//! processes on the scenario's nodes, with the scenario's network, disks and scripted faults.
+
+mod common;
+
+use std::path::Path;
+
+use common::pingpong::{PingPong, full_mesh};
+use kafkasim::disk::DiskModel;
+use kafkasim::faults;
+use kafkasim::net::NetworkModel;
+use kafkasim::scenario;
+use kafkasim::sim::{SimDuration, SimTime, Simulator, World};
+use kafkasim::trace::fnv1a;
+
+const FIXTURE: &str = "tests/data/determinism.toml";
+
+/// Runs the fixture with `seed`; returns the simulator at the end.
+fn run(seed: u64) -> Simulator<PingPong> {
+    let scenario = scenario::load(Path::new(FIXTURE), &[]).expect("the fixture is valid");
+    let names = scenario.node_names();
+    let world = World {
+        seed,
+        specs: full_mesh(names.len(), SimDuration::from_millis(20), true),
+        names,
+        network: NetworkModel::from_scenario(&scenario.network),
+        disk: DiskModel::from_scenario(&scenario.disk),
+        keep_log: true,
+    };
+    let mut sim = Simulator::new(world);
+    for (at, fault) in faults::schedule(&scenario, sim.names()).expect("time-triggered faults") {
+        sim.schedule_fault(at, fault);
+    }
+    sim.run_until(SimTime::from_millis(scenario.duration_ms))
+        .expect("no invariant breaks");
+    sim
+}
+
+#[test]
+fn same_seed_gives_the_same_trace_twice_in_one_process() {
+    let (a, b) = (run(7), run(7));
+    assert_eq!(a.trace().hash(), b.trace().hash());
+    assert_eq!(a.trace().log(), b.trace().log());
+    assert_eq!(a.events(), b.events());
+    assert!(
+        a.trace().observations() > 1_000,
+        "a busy trace: {}",
+        a.trace().observations()
+    );
+}
+
+#[test]
+fn different_seeds_give_different_hashes() {
+    let mut hashes: Vec<u64> = (1..=6).map(|seed| run(seed).trace().hash()).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    assert_eq!(hashes.len(), 6, "six seeds, six hashes");
+}
+
+#[test]
+fn the_hash_is_the_hash_of_the_short_log() {
+    let sim = run(3);
+    let log = sim.trace().log().expect("kept");
+    assert_eq!(
+        fnv1a(0xcbf2_9ce4_8422_2325, log.as_bytes()),
+        sim.trace().hash()
+    );
+    let every_fault = [
+        "kill",
+        "power-off",
+        "restart",
+        "pause",
+        "resume",
+        "partition",
+        "isolate",
+    ];
+    for kind in every_fault
+        .iter()
+        .chain(&["cut", "heal", "slow-link", "slow-disk"])
+    {
+        assert!(
+            log.contains(&format!(" fault {kind}")),
+            "the log shows the {kind}"
+        );
+    }
+}
+
+/// The recorded hashes: a debug and a release build must both match this one snapshot.
+#[test]
+fn trace_hashes_match_the_recorded_ones() {
+    let mut text = String::new();
+    for seed in [1u64, 7, 42] {
+        let sim = run(seed);
+        let (hash, events) = (sim.trace().hash_hex(), sim.events());
+        text.push_str(&format!(
+            "seed {seed}: trace_hash {hash}, {events} events\n"
+        ));
+    }
+    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("determinism_trace_hashes", text);
+    });
+}
