@@ -85,6 +85,24 @@ impl FaultAction {
         }
     }
 
+    /// Every node the action names, in the order it names them.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        match self {
+            FaultAction::Kill(node)
+            | FaultAction::PowerOff { node, .. }
+            | FaultAction::Restart(node)
+            | FaultAction::Pause(node)
+            | FaultAction::Resume(node)
+            | FaultAction::Isolate(node)
+            | FaultAction::SlowDisk { node, .. } => vec![*node],
+            FaultAction::Partition(groups) => groups.iter().flatten().copied().collect(),
+            FaultAction::Cut { from, to } | FaultAction::SlowLink { from, to, .. } => {
+                vec![*from, *to]
+            }
+            FaultAction::Heal => Vec::new(),
+        }
+    }
+
     /// Shows the action with node names from `names`, as the short log prints it.
     pub fn describe<'a>(&'a self, names: &'a [String]) -> Described<'a> {
         Described {

@@ -380,8 +380,18 @@ impl<P: Process> Simulator<P> {
         {
             return;
         }
+        self.run_handler(node, |process, ctx| match input {
+            Input::Message { from, msg } => process.on_message(ctx, from, msg),
+            Input::Timer { timer, .. } => process.on_timer(ctx, timer),
+            Input::SyncDone { token } => process.on_sync_done(ctx, token),
+            Input::ConnectionClosed { peer } => process.on_connection_closed(ctx, peer),
+        });
+    }
+
+    /// Runs one handler of an up node's process, then checks it and applies its effects.
+    fn run_handler(&mut self, node: NodeId, handler: impl FnOnce(&mut P, &mut Ctx<'_, P>)) {
         let mut effects = std::mem::take(&mut self.effects);
-        let process = slot.process.as_mut().expect("an up node has a process");
+        let slot = &mut self.nodes[node.index()];
         let mut ctx = Ctx {
             now: self.now,
             node,
@@ -390,12 +400,10 @@ impl<P: Process> Simulator<P> {
             effects: &mut effects,
             next_timer: &mut self.next_timer,
         };
-        match input {
-            Input::Message { from, msg } => process.on_message(&mut ctx, from, msg),
-            Input::Timer { timer, .. } => process.on_timer(&mut ctx, timer),
-            Input::SyncDone { token } => process.on_sync_done(&mut ctx, token),
-            Input::ConnectionClosed { peer } => process.on_connection_closed(&mut ctx, peer),
-        }
+        handler(
+            slot.process.as_mut().expect("an up node has a process"),
+            &mut ctx,
+        );
         self.after_handler(node, effects);
     }
 
@@ -518,40 +526,12 @@ impl<P: Process> Simulator<P> {
         slot.status = NodeStatus::Up;
         self.trace
             .record(self.now, &self.names[node.index()], &"start");
-        let mut effects = std::mem::take(&mut self.effects);
-        let slot = &mut self.nodes[node.index()];
-        let mut ctx = Ctx {
-            now: self.now,
-            node,
-            rng: &mut slot.rng,
-            disk: &slot.disk,
-            effects: &mut effects,
-            next_timer: &mut self.next_timer,
-        };
-        slot.process
-            .as_mut()
-            .expect("just booted")
-            .on_start(&mut ctx);
-        self.after_handler(node, effects);
+        self.run_handler(node, |process, ctx| process.on_start(ctx));
     }
 
     fn check_targets(&self, fault: &FaultAction) {
         let n = self.nodes.len();
-        let ok = |node: &NodeId| node.index() < n;
-        let valid = match fault {
-            FaultAction::Kill(node)
-            | FaultAction::PowerOff { node, .. }
-            | FaultAction::Restart(node)
-            | FaultAction::Pause(node)
-            | FaultAction::Resume(node)
-            | FaultAction::Isolate(node)
-            | FaultAction::SlowDisk { node, .. } => ok(node),
-            FaultAction::Partition(groups) => groups.iter().flatten().all(ok),
-            FaultAction::Cut { from, to } | FaultAction::SlowLink { from, to, .. } => {
-                ok(from) && ok(to)
-            }
-            FaultAction::Heal => true,
-        };
+        let valid = fault.nodes().iter().all(|node| node.index() < n);
         assert!(valid, "fault names a node outside the world: {fault:?}");
     }
 
