@@ -7,6 +7,7 @@
 //! - [`sim`]: simulated time, the event queue, the seeded RNG and its forks, effects, the loop.
 //! - [`net`]: the virtual network: FIFO links, latency, loss, partitions, connection closes.
 //! - [`disk`]: the virtual disk: page cache versus durable bytes, sync latency, kill, power-off.
+//! - [`record`]: records as identities, batches with Kafka's header fields.
 //! - [`faults`]: fault actions (kill, power-off, partition, …) as data, resolved to node ids.
 //! - [`trace`]: observations, the short log and the rolling `trace_hash`.
 //! - [`scenario`]: the TOML scenario format: schema, Kafka defaults, validation, `--set`.
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod disk;
 pub mod faults;
 pub mod net;
+pub mod record;
 pub mod scenario;
 pub mod sim;
 pub mod trace;
