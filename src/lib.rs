@@ -8,6 +8,9 @@
 //! - [`net`]: the virtual network: FIFO links, latency, loss, partitions, connection closes.
 //! - [`disk`]: the virtual disk: page cache versus durable bytes, sync latency, kill, power-off.
 //! - [`record`]: records as identities, batches with Kafka's header fields.
+//! - [`protocol`]: Kafka's requests, responses and error codes as Rust values.
+//! - [`broker`]: Kafka's replication rules: follower state, ISR, high watermark, elections.
+//! - [`client`]: Kafka clients: the producer's partitioner (murmur2, sticky, round-robin).
 //! - [`faults`]: fault actions (kill, power-off, partition, …) as data, resolved to node ids.
 //! - [`trace`]: observations, the short log and the rolling `trace_hash`.
 //! - [`scenario`]: the TOML scenario format: schema, Kafka defaults, validation, `--set`.
@@ -19,10 +22,13 @@
 //! assert_eq!(t.as_micros(), 12_000);
 //! ```
 
+pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod disk;
 pub mod faults;
 pub mod net;
+pub mod protocol;
 pub mod record;
 pub mod scenario;
 pub mod sim;

@@ -1,0 +1,75 @@
+//! Kafka's error codes, by Kafka's names. Only the errors the model produces are listed; each is
+//! shown exactly as Kafka spells it (`NOT_ENOUGH_REPLICAS_AFTER_APPEND`).
+
+use std::fmt;
+
+/// An error a broker answers with, or a client concludes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KafkaError {
+    /// The broker is not the leader (or a follower) of the partition.
+    NotLeaderOrFollower,
+    /// acks=all and the ISR was below `min.insync.replicas` before the append: nothing written.
+    NotEnoughReplicas,
+    /// The ISR shrank below `min.insync.replicas` after the append: the data *is* written.
+    NotEnoughReplicasAfterAppend,
+    /// The request outlived its timeout; its outcome is unknown.
+    RequestTimedOut,
+    /// The connection broke before the response; the outcome is unknown.
+    NetworkException,
+    /// The fetch offset is below the log start or above the log end.
+    OffsetOutOfRange,
+    /// The request's leader epoch is older than the partition's.
+    FencedLeaderEpoch,
+    /// The request's leader epoch is newer than the partition's.
+    UnknownLeaderEpoch,
+    /// A controller request from an older controller epoch.
+    StaleControllerEpoch,
+    /// The topic or partition does not exist here.
+    UnknownTopicOrPartition,
+    /// A stale producer epoch (idempotence and transactions).
+    InvalidProducerEpoch,
+    /// A sequence gap (idempotence).
+    OutOfOrderSequenceNumber,
+}
+
+impl KafkaError {
+    /// Kafka's name for the error.
+    pub fn name(self) -> &'static str {
+        match self {
+            KafkaError::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
+            KafkaError::NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
+            KafkaError::NotEnoughReplicasAfterAppend => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+            KafkaError::RequestTimedOut => "REQUEST_TIMED_OUT",
+            KafkaError::NetworkException => "NETWORK_EXCEPTION",
+            KafkaError::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
+            KafkaError::FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
+            KafkaError::UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
+            KafkaError::StaleControllerEpoch => "STALE_CONTROLLER_EPOCH",
+            KafkaError::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
+            KafkaError::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
+            KafkaError::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        }
+    }
+
+    /// Whether a producer may retry a send that failed with this error (Kafka's
+    /// `RetriableException`s).
+    pub fn is_retriable(self) -> bool {
+        matches!(
+            self,
+            KafkaError::NotLeaderOrFollower
+                | KafkaError::NotEnoughReplicas
+                | KafkaError::NotEnoughReplicasAfterAppend
+                | KafkaError::RequestTimedOut
+                | KafkaError::NetworkException
+                | KafkaError::FencedLeaderEpoch
+                | KafkaError::UnknownLeaderEpoch
+                | KafkaError::UnknownTopicOrPartition
+        )
+    }
+}
+
+impl fmt::Display for KafkaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
