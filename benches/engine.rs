@@ -43,6 +43,7 @@ fn engine(n: usize, seed: u64) -> (u64, usize, Duration) {
         },
         disk: DiskModel::default(),
         keep_log: false,
+        keep_observations: false,
     };
     // Each node makes about 3 events a millisecond: its timer, a request and a response.
     let sim_ms = EVENTS_TARGET / (3 * n as u64);

@@ -8,11 +8,16 @@
 //! - [`net`]: the virtual network: FIFO links, latency, loss, partitions, connection closes.
 //! - [`disk`]: the virtual disk: page cache versus durable bytes, sync latency, kill, power-off.
 //! - [`record`]: records as identities, batches with Kafka's header fields.
+//! - [`log`]: one replica's partition log: segments, sparse index, retention, recovery, epochs.
 //! - [`protocol`]: Kafka's requests, responses and error codes as Rust values.
 //! - [`broker`]: Kafka's replication rules: follower state, ISR, high watermark, elections.
 //! - [`client`]: Kafka clients: the producer's partitioner (murmur2, sticky, round-robin).
+//! - [`node`]: the process enum of a Kafka cluster, its messages, timers and observations.
+//! - [`check`]: checkers over the history and the final logs, anomalies by name.
+//! - [`run`]: one run of a scenario: world, phases, final reads, checkers, summary.
 //! - [`faults`]: fault actions (kill, power-off, partition, …) as data, resolved to node ids.
 //! - [`trace`]: observations, the short log and the rolling `trace_hash`.
+//! - [`zk`]: the ZooKeeper-style metadata service (sessions, ephemerals, watches) and its client.
 //! - [`scenario`]: the TOML scenario format: schema, Kafka defaults, validation, `--set`.
 //! - [`cli`]: the `kafkasim` command: subcommands, output formats, exit codes.
 //!
@@ -23,13 +28,18 @@
 //! ```
 
 pub mod broker;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod disk;
 pub mod faults;
+pub mod log;
 pub mod net;
+pub mod node;
 pub mod protocol;
 pub mod record;
+pub mod run;
 pub mod scenario;
 pub mod sim;
 pub mod trace;
+pub mod zk;

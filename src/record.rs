@@ -77,7 +77,11 @@ pub struct RecordBatch {
 impl RecordBatch {
     /// How many offsets the batch takes (a control batch takes one).
     pub fn offset_count(&self) -> u64 {
-        if self.control.is_some() { 1 } else { self.records.len() as u64 }
+        if self.control.is_some() {
+            1
+        } else {
+            self.records.len() as u64
+        }
     }
 
     /// Offset of the last record.
@@ -92,6 +96,10 @@ impl RecordBatch {
 
     /// Simulated size: Kafka's 61-byte batch header plus the records' sizes.
     pub fn size_bytes(&self) -> u64 {
-        61 + self.records.iter().map(|r| u64::from(r.size_bytes)).sum::<u64>()
+        61 + self
+            .records
+            .iter()
+            .map(|r| u64::from(r.size_bytes))
+            .sum::<u64>()
     }
 }

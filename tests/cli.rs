@@ -81,7 +81,7 @@ fn a_trace_file_in_a_missing_directory_is_refused_before_running() {
 }
 
 #[test]
-fn a_valid_scenario_is_not_run_on_a_fake_cluster() {
+fn a_scenario_needing_what_is_not_built_is_refused_not_faked() {
     let out = kafkasim(&[
         "run",
         "tests/data/determinism.toml",
@@ -93,9 +93,58 @@ fn a_valid_scenario_is_not_run_on_a_fake_cluster() {
     assert!(out.stdout.is_empty(), "nothing that looks like a result");
     let err = text(&out.stderr);
     assert!(
-        err.contains("not supported yet") && err.contains("is valid"),
+        err.contains("not supported yet") && err.contains("consumers"),
         "{err}"
     );
+}
+
+#[test]
+fn run_prints_the_design_json_and_writes_a_trace_whose_hash_is_the_runs() {
+    let dir = std::env::temp_dir().join(format!("kafkasim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("r1.log");
+    let trace_arg = trace.to_str().unwrap();
+    let out = kafkasim(&[
+        "run",
+        "scenarios/r1-hw-truncation-loss.toml",
+        "--json",
+        "--trace",
+        trace_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["seed"], 7);
+    assert_eq!(json["replication_protocol"], "hw-truncation");
+    assert_eq!(json["anomaly_counts"]["lost-write"], 1);
+    assert_eq!(json["anomaly_counts"]["inconsistent-offsets"], 1);
+    assert_eq!(json["expect_met"], true);
+    let log = std::fs::read(&trace).unwrap();
+    let hash = kafkasim::trace::fnv1a(0xcbf2_9ce4_8422_2325, &log);
+    assert_eq!(json["trace_hash"], format!("{hash:016x}"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn anomalies_that_differ_from_expect_exit_1_with_the_replay_command() {
+    let set = "cluster.replication.protocol=kip-279";
+    let out = kafkasim(&["run", "scenarios/r1-hw-truncation-loss.toml", "--set", set]);
+    assert_eq!(out.status.code(), Some(1));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("expect     NOT met"), "{summary}");
+    assert!(summary.contains("replay     kafkasim run scenarios/r1-hw-truncation-loss.toml --seed 7 --set cluster.replication.protocol=kip-279"), "{summary}");
+}
+
+#[test]
+fn check_runs_the_scenario_library_against_its_expectations() {
+    let out = kafkasim(&["check", "scenarios/"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains(" 0 failed"));
 }
 
 #[test]
@@ -110,6 +159,7 @@ fn the_summary_json_has_design_7_fields() {
         },
         disk: DiskModel::default(),
         keep_log: false,
+        keep_observations: false,
     };
     let mut sim = Simulator::new(world);
     let broker_1 = NodeId::from_index(2);

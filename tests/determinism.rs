@@ -28,6 +28,7 @@ fn run(seed: u64) -> Simulator<PingPong> {
         network: NetworkModel::from_scenario(&scenario.network),
         disk: DiskModel::from_scenario(&scenario.disk),
         keep_log: true,
+        keep_observations: false,
     };
     let mut sim = Simulator::new(world);
     for (at, fault) in faults::schedule(&scenario, sim.names()).expect("time-triggered faults") {

@@ -20,6 +20,7 @@ fn world(n: usize, seed: u64) -> World<PingPong> {
         },
         disk: DiskModel::default(),
         keep_log: true,
+        keep_observations: false,
     }
 }
 

@@ -20,6 +20,7 @@ fn world(n: usize, seed: u64, latency: LatencyModel) -> World<PingPong> {
         },
         disk: DiskModel::default(),
         keep_log: false,
+        keep_observations: false,
     }
 }
 

@@ -337,7 +337,7 @@ const BAD_FLAGS: &[(&str, &str)] = &[
     ),
 ];
 
-const VALID: &str = "scenarios/chaos-3-brokers.toml";
+const VALID: &str = "tests/data/chaos-3-brokers.toml";
 
 #[test]
 fn bad_set_flags_are_named_by_the_library() {

@@ -529,7 +529,8 @@ fn every_shipped_scenario_loads() {
         r1.cluster.replication_protocol,
         ReplicationProtocol::HwTruncation
     );
-    assert_eq!(r1.expect.anomalies, vec![AnomalyKind::LostWrite]);
+    let expected = vec![AnomalyKind::InconsistentOffsets, AnomalyKind::LostWrite];
+    assert_eq!(r1.expect.anomalies, expected);
     assert_eq!(r1.seed, 7);
 }
 
@@ -541,7 +542,7 @@ const SET_FLAG: &str = "(cluster|producer\\.tp|topic\\.orders|fault\\.[0-4]|netw
                         |pipeline\\.etl)\\.[a-z_.]{1,12}=[ -~]{0,8}";
 
 /// A scenario using most of the schema, for the mutation property below.
-const RICH: &str = include_str!("../scenarios/eos-pipeline-kip890.toml");
+const RICH: &str = include_str!("data/eos-pipeline-kip890.toml");
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]

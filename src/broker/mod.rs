@@ -1,7 +1,17 @@
-//! The broker: partition logs, replication (ISR, high watermark, acks), elections. This build
-//! has Kafka's replication rules as plain functions over the leader's state; the broker process
-//! that applies them to requests lands next.
+//! The broker: partition logs, replication (ISR, high watermark, acks), the follower fetch loop
+//! with the three truncation protocols, the controller, and Kafka's replication rules as plain
+//! functions over the leader's state.
 
+pub mod controller;
 pub mod election;
+mod follower;
 pub mod isr;
+pub mod partition;
 pub mod replica;
+mod requests;
+pub mod server;
+pub mod spec;
+pub mod zkpaths;
+
+pub use server::{Broker, BrokerTimer};
+pub use spec::{BrokerSpec, TopicSpec};

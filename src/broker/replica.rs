@@ -7,8 +7,7 @@
 
 use crate::sim::{SimDuration, SimTime};
 
-/// Broker ids as Kafka numbers them.
-pub type BrokerId = u32;
+pub use crate::protocol::BrokerId;
 
 /// What the leader knows about one follower.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,6 +4,8 @@
 //! usage, with a message on stderr and nothing written; 3 internal error. This is the only module
 //! that may read the wall clock, to report `wall_ms`.
 
+mod check;
+mod describe;
 mod output;
 mod run;
 
@@ -12,7 +14,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use output::{RunSummary, Stats, write_atomically};
+pub use output::{AnomalyRecord, FaultRecord, RunSummary, Stats, write_atomically};
 
 /// Exit code: the run met its expectations.
 pub const EXIT_OK: i32 = 0;
@@ -28,8 +30,11 @@ Examples:
   kafkasim run scenarios/r1-hw-truncation-loss.toml --seed 7
   kafkasim run scenarios/r1-hw-truncation-loss.toml --json --trace run.log
   kafkasim run scenarios/r1-hw-truncation-loss.toml --set cluster.replication.protocol=kip-279
-  kafkasim run scenarios/chaos-3-brokers.toml --set cluster.config.min.insync.replicas=2 \\
+  kafkasim run scenarios/o2-acks-1-loss.toml --set cluster.config.min.insync.replicas=2 \\
       --set producer.p1.config.acks=1
+
+  kafkasim check scenarios/
+  kafkasim describe scenarios/r1-hw-truncation-loss.toml --at-ms 5000
 
 Exit codes: 0 expectations met, 1 anomalies differ from [expect], 2 bad input, 3 internal error.";
 
@@ -46,6 +51,30 @@ enum Command {
     /// Run one scenario with one seed and check the outcome.
     #[command(after_help = EXAMPLES)]
     Run(RunArgs),
+    /// Run scenarios and compare their anomalies with their [expect].
+    Check {
+        /// Scenario files or directories of them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Show every partition's leader, ISR, LEO and HW at a simulated time.
+    Describe(DescribeArgs),
+}
+
+/// Arguments of `kafkasim describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// The simulated time to stop at, in ms.
+    #[arg(long)]
+    pub at_ms: u64,
+    /// The seed; overrides the scenario's `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override a scenario key (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
 }
 
 /// Arguments of `kafkasim run`.
@@ -87,6 +116,8 @@ where
     };
     match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Check { paths } => check::check(&paths),
+        Command::Describe(args) => describe::describe(&args),
     }
 }
 

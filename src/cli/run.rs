@@ -1,11 +1,12 @@
-//! `kafkasim run`: load and validate the scenario, then run it.
-//!
-//! This build has the simulation engine (time, network, disks, faults, trace) but not yet the
-//! Kafka model that a scenario's `[cluster]` asks for — the metadata service, brokers,
-//! controller and replication. So after validating the scenario in full, `run` says plainly
-//! that running it is not supported yet (exit 2) instead of presenting a fake cluster.
+//! `kafkasim run`: load and validate the scenario, run it with its seed, print the summary (or
+//! the JSON object), write the short log, and exit 0 when the anomalies found equal the
+//! scenario's `[expect]`, 1 when they differ. A scenario that needs something this build does
+//! not model yet is refused with exit 2 rather than run on a partial cluster.
 
-use super::{EXIT_USAGE, RunArgs};
+use std::path::Path;
+
+use super::{EXIT_ANOMALIES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RunArgs, write_atomically};
+use crate::run;
 use crate::scenario;
 
 /// Runs `kafkasim run` and returns the exit code.
@@ -23,18 +24,55 @@ pub fn run(args: &RunArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    eprintln!(
-        "error: {}: not supported yet: scenario `{}` is valid, but running it needs the Kafka \
-         model (metadata service, brokers, controller, replication), which this build of \
-         kafkasim does not have yet",
-        args.scenario.display(),
-        scenario.name
-    );
-    EXIT_USAGE
+    if let Some(what) = run::unsupported(&scenario) {
+        eprintln!(
+            "error: {}: not supported yet: {what}",
+            args.scenario.display()
+        );
+        return EXIT_USAGE;
+    }
+    let seed = args.seed.unwrap_or(scenario.seed);
+    #[allow(clippy::disallowed_methods)] // the CLI alone reads the wall clock, for `wall_ms`
+    let started = std::time::Instant::now();
+    let outcome = match run::run(&scenario, seed, args.trace.is_some()) {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            eprintln!("internal error: {err}");
+            eprintln!("replay: {}", replay_command(args, seed));
+            return EXIT_INTERNAL;
+        }
+    };
+    let mut summary = outcome.summary;
+    summary.wall_ms = started.elapsed().as_millis() as u64;
+    if let (Some(path), Some(log)) = (&args.trace, &outcome.log)
+        && let Err(err) = write_atomically(path, log.as_bytes())
+    {
+        eprintln!("error: --trace {}: {err}", path.display());
+        return EXIT_USAGE;
+    }
+    if args.json {
+        println!("{}", summary.to_json());
+    } else {
+        print!("{}", summary.to_text(&replay_command(args, seed)));
+    }
+    if summary.expect_met {
+        EXIT_OK
+    } else {
+        EXIT_ANOMALIES
+    }
+}
+
+/// The command that replays this run.
+fn replay_command(args: &RunArgs, seed: u64) -> String {
+    let mut command = format!("kafkasim run {} --seed {seed}", args.scenario.display());
+    for set in &args.sets {
+        command += &format!(" --set {set}");
+    }
+    command
 }
 
 /// Checks that an output file can be created: its directory exists and it is not a directory.
-fn check_output_path(path: &std::path::Path) -> Result<(), String> {
+fn check_output_path(path: &Path) -> Result<(), String> {
     if path.is_dir() {
         return Err("is a directory".into());
     }

@@ -1,4 +1,5 @@
 //! Kafka clients: the producer (partitioner, accumulator, sender), consumers and pipelines.
-//! This build has the partitioner; the rest lands with the broker model.
+//! This build has the producer; consumers and pipelines come later.
 
 pub mod partitioner;
+pub mod producer;

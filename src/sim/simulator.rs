@@ -32,6 +32,8 @@ pub struct World<P: Process> {
     pub disk: DiskModel,
     /// Whether to keep the short log's text (the hash is always kept).
     pub keep_log: bool,
+    /// Whether to keep every process observation, typed, for checkers and charts.
+    pub keep_observations: bool,
 }
 
 /// Whether a node's process is running.
@@ -132,6 +134,9 @@ struct Node<P: Process> {
     rng: SimRng,
     /// Events that arrived while paused, in arrival order.
     stash: Vec<Event<P>>,
+    /// Whether the machine is without power (a down node that was only killed still refuses
+    /// connections; one without power is silent).
+    powered_off: bool,
 }
 
 /// The deterministic simulator of one run.
@@ -152,6 +157,8 @@ pub struct Simulator<P: Process> {
     events: u64,
     faults: Vec<(SimTime, FaultAction)>,
     failure: Option<SimError>,
+    /// Process observations in order, when kept.
+    observations: Option<Vec<(SimTime, NodeId, P::Observation)>>,
 }
 
 impl<P: Process> Simulator<P> {
@@ -175,6 +182,7 @@ impl<P: Process> Simulator<P> {
                 disk: Disk::new(world.disk),
                 rng: root.fork(Stream::Node(NodeId::from_index(i).get())),
                 stash: Vec::new(),
+                powered_off: false,
             })
             .collect::<Vec<_>>();
         let mut sim = Simulator {
@@ -192,6 +200,7 @@ impl<P: Process> Simulator<P> {
             events: 0,
             faults: Vec::new(),
             failure: None,
+            observations: world.keep_observations.then(Vec::new),
         };
         for i in 0..sim.nodes.len() {
             sim.boot(NodeId::from_index(i));
@@ -250,6 +259,11 @@ impl<P: Process> Simulator<P> {
     /// Every fault applied so far, with its time.
     pub fn faults(&self) -> &[(SimTime, FaultAction)] {
         &self.faults
+    }
+
+    /// Every process observation so far, if the world keeps them.
+    pub fn observations(&self) -> &[(SimTime, NodeId, P::Observation)] {
+        self.observations.as_deref().unwrap_or(&[])
     }
 
     /// How many events are pending.
@@ -312,10 +326,18 @@ impl<P: Process> Simulator<P> {
                 generation,
                 msg,
             } => {
-                if self.network.is_current(from, to, generation) {
-                    let incarnation = self.nodes[to.index()].incarnation;
-                    self.dispatch(to, incarnation, Input::Message { from, msg });
+                if !self.network.is_current(from, to, generation) {
+                    return;
                 }
+                let slot = &self.nodes[to.index()];
+                if slot.status == NodeStatus::Down && !slot.powered_off {
+                    // The machine is up but nothing listens: its OS refuses the connection.
+                    self.network.close(from, to);
+                    self.notify_closed(from, to);
+                    return;
+                }
+                let incarnation = slot.incarnation;
+                self.dispatch(to, incarnation, Input::Message { from, msg });
             }
             Event::Input {
                 node,
@@ -446,6 +468,9 @@ impl<P: Process> Simulator<P> {
             Effect::Observe(observation) => {
                 self.trace
                     .record(self.now, &self.names[node.index()], &observation);
+                if let Some(kept) = &mut self.observations {
+                    kept.push((self.now, node, observation));
+                }
             }
         }
     }
@@ -522,6 +547,7 @@ impl<P: Process> Simulator<P> {
             "boot of a node that is not down"
         );
         slot.incarnation += 1;
+        slot.powered_off = false;
         slot.process = Some(P::boot(node, &slot.spec, &slot.disk));
         slot.status = NodeStatus::Up;
         self.trace
@@ -596,6 +622,7 @@ impl<P: Process> Simulator<P> {
         }
         if let Some(torn) = power_off {
             slot.disk.power_off(torn, &mut self.disk_rng);
+            slot.powered_off = true;
         }
         let peers = self.network.close_all(node);
         if power_off.is_none() {

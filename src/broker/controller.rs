@@ -1,0 +1,403 @@
+//! The controller (ZooKeeper mode). The broker that creates the ephemeral `/controller` bumps
+//! `/controller_epoch`, learns the live brokers from `/brokers/ids` (watching it), creates the
+//! scenario's topics and their partition state znodes, and from then on keeps every partition
+//! led: when a broker dies it elects new leaders (or removes the dead replica from the ISR),
+//! bumping the leader epoch with a conditional write; when a broker returns it brings it up to
+//! date. Each decision goes to the replicas as `LeaderAndIsr` and to every broker as
+//! `UpdateMetadata`, stamped with the controller epoch so that a zombie controller is fenced.
+//!
+//! Volatile: all of it is rebuilt from the metadata service by a new controller.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::election::{Election, elect_leader};
+use super::spec::BrokerSpec;
+use super::zkpaths::{self, LeaderIsrJson};
+use crate::protocol::{BrokerId, PartitionState, Request, TopicPartition};
+use crate::zk::{WatchEvent, WatchKind, ZkError, ZkOp, ZkReply};
+
+/// Why the controller asked the metadata service something.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// Reading `/controller_epoch`.
+    ReadEpoch,
+    /// Writing the bumped epoch.
+    WriteEpoch(u32),
+    /// Listing `/brokers/ids`.
+    LiveBrokers,
+    /// Creating a topic's znodes (the result is not needed).
+    CreateTopic,
+    /// Reading a partition's state.
+    ReadState(TopicPartition),
+    /// Creating a partition's first state.
+    CreateState(TopicPartition, Box<PartitionState>),
+    /// Conditionally writing a new state.
+    WriteState(TopicPartition, Box<PartitionState>),
+}
+
+/// What the controller asks its broker to do.
+#[derive(Debug, Default)]
+pub struct ControllerOut {
+    /// Metadata-service requests.
+    pub zk: Vec<(ZkOp, Tag)>,
+    /// Requests to brokers.
+    pub requests: Vec<(BrokerId, Request)>,
+    /// Lines for the short log.
+    pub notes: Vec<String>,
+    /// Stop being controller (another won the epoch).
+    pub resign: bool,
+}
+
+/// The controller's state.
+pub struct Controller {
+    id: BrokerId,
+    spec: BrokerSpec,
+    /// The controller epoch, once bumped.
+    epoch: Option<u32>,
+    live: BTreeSet<BrokerId>,
+    /// Partition states as last written, with their znode versions.
+    states: BTreeMap<TopicPartition, PartitionState>,
+}
+
+impl Controller {
+    /// A controller that just won `/controller`.
+    pub fn new(id: BrokerId, spec: &BrokerSpec) -> Controller {
+        Controller {
+            id,
+            spec: spec.clone(),
+            epoch: None,
+            live: BTreeSet::new(),
+            states: BTreeMap::new(),
+        }
+    }
+
+    /// Starts: read the controller epoch to bump it.
+    pub fn start(&mut self, out: &mut ControllerOut) {
+        out.zk.push((
+            ZkOp::GetData {
+                path: zkpaths::CONTROLLER_EPOCH.into(),
+                watch: false,
+            },
+            Tag::ReadEpoch,
+        ));
+    }
+
+    /// Handles a metadata-service answer.
+    pub fn on_zk(&mut self, tag: Tag, result: Result<ZkReply, ZkError>, out: &mut ControllerOut) {
+        match (tag, result) {
+            (Tag::ReadEpoch, Ok(ZkReply::Data { data, stat })) => {
+                let next = data.trim().parse::<u32>().unwrap_or(0) + 1;
+                let op = ZkOp::SetData {
+                    path: zkpaths::CONTROLLER_EPOCH.into(),
+                    data: next.to_string(),
+                    version: Some(stat.version),
+                };
+                out.zk.push((op, Tag::WriteEpoch(next)));
+            }
+            (Tag::ReadEpoch, Err(ZkError::NoNode)) => {
+                let op = ZkOp::Create {
+                    path: zkpaths::CONTROLLER_EPOCH.into(),
+                    data: "1".into(),
+                    ephemeral: false,
+                };
+                out.zk.push((op, Tag::WriteEpoch(1)));
+            }
+            (Tag::WriteEpoch(epoch), Ok(_)) => self.on_epoch(epoch, out),
+            (Tag::WriteEpoch(_), Err(_)) | (Tag::ReadEpoch, _) => {
+                out.notes.push("lost the controller epoch race".into());
+                out.resign = true;
+            }
+            (Tag::CreateTopic, _) => {}
+            (Tag::LiveBrokers, Ok(ZkReply::Children(children))) => {
+                self.on_live_brokers(children, out)
+            }
+            (Tag::ReadState(tp), Ok(ZkReply::Data { data, stat })) => {
+                if let Some(json) = LeaderIsrJson::decode(&data) {
+                    let state = self.state_from_json(tp, &json, stat.version);
+                    self.states.insert(tp, state);
+                    self.reconcile(tp, out);
+                    self.update_metadata_all(out);
+                }
+            }
+            (Tag::ReadState(tp), Err(ZkError::NoNode)) => self.create_state(tp, out),
+            (Tag::CreateState(tp, state), Ok(_)) => self.committed(tp, *state, 0, out),
+            (Tag::CreateState(tp, _), Err(_)) => self.read_state(tp, out),
+            (Tag::WriteState(tp, state), Ok(ZkReply::Stat(stat))) => {
+                self.committed(tp, *state, stat.version, out)
+            }
+            (Tag::WriteState(tp, _), Err(_)) => self.read_state(tp, out),
+            (tag, result) => out
+                .notes
+                .push(format!("controller: unexpected {tag:?} -> {result:?}")),
+        }
+    }
+
+    fn on_epoch(&mut self, epoch: u32, out: &mut ControllerOut) {
+        self.epoch = Some(epoch);
+        out.notes.push(format!("controller epoch {epoch}"));
+        for topic in &self.spec.topics {
+            let name = &topic.name;
+            let data = zkpaths::topic_assignment(&topic.assignment);
+            let create = |path: String, data: String| {
+                (
+                    ZkOp::Create {
+                        path,
+                        data,
+                        ephemeral: false,
+                    },
+                    Tag::CreateTopic,
+                )
+            };
+            out.zk.push(create(zkpaths::topic_path(name), data));
+            out.zk
+                .push(create(zkpaths::partitions_path(name), String::new()));
+            for p in 0..topic.assignment.len() as u32 {
+                out.zk
+                    .push(create(zkpaths::partition_path(name, p), String::new()));
+            }
+        }
+        self.list_brokers(out);
+    }
+
+    fn list_brokers(&self, out: &mut ControllerOut) {
+        out.zk.push((
+            ZkOp::GetChildren {
+                path: zkpaths::BROKER_IDS.into(),
+                watch: true,
+            },
+            Tag::LiveBrokers,
+        ));
+    }
+
+    /// Handles a watch; only `/brokers/ids` concerns the controller.
+    pub fn on_watch(&mut self, event: &WatchEvent, out: &mut ControllerOut) {
+        if event.path == zkpaths::BROKER_IDS && self.epoch.is_some() {
+            self.list_brokers(out);
+        } else if event.kind == WatchKind::NodeDeleted {
+            out.notes
+                .push(format!("controller: watch {} {:?}", event.path, event.kind));
+        }
+    }
+
+    fn on_live_brokers(&mut self, children: Vec<String>, out: &mut ControllerOut) {
+        let live: BTreeSet<BrokerId> = children.iter().filter_map(|c| c.parse().ok()).collect();
+        let first_time = self.states.is_empty();
+        let joined: Vec<BrokerId> = live.difference(&self.live).copied().collect();
+        let left: Vec<BrokerId> = self.live.difference(&live).copied().collect();
+        if !joined.is_empty() || !left.is_empty() {
+            out.notes.push(format!(
+                "controller: live brokers {:?} (joined {joined:?}, left {left:?})",
+                live
+            ));
+        }
+        self.live = live;
+        if first_time {
+            for tp in self.all_partitions() {
+                self.read_state(tp, out);
+            }
+            return;
+        }
+        for tp in self.all_partitions() {
+            self.reconcile(tp, out);
+        }
+        // Returning brokers learn their partitions' current state.
+        for &broker in &joined {
+            let states: Vec<PartitionState> = self
+                .states
+                .values()
+                .filter(|s| s.replicas.contains(&broker))
+                .cloned()
+                .collect();
+            if !states.is_empty() {
+                out.requests.push((broker, self.leader_and_isr(states)));
+            }
+        }
+        self.update_metadata_all(out);
+    }
+
+    fn all_partitions(&self) -> Vec<TopicPartition> {
+        let mut tps = Vec::new();
+        for (t, topic) in self.spec.topics.iter().enumerate() {
+            for p in 0..topic.assignment.len() {
+                tps.push(TopicPartition {
+                    topic: t as u32,
+                    partition: p as u32,
+                });
+            }
+        }
+        tps
+    }
+
+    fn read_state(&self, tp: TopicPartition, out: &mut ControllerOut) {
+        let path = self.state_path(tp);
+        out.zk
+            .push((ZkOp::GetData { path, watch: false }, Tag::ReadState(tp)));
+    }
+
+    fn state_path(&self, tp: TopicPartition) -> String {
+        zkpaths::state_path(&self.spec.topics[tp.topic as usize].name, tp.partition)
+    }
+
+    fn replicas(&self, tp: TopicPartition) -> Vec<BrokerId> {
+        self.spec.topics[tp.topic as usize].assignment[tp.partition as usize].clone()
+    }
+
+    fn state_from_json(
+        &self,
+        tp: TopicPartition,
+        json: &LeaderIsrJson,
+        version: i32,
+    ) -> PartitionState {
+        PartitionState {
+            tp,
+            controller_epoch: json.controller_epoch,
+            leader: json.leader(),
+            leader_epoch: json.leader_epoch,
+            isr: json.isr.clone(),
+            zk_version: version,
+            replicas: self.replicas(tp),
+        }
+    }
+
+    /// A new partition: the live replicas form the ISR, the first of them leads.
+    fn create_state(&self, tp: TopicPartition, out: &mut ControllerOut) {
+        let replicas = self.replicas(tp);
+        let isr: Vec<BrokerId> = replicas
+            .iter()
+            .copied()
+            .filter(|id| self.live.contains(id))
+            .collect();
+        let state = PartitionState {
+            tp,
+            controller_epoch: self.epoch.unwrap_or(0),
+            leader: isr.first().copied(),
+            leader_epoch: 0,
+            isr: if isr.is_empty() {
+                replicas.clone()
+            } else {
+                isr
+            },
+            zk_version: 0,
+            replicas,
+        };
+        let data = LeaderIsrJson::encode(state.controller_epoch, state.leader, 0, &state.isr);
+        let op = ZkOp::Create {
+            path: self.state_path(tp),
+            data,
+            ephemeral: false,
+        };
+        out.zk.push((op, Tag::CreateState(tp, Box::new(state))));
+    }
+
+    /// Decides whether `tp` needs a new leader or a smaller ISR, and writes it if so.
+    fn reconcile(&mut self, tp: TopicPartition, out: &mut ControllerOut) {
+        let Some(state) = self.states.get(&tp).cloned() else {
+            return;
+        };
+        let alive = |id: BrokerId| self.live.contains(&id);
+        let unclean = self.spec.topics[tp.topic as usize]
+            .log
+            .unclean_leader_election_enable;
+        let election = elect_leader(state.leader, &state.replicas, &state.isr, alive, unclean);
+        let live_isr: Vec<BrokerId> = state.isr.iter().copied().filter(|&id| alive(id)).collect();
+        let (leader, isr) = match election {
+            Election::Kept(l) | Election::Clean(l) => (Some(l), live_isr),
+            Election::Unclean(l) => (Some(l), vec![l]),
+            // Offline: the ISR keeps its last members so one of them can lead when it returns.
+            Election::Offline => (None, state.isr.clone()),
+        };
+        if leader == state.leader && isr == state.isr {
+            // Nothing changes; a fresh controller still tells everyone the state.
+            if !state_known(&state, self.epoch) {
+                self.committed(tp, state.clone(), state.zk_version, out);
+            }
+            return;
+        }
+        if let Election::Unclean(l) = election {
+            out.notes
+                .push(format!("controller: unclean election of {l} for {tp:?}"));
+        }
+        let epoch = self.epoch.unwrap_or(0);
+        let next = PartitionState {
+            controller_epoch: epoch,
+            leader,
+            leader_epoch: state.leader_epoch + 1,
+            isr,
+            ..state.clone()
+        };
+        let data = LeaderIsrJson::encode(epoch, next.leader, next.leader_epoch, &next.isr);
+        let op = ZkOp::SetData {
+            path: self.state_path(tp),
+            data,
+            version: Some(state.zk_version),
+        };
+        out.zk.push((op, Tag::WriteState(tp, Box::new(next))));
+    }
+
+    /// A state is in the metadata service: tell the replicas and every broker.
+    fn committed(
+        &mut self,
+        tp: TopicPartition,
+        mut state: PartitionState,
+        version: i32,
+        out: &mut ControllerOut,
+    ) {
+        state.zk_version = version;
+        state.controller_epoch = self.epoch.unwrap_or(0);
+        let leader = state.leader.map_or("none".into(), |l| l.to_string());
+        out.notes.push(format!(
+            "controller: {}-{} leader {leader} epoch {} isr {:?}",
+            self.spec.topics[tp.topic as usize].name, tp.partition, state.leader_epoch, state.isr
+        ));
+        self.states.insert(tp, state.clone());
+        for &replica in state.replicas.iter().filter(|id| self.live.contains(id)) {
+            out.requests
+                .push((replica, self.leader_and_isr(vec![state.clone()])));
+        }
+        self.update_metadata_all(out);
+    }
+
+    /// Requests were lost with the connection: re-read the live brokers and every state.
+    pub fn on_connection_lost(&mut self, out: &mut ControllerOut) {
+        if self.epoch.is_none() {
+            self.start(out);
+            return;
+        }
+        self.list_brokers(out);
+        for tp in self.all_partitions() {
+            self.read_state(tp, out);
+        }
+    }
+
+    /// A leader changed an ISR: re-read the state and tell every broker.
+    pub fn on_isr_change(&mut self, tp: TopicPartition, out: &mut ControllerOut) {
+        self.read_state(tp, out);
+    }
+
+    fn leader_and_isr(&self, partitions: Vec<PartitionState>) -> Request {
+        Request::LeaderAndIsr {
+            controller_id: self.id,
+            controller_epoch: self.epoch.unwrap_or(0),
+            partitions,
+        }
+    }
+
+    fn update_metadata_all(&self, out: &mut ControllerOut) {
+        let live: Vec<BrokerId> = self.live.iter().copied().collect();
+        let partitions: Vec<PartitionState> = self.states.values().cloned().collect();
+        for &broker in &live {
+            let request = Request::UpdateMetadata {
+                controller_id: self.id,
+                controller_epoch: self.epoch.unwrap_or(0),
+                live_brokers: live.clone(),
+                partitions: partitions.clone(),
+            };
+            out.requests.push((broker, request));
+        }
+    }
+}
+
+/// Whether a state read from the metadata service was written under this controller's epoch.
+fn state_known(state: &PartitionState, epoch: Option<u32>) -> bool {
+    Some(state.controller_epoch) == epoch
+}

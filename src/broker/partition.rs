@@ -1,0 +1,299 @@
+//! One replica of one partition on a broker: its log (durable), its high watermark (volatile,
+//! seeded from the HW checkpoint on boot), its leader epoch and its role. As leader it appends
+//! produced batches, serves follower fetches, tracks follower state, moves the HW and proposes
+//! ISR changes; as follower it truncates by the configured protocol and appends what it fetched.
+//! The broker owns the messaging; this module owns Kafka's per-partition rules.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::isr::{self, HwRule, IsrState};
+use super::replica::FollowerState;
+use crate::log::PartitionLog;
+use crate::node::Obs;
+use crate::protocol::{BrokerId, KafkaError, PartitionState, TopicPartition};
+use crate::record::RecordBatch;
+use crate::sim::{DiskOp, SimTime};
+
+/// The leader's extra state.
+#[derive(Clone, Debug)]
+pub struct LeaderState {
+    /// What the leader knows of each follower.
+    pub followers: BTreeMap<BrokerId, FollowerState>,
+    /// The ISR, committed and in flight.
+    pub isr: IsrState,
+    /// Version of the partition's state znode, for conditional ISR updates.
+    pub zk_version: i32,
+    /// The LEO when this leader epoch began: a follower joins the ISR only past it.
+    pub epoch_start_offset: u64,
+}
+
+/// Where a follower is in its fetch loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FollowerPhase {
+    /// Waiting for `OffsetsForLeaderEpoch` (KIP-101/279) before fetching.
+    Truncating,
+    /// Fetching from the leader.
+    Fetching,
+}
+
+/// The follower's extra state.
+#[derive(Clone, Copy, Debug)]
+pub struct FollowerRole {
+    /// The leader it follows.
+    pub leader: BrokerId,
+    /// Truncating or fetching.
+    pub phase: FollowerPhase,
+    /// The correlation id of the request in flight, if any; a response with another is stale.
+    pub in_flight: Option<u64>,
+}
+
+/// What a replica is doing.
+#[derive(Clone, Debug)]
+pub enum Role {
+    /// No role yet (before the first `LeaderAndIsr`).
+    None,
+    /// It leads.
+    Leader(Box<LeaderState>),
+    /// It follows.
+    Follower(FollowerRole),
+}
+
+/// One replica.
+#[derive(Debug)]
+pub struct Partition {
+    /// Which partition.
+    pub tp: TopicPartition,
+    /// `<topic>-<partition>`, for the short log and the log directory.
+    pub name: Arc<str>,
+    /// Assigned replicas, in preference order.
+    pub replicas: Vec<BrokerId>,
+    /// Durable: the log on this broker's disk.
+    pub log: PartitionLog,
+    /// Volatile: the high watermark (from the checkpoint on boot).
+    pub high_watermark: u64,
+    /// Volatile: the leader epoch from the last `LeaderAndIsr`.
+    pub leader_epoch: u32,
+    /// Volatile: the role.
+    pub role: Role,
+}
+
+impl Partition {
+    /// Whether this replica leads.
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader(_))
+    }
+
+    /// The log end offset.
+    pub fn log_end_offset(&self) -> u64 {
+        self.log.log_end_offset()
+    }
+
+    /// Becomes leader for `state` (Kafka's `makeLeader`): resets follower state, assigns the
+    /// epoch's start offset in the epoch cache.
+    pub fn become_leader(
+        &mut self,
+        state: &PartitionState,
+        now: SimTime,
+        out: &mut Vec<DiskOp>,
+    ) -> Obs {
+        let leo = self.log_end_offset();
+        self.leader_epoch = state.leader_epoch;
+        self.replicas = state.replicas.clone();
+        self.log.assign_epoch_start(state.leader_epoch, out);
+        let me = state.leader.expect("a leader state names its leader");
+        let followers = state
+            .replicas
+            .iter()
+            .filter(|&&id| id != me)
+            .map(|&id| {
+                (
+                    id,
+                    FollowerState::on_become_leader(now, leo, state.isr.contains(&id)),
+                )
+            })
+            .collect();
+        self.role = Role::Leader(Box::new(LeaderState {
+            followers,
+            isr: IsrState::committed(state.isr.clone()),
+            zk_version: state.zk_version,
+            epoch_start_offset: leo,
+        }));
+        self.role_obs(state.leader, true)
+    }
+
+    /// Becomes follower of `leader` in `state`'s epoch; the caller starts the fetch loop.
+    pub fn become_follower(&mut self, state: &PartitionState, phase: FollowerPhase) -> Obs {
+        self.leader_epoch = state.leader_epoch;
+        self.replicas = state.replicas.clone();
+        let leader = state.leader.expect("a follower follows a leader");
+        self.role = Role::Follower(FollowerRole {
+            leader,
+            phase,
+            in_flight: None,
+        });
+        self.role_obs(state.leader, false)
+    }
+
+    /// Loses any role (the partition went offline or this replica was dropped).
+    pub fn become_idle(&mut self, state: &PartitionState) -> Obs {
+        self.leader_epoch = state.leader_epoch;
+        self.role = Role::None;
+        self.role_obs(None, false)
+    }
+
+    fn role_obs(&self, leader: Option<BrokerId>, leads: bool) -> Obs {
+        Obs::Role {
+            partition: self.name.clone(),
+            leader,
+            epoch: self.leader_epoch,
+            leads,
+        }
+    }
+
+    /// Appends a produced batch as leader; returns (base offset, next offset).
+    pub fn append_as_leader(
+        &mut self,
+        batch: RecordBatch,
+        now: SimTime,
+        out: &mut Vec<DiskOp>,
+    ) -> (u64, u64) {
+        assert!(self.is_leader(), "only a leader appends produced batches");
+        let (first, last) =
+            self.log
+                .append_as_leader(batch, self.leader_epoch, now.as_millis(), out);
+        (first, last + 1)
+    }
+
+    /// Truncates the log to `offset` (no-op at or past the LEO); the HW follows it down.
+    pub fn truncate_to(
+        &mut self,
+        offset: u64,
+        rule: &'static str,
+        now: SimTime,
+        out: &mut Vec<DiskOp>,
+    ) -> Option<Obs> {
+        let from = self.log_end_offset();
+        if offset >= from {
+            return None;
+        }
+        self.log.truncate_to(offset, now.as_millis(), out);
+        let to = self.log_end_offset();
+        self.high_watermark = self.high_watermark.min(to);
+        Some(Obs::Truncate {
+            partition: self.name.clone(),
+            from,
+            to,
+            rule,
+        })
+    }
+
+    /// The leader's answer to a follower's fetch at `fetch_offset` (read before the follower's
+    /// state is updated, as Kafka does: the follower learns a new HW one round trip later).
+    pub fn read_for_follower(
+        &self,
+        fetch_offset: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<RecordBatch>, KafkaError> {
+        let leo = self.log_end_offset();
+        self.log
+            .read(fetch_offset, max_bytes, leo)
+            .map_err(|_| KafkaError::OffsetOutOfRange)
+    }
+
+    /// Records a follower's fetch; returns an ISR expansion to propose, if it may join.
+    pub fn on_follower_fetch(
+        &mut self,
+        follower: BrokerId,
+        fetch_offset: u64,
+        now: SimTime,
+    ) -> Option<Vec<BrokerId>> {
+        let leo = self.log_end_offset();
+        let hw = self.high_watermark;
+        let Role::Leader(leader) = &mut self.role else {
+            return None;
+        };
+        let state = leader.followers.get_mut(&follower)?;
+        state.on_fetch(fetch_offset, leo, now);
+        let state = *state;
+        leader
+            .isr
+            .can_expand(follower, &state, hw, leader.epoch_start_offset)
+            .then(|| {
+                let mut isr = leader.isr.committed.clone();
+                isr.push(follower);
+                isr
+            })
+    }
+
+    /// Recomputes the leader's HW; returns the observation if it moved.
+    pub fn maybe_increment_hw(
+        &mut self,
+        eligible: impl Fn(BrokerId) -> bool,
+        now: SimTime,
+        rule: HwRule,
+    ) -> Option<Obs> {
+        let leo = self.log_end_offset();
+        let Role::Leader(leader) = &self.role else {
+            return None;
+        };
+        let new = isr::leader_high_watermark(
+            leo,
+            self.high_watermark,
+            &leader.followers,
+            &leader.isr,
+            eligible,
+            now,
+            rule,
+        );
+        self.set_high_watermark(new)
+    }
+
+    /// Sets the HW (a leader's never goes back; a follower's may after truncation).
+    pub fn set_high_watermark(&mut self, hw: u64) -> Option<Obs> {
+        let hw = hw.min(self.log_end_offset());
+        if hw == self.high_watermark {
+            return None;
+        }
+        assert!(
+            !self.is_leader() || hw > self.high_watermark,
+            "a leader's HW never goes back"
+        );
+        self.high_watermark = hw;
+        Some(Obs::Hw {
+            partition: self.name.clone(),
+            hw,
+        })
+    }
+
+    /// The observation of the current LEO.
+    pub fn leo_obs(&self) -> Obs {
+        Obs::Leo {
+            partition: self.name.clone(),
+            leo: self.log_end_offset(),
+        }
+    }
+
+    /// The committed ISR size (the leader's view), for acks and min.insync.replicas.
+    pub fn isr_size(&self) -> usize {
+        match &self.role {
+            Role::Leader(leader) => leader.isr.committed.len(),
+            _ => 0,
+        }
+    }
+
+    /// Checks the replica's invariants.
+    pub fn check(&self) -> Result<(), String> {
+        let leo = self.log_end_offset();
+        if self.high_watermark > leo {
+            return Err(format!(
+                "{}: HW {} > LEO {leo}",
+                self.name, self.high_watermark
+            ));
+        }
+        if self.log.log_start_offset() > leo {
+            return Err(format!("{}: log start past LEO", self.name));
+        }
+        Ok(())
+    }
+}

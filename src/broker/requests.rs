@@ -1,0 +1,573 @@
+//! The broker's request handlers: the controller's `LeaderAndIsr` and `UpdateMetadata`, the
+//! client's `Produce` and `Metadata`, replica `Fetch` (with its long poll) and
+//! `OffsetsForLeaderEpoch`; the produce purgatory; ISR shrink and expansion through conditional
+//! writes to the metadata service.
+
+use super::isr::{self, HwRule};
+use super::partition::Role;
+use super::server::{Broker, BrokerTimer, PendingFetch, PendingProduce, ZkTag};
+use super::zkpaths::{self, LeaderIsrJson};
+use crate::node::{Msg, Node, Obs, Timer, millis, push_disk_ops};
+use crate::protocol::{
+    BrokerId, FetchedPartition, KafkaError, PartitionState, Request, Response, TopicPartition,
+};
+use crate::record::RecordBatch;
+use crate::scenario::{Acks, ReplicationProtocol};
+use crate::sim::{Ctx, NodeId};
+use crate::zk::{ZkError, ZkOp, ZkReply};
+
+/// Most bytes one replica fetch returns per partition (`replica.fetch.max.bytes`).
+const REPLICA_FETCH_MAX_BYTES: u64 = 1_048_576;
+
+impl Broker {
+    /// Handles a request from `from`.
+    pub(super) fn on_request(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, request: Request) {
+        match request {
+            Request::LeaderAndIsr {
+                controller_id,
+                controller_epoch,
+                partitions,
+            } => {
+                if self.accept_controller(controller_id, controller_epoch) {
+                    for state in partitions {
+                        self.apply_leader_and_isr(ctx, state);
+                    }
+                }
+            }
+            Request::UpdateMetadata {
+                controller_id,
+                controller_epoch,
+                live_brokers,
+                partitions,
+            } => {
+                if self.accept_controller(controller_id, controller_epoch) {
+                    self.live_brokers = live_brokers;
+                    for state in partitions {
+                        self.metadata.insert(state.tp, state);
+                    }
+                }
+            }
+            Request::Produce {
+                correlation,
+                tp,
+                acks,
+                timeout_ms,
+                batch,
+            } => {
+                self.handle_produce(ctx, from, correlation, tp, acks, timeout_ms, batch);
+            }
+            fetch @ Request::Fetch { .. } => self.handle_fetch(ctx, from, fetch, true),
+            Request::OffsetsForLeaderEpoch {
+                correlation,
+                tp,
+                current_leader_epoch,
+                leader_epoch,
+                ..
+            } => {
+                let result = self.epoch_end_offset(tp, current_leader_epoch, leader_epoch);
+                let response = Response::OffsetsForLeaderEpoch {
+                    correlation,
+                    tp,
+                    result,
+                };
+                ctx.send(from, Msg::Response(response));
+            }
+            Request::Metadata { correlation } => {
+                let partitions = self.metadata.values().cloned().collect();
+                ctx.send(
+                    from,
+                    Msg::Response(Response::Metadata {
+                        correlation,
+                        partitions,
+                    }),
+                );
+            }
+            Request::IsrChangeNotification { tp } => {
+                if let Some(controller) = &mut self.controller {
+                    let mut out = Default::default();
+                    controller.on_isr_change(tp, &mut out);
+                    self.apply_controller_out(ctx, out);
+                }
+            }
+        }
+    }
+
+    /// Fences requests from a controller older than the newest one seen.
+    fn accept_controller(&mut self, controller_id: BrokerId, controller_epoch: u32) -> bool {
+        if controller_epoch < self.controller_epoch {
+            return false;
+        }
+        self.controller_epoch = controller_epoch;
+        self.controller_id = Some(controller_id);
+        true
+    }
+
+    /// Becomes leader or follower of one partition, if the state is newer than what it has.
+    fn apply_leader_and_isr(&mut self, ctx: &mut Ctx<'_, Node>, state: PartitionState) {
+        if !state.replicas.contains(&self.id) {
+            return;
+        }
+        self.metadata.insert(state.tp, state.clone());
+        let me = self.id;
+        let phase = self.follower_phase();
+        let now = ctx.now();
+        let partition = self.partition_or_create(ctx, &state);
+        let fresh = matches!(partition.role, Role::None);
+        if state.leader_epoch < partition.leader_epoch
+            || (state.leader_epoch == partition.leader_epoch && !fresh)
+        {
+            return;
+        }
+        let mut ops = Vec::new();
+        let obs = match state.leader {
+            Some(leader) if leader == me => partition.become_leader(&state, now, &mut ops),
+            Some(_) => {
+                let role = partition.become_follower(&state, phase);
+                ctx.observe(role);
+                if phase == super::partition::FollowerPhase::Fetching {
+                    // Classic protocol: truncate to the replica's own HW before fetching.
+                    let hw = partition.high_watermark;
+                    if let Some(obs) = partition.truncate_to(hw, "hw", now, &mut ops) {
+                        ctx.observe(obs);
+                        ctx.observe(partition.leo_obs());
+                    }
+                }
+                push_disk_ops(ctx, ops);
+                self.fail_produces(ctx, state.tp);
+                self.send_follower_request(ctx, state.tp);
+                return;
+            }
+            None => partition.become_idle(&state),
+        };
+        ctx.observe(obs);
+        push_disk_ops(ctx, ops);
+        if state.leader != Some(me) {
+            self.fail_produces(ctx, state.tp);
+        } else {
+            self.update_hw(ctx, state.tp);
+        }
+    }
+
+    /// The HW rule of a partition's topic.
+    pub(super) fn hw_rule(&self, tp: TopicPartition) -> HwRule {
+        let topic = &self.spec.topics[tp.topic as usize];
+        HwRule {
+            min_insync_replicas: topic.log.min_insync_replicas,
+            waits_for_min_isr: self.spec.hw_waits_for_min_isr,
+            lag_max: millis(self.spec.config.replica_lag_time_max_ms),
+        }
+    }
+
+    /// Recomputes a leader's HW; on a move, completes produces and long-polling fetches.
+    pub(super) fn update_hw(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
+        let rule = self.hw_rule(tp);
+        let live = self.live_brokers.clone();
+        let now = ctx.now();
+        let Some(partition) = self.partitions.get_mut(&tp) else {
+            return;
+        };
+        let eligible = |id: BrokerId| live.is_empty() || live.contains(&id);
+        if let Some(obs) = partition.maybe_increment_hw(eligible, now, rule) {
+            ctx.observe(obs);
+            self.complete_produces(ctx, tp);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn handle_produce(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        client: NodeId,
+        correlation: u64,
+        tp: TopicPartition,
+        acks: Acks,
+        timeout_ms: u64,
+        batch: RecordBatch,
+    ) {
+        let min_isr = self.hw_rule(tp).min_insync_replicas;
+        let now = ctx.now();
+        let reply = |ctx: &mut Ctx<'_, Node>, result| {
+            if acks != Acks::None {
+                ctx.send(
+                    client,
+                    Msg::Response(Response::Produce {
+                        correlation,
+                        tp,
+                        result,
+                    }),
+                );
+            }
+        };
+        let Some(partition) = self.partitions.get_mut(&tp).filter(|p| p.is_leader()) else {
+            return reply(ctx, Err(KafkaError::NotLeaderOrFollower));
+        };
+        if acks == Acks::All
+            && let Err(err) = isr::check_enough_replicas(partition.isr_size(), min_isr)
+        {
+            return reply(ctx, Err(err));
+        }
+        let mut ops = Vec::new();
+        let (base_offset, required_offset) = partition.append_as_leader(batch, now, &mut ops);
+        ctx.observe(partition.leo_obs());
+        push_disk_ops(ctx, ops);
+        match acks {
+            Acks::None => {}
+            Acks::Leader => reply(ctx, Ok(base_offset)),
+            Acks::All => {
+                let id = self.next_id();
+                let pending = PendingProduce {
+                    id,
+                    client,
+                    correlation,
+                    tp,
+                    base_offset,
+                    required_offset,
+                };
+                self.produces.push(pending);
+                ctx.set_timer(
+                    millis(timeout_ms),
+                    Timer::Broker(BrokerTimer::ProduceTimeout(id)),
+                );
+            }
+        }
+        self.update_hw(ctx, tp);
+        self.complete_produces(ctx, tp);
+        self.wake_fetches_for(ctx, tp);
+    }
+
+    /// Answers every acks=all produce on `tp` whose batch the HW has passed.
+    fn complete_produces(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
+        let Some(partition) = self.partitions.get(&tp) else {
+            return;
+        };
+        let (hw, isr_size) = (partition.high_watermark, partition.isr_size());
+        let min_isr = self.hw_rule(tp).min_insync_replicas;
+        let mut kept = Vec::new();
+        for pending in std::mem::take(&mut self.produces) {
+            let done = (pending.tp == tp)
+                .then(|| isr::replicas_reached(hw, pending.required_offset, isr_size, min_isr))
+                .flatten();
+            match done {
+                None => kept.push(pending),
+                Some(result) => {
+                    let result = result.map(|()| pending.base_offset);
+                    let response = Response::Produce {
+                        correlation: pending.correlation,
+                        tp,
+                        result,
+                    };
+                    ctx.send(pending.client, Msg::Response(response));
+                }
+            }
+        }
+        self.produces = kept;
+    }
+
+    /// A produce outlived its timeout: `REQUEST_TIMED_OUT` (it may still commit later).
+    pub(super) fn expire_produce(&mut self, ctx: &mut Ctx<'_, Node>, id: u64) {
+        if let Some(i) = self.produces.iter().position(|p| p.id == id) {
+            let p = self.produces.remove(i);
+            let result = Err(KafkaError::RequestTimedOut);
+            ctx.send(
+                p.client,
+                Msg::Response(Response::Produce {
+                    correlation: p.correlation,
+                    tp: p.tp,
+                    result,
+                }),
+            );
+        }
+    }
+
+    /// Serves a fetch; with `may_wait` and nothing to return, it long-polls.
+    fn handle_fetch(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        from: NodeId,
+        request: Request,
+        may_wait: bool,
+    ) {
+        let Request::Fetch {
+            correlation,
+            replica,
+            max_wait_ms,
+            partitions: wanted,
+            ..
+        } = &request
+        else {
+            unreachable!("handle_fetch takes fetches");
+        };
+        let now = ctx.now();
+        let mut answers = Vec::new();
+        let mut any_data = false;
+        for want in wanted {
+            let answer = self.read_partition(
+                want.tp,
+                want.fetch_offset,
+                want.current_leader_epoch,
+                *replica,
+            );
+            any_data |= !answer.batches.is_empty() || answer.error.is_some();
+            answers.push(answer);
+        }
+        if may_wait && !any_data && *max_wait_ms > 0 {
+            let id = self.next_id();
+            self.fetches.push(PendingFetch {
+                id,
+                from,
+                request: request.clone(),
+            });
+            ctx.set_timer(
+                millis(*max_wait_ms),
+                Timer::Broker(BrokerTimer::FetchWake(id)),
+            );
+        } else {
+            let response = Response::Fetch {
+                correlation: *correlation,
+                partitions: answers,
+            };
+            ctx.send(from, Msg::Response(response));
+        }
+        // Kafka updates the follower's state after the read: the response carries the old HW.
+        if let Some(follower) = replica {
+            for want in wanted {
+                self.record_follower_fetch(ctx, want.tp, *follower, want.fetch_offset, now);
+            }
+        }
+    }
+
+    /// Reads one partition for a fetch (followers up to the LEO, consumers up to the HW).
+    fn read_partition(
+        &self,
+        tp: TopicPartition,
+        fetch_offset: u64,
+        current_leader_epoch: Option<u32>,
+        replica: Option<BrokerId>,
+    ) -> FetchedPartition {
+        let mut answer = FetchedPartition {
+            tp,
+            error: None,
+            high_watermark: 0,
+            log_start_offset: 0,
+            log_end_offset: 0,
+            batches: Vec::new(),
+        };
+        let Some(partition) = self.partitions.get(&tp).filter(|p| p.is_leader()) else {
+            answer.error = Some(KafkaError::NotLeaderOrFollower);
+            return answer;
+        };
+        answer.high_watermark = partition.high_watermark;
+        answer.log_start_offset = partition.log.log_start_offset();
+        answer.log_end_offset = partition.log_end_offset();
+        match current_leader_epoch {
+            Some(e) if e < partition.leader_epoch => {
+                answer.error = Some(KafkaError::FencedLeaderEpoch)
+            }
+            Some(e) if e > partition.leader_epoch => {
+                answer.error = Some(KafkaError::UnknownLeaderEpoch)
+            }
+            _ => {
+                let upper = if replica.is_some() {
+                    answer.log_end_offset
+                } else {
+                    answer.high_watermark
+                };
+                match partition
+                    .log
+                    .read(fetch_offset, REPLICA_FETCH_MAX_BYTES, upper)
+                {
+                    Ok(batches) => answer.batches = batches,
+                    Err(_) => answer.error = Some(KafkaError::OffsetOutOfRange),
+                }
+            }
+        }
+        answer
+    }
+
+    /// Updates a follower's state on the leader; may expand the ISR and move the HW.
+    fn record_follower_fetch(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        tp: TopicPartition,
+        follower: BrokerId,
+        fetch_offset: u64,
+        now: crate::sim::SimTime,
+    ) {
+        let live = self.live_brokers.clone();
+        let Some(partition) = self.partitions.get_mut(&tp) else {
+            return;
+        };
+        let eligible = live.is_empty() || live.contains(&follower);
+        if let Some(isr) = partition.on_follower_fetch(follower, fetch_offset, now)
+            && eligible
+        {
+            self.propose_isr(ctx, tp, isr);
+        }
+        self.update_hw(ctx, tp);
+    }
+
+    /// A long-polling fetch waited long enough: answer with whatever there is.
+    pub(super) fn wake_fetch(&mut self, ctx: &mut Ctx<'_, Node>, id: u64) {
+        if let Some(i) = self.fetches.iter().position(|f| f.id == id) {
+            let pending = self.fetches.remove(i);
+            self.handle_fetch(ctx, pending.from, pending.request, false);
+        }
+    }
+
+    /// New data on `tp`: answer the fetches waiting on it.
+    fn wake_fetches_for(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
+        let waiting: Vec<u64> = self
+            .fetches
+            .iter()
+            .filter(|f| matches!(&f.request, Request::Fetch { partitions, .. } if partitions.iter().any(|p| p.tp == tp)))
+            .map(|f| f.id)
+            .collect();
+        for id in waiting {
+            self.wake_fetch(ctx, id);
+        }
+    }
+
+    /// The leader's answer to `OffsetsForLeaderEpoch`, by the configured protocol.
+    fn epoch_end_offset(
+        &self,
+        tp: TopicPartition,
+        current_leader_epoch: u32,
+        leader_epoch: u32,
+    ) -> Result<(u32, u64), KafkaError> {
+        let partition = self
+            .partitions
+            .get(&tp)
+            .filter(|p| p.is_leader())
+            .ok_or(KafkaError::NotLeaderOrFollower)?;
+        if current_leader_epoch > partition.leader_epoch {
+            return Err(KafkaError::UnknownLeaderEpoch);
+        }
+        let leo = partition.log_end_offset();
+        match self.spec.protocol {
+            ReplicationProtocol::Kip101 => {
+                let offset = partition
+                    .log
+                    .start_offset_of_first_epoch_after(leader_epoch)
+                    .unwrap_or(leo);
+                Ok((leader_epoch, offset.min(leo)))
+            }
+            _ => Ok(partition
+                .log
+                .end_offset_for_epoch(leader_epoch)
+                .unwrap_or((leader_epoch, leo))),
+        }
+    }
+
+    /// The ISR shrink check: propose removing every out-of-sync follower.
+    pub(super) fn maybe_shrink_isr(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let now = ctx.now();
+        let lag = millis(self.spec.config.replica_lag_time_max_ms);
+        let mut proposals = Vec::new();
+        for partition in self.partitions.values() {
+            let Role::Leader(leader) = &partition.role else {
+                continue;
+            };
+            let leo = partition.log_end_offset();
+            if let Some(out) =
+                leader
+                    .isr
+                    .shrink_candidates(self.id, leo, &leader.followers, now, lag)
+            {
+                let isr = leader
+                    .isr
+                    .committed
+                    .iter()
+                    .copied()
+                    .filter(|id| !out.contains(id))
+                    .collect();
+                proposals.push((partition.tp, isr));
+            }
+        }
+        for (tp, isr) in proposals {
+            self.propose_isr(ctx, tp, isr);
+        }
+    }
+
+    /// Writes a new ISR to the partition's state znode, conditional on its version.
+    fn propose_isr(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition, mut isr: Vec<BrokerId>) {
+        isr.sort_unstable();
+        let Some(partition) = self.partitions.get_mut(&tp) else {
+            return;
+        };
+        let epoch = partition.leader_epoch;
+        let Role::Leader(leader) = &mut partition.role else {
+            return;
+        };
+        leader.isr.propose(isr.clone());
+        let version = leader.zk_version;
+        let topic = &self.spec.topics[tp.topic as usize].name;
+        let path = zkpaths::state_path(topic, tp.partition);
+        let data = LeaderIsrJson::encode(self.controller_epoch, Some(self.id), epoch, &isr);
+        let op = ZkOp::SetData {
+            path,
+            data,
+            version: Some(version),
+        };
+        self.zk_op(ctx, op, ZkTag::IsrWrite { tp, epoch, isr });
+        // Not connected: the request never left, so the change is not in flight.
+        if !self.zk.is_connected()
+            && let Some(Role::Leader(leader)) = self.partitions.get_mut(&tp).map(|p| &mut p.role)
+        {
+            leader.isr.settle(None);
+        }
+    }
+
+    /// The metadata service answered a conditional ISR write.
+    pub(super) fn on_isr_written(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        tp: TopicPartition,
+        epoch: u32,
+        isr: Vec<BrokerId>,
+        result: Result<ZkReply, ZkError>,
+    ) {
+        let Some(partition) = self.partitions.get_mut(&tp) else {
+            return;
+        };
+        if partition.leader_epoch != epoch {
+            return;
+        }
+        let name = partition.name.clone();
+        let Role::Leader(leader) = &mut partition.role else {
+            return;
+        };
+        if leader.isr.pending.as_ref().map(|p| &p.proposed) != Some(&isr) {
+            return;
+        }
+        match result {
+            Ok(ZkReply::Stat(stat)) => {
+                let expanded = isr.len() > leader.isr.committed.len();
+                leader.isr.settle(Some(isr.clone()));
+                leader.zk_version = stat.version;
+                ctx.observe(Obs::Isr {
+                    partition: name,
+                    isr,
+                    expanded,
+                });
+                if let Some(controller) = self.controller_id {
+                    let note = Request::IsrChangeNotification { tp };
+                    if controller == self.id {
+                        self.on_request(ctx, self.broker_node(controller), note);
+                    } else {
+                        ctx.send(self.broker_node(controller), Msg::Request(note));
+                    }
+                }
+                self.update_hw(ctx, tp);
+            }
+            other => {
+                leader.isr.settle(None);
+                let why = other
+                    .err()
+                    .map_or("unexpected reply".to_owned(), |e| e.to_string());
+                ctx.observe(Obs::Note(format!(
+                    "{name} ISR update to {isr:?} refused: {why}"
+                )));
+            }
+        }
+    }
+}

@@ -1,0 +1,586 @@
+//! The broker process: registration and controller election through the metadata service,
+//! `LeaderAndIsr`/`UpdateMetadata` from the controller, `Produce` with acks and the produce
+//! purgatory, replica `Fetch` long-polls, `OffsetsForLeaderEpoch`, the follower fetch loop with
+//! the configured truncation protocol, the ISR shrink check and the HW checkpoint.
+//!
+//! Durable: the partition logs and the HW checkpoint on disk. Volatile: everything else,
+//! rebuilt on restart from the disk and from the controller's next `LeaderAndIsr`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::controller::{Controller, ControllerOut};
+use super::partition::{FollowerPhase, Partition, Role};
+use super::spec::BrokerSpec;
+use super::zkpaths;
+use crate::log::{PartitionLog, decode_offset_checkpoint, encode_offset_checkpoint};
+use crate::node::{Msg, Node, Obs, Timer, millis, push_disk_ops};
+use crate::protocol::{BrokerId, KafkaError, PartitionState, Request, Response, TopicPartition};
+use crate::sim::{Ctx, DiskOp, NodeId};
+use crate::zk::{WatchEvent, WatchKind, ZkClient, ZkError, ZkOp, ZkReply, ZkToClient};
+
+/// A broker's timers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerTimer {
+    /// Keep the metadata-service session alive.
+    ZkPing,
+    /// Write the HW checkpoint (`replica.high.watermark.checkpoint.interval.ms`).
+    HwCheckpoint,
+    /// The ISR shrink check (every `replica.lag.time.max.ms / 2`).
+    IsrShrink,
+    /// An acks=all produce's `timeout_ms` passed.
+    ProduceTimeout(u64),
+    /// A long-polling fetch waited its `max_wait_ms`.
+    FetchWake(u64),
+    /// Fetch again after `replica.fetch.backoff.ms`.
+    FetchRetry(TopicPartition),
+    /// A follower request got no answer within the replica socket timeout.
+    FollowerTimeout(TopicPartition, u64),
+}
+
+/// The file holding every partition's checkpointed high watermark.
+pub const HW_CHECKPOINT: &str = "replication-offset-checkpoint";
+
+/// Why the broker asked the metadata service something.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZkTag {
+    /// Creating a persistent path that may already exist.
+    EnsurePath,
+    /// Registering `/brokers/ids/<id>`.
+    Register,
+    /// Watching a registration left by this broker's previous session, to register once it
+    /// expires (as a restarted Kafka broker retries until the old ephemeral is gone).
+    WatchOldRegistration,
+    /// Trying to become controller.
+    ElectController,
+    /// Watching `/controller`.
+    WatchController,
+    /// A controller request.
+    Controller(super::controller::Tag),
+    /// A leader's conditional ISR update.
+    IsrWrite {
+        /// The partition.
+        tp: TopicPartition,
+        /// The leader epoch it was proposed in.
+        epoch: u32,
+        /// The proposed ISR.
+        isr: Vec<BrokerId>,
+    },
+}
+
+/// An acks=all produce waiting for the HW (the produce purgatory).
+#[derive(Clone, Debug)]
+pub(super) struct PendingProduce {
+    pub id: u64,
+    pub client: NodeId,
+    pub correlation: u64,
+    pub tp: TopicPartition,
+    pub base_offset: u64,
+    pub required_offset: u64,
+}
+
+/// A fetch waiting for data (the fetch purgatory's long poll).
+#[derive(Clone, Debug)]
+pub(super) struct PendingFetch {
+    pub id: u64,
+    pub from: NodeId,
+    pub request: Request,
+}
+
+/// A broker.
+pub struct Broker {
+    pub(super) id: BrokerId,
+    pub(super) spec: BrokerSpec,
+    pub(super) zk: ZkClient<ZkTag>,
+    /// Whether `/brokers/ids/<id>` is registered in the current session.
+    pub(super) registered: bool,
+    /// Volatile: replicas this broker holds, by partition.
+    pub(super) partitions: BTreeMap<TopicPartition, Partition>,
+    /// Volatile: the highest controller epoch seen (fences zombie controllers).
+    pub(super) controller_epoch: u32,
+    /// Volatile: the controller, as last heard.
+    pub(super) controller_id: Option<BrokerId>,
+    /// Volatile: set while this broker is the controller.
+    pub(super) controller: Option<Box<Controller>>,
+    /// Volatile: partition states from `UpdateMetadata`.
+    pub(super) metadata: BTreeMap<TopicPartition, PartitionState>,
+    /// Volatile: live brokers from `UpdateMetadata`.
+    pub(super) live_brokers: Vec<BrokerId>,
+    pub(super) produces: Vec<PendingProduce>,
+    pub(super) fetches: Vec<PendingFetch>,
+    pub(super) next_id: u64,
+}
+
+impl Broker {
+    /// A broker about to start; `on_start` recovers its logs from the disk.
+    pub fn boot(_node: NodeId, spec: &BrokerSpec, _disk: &crate::disk::Disk) -> Broker {
+        Broker {
+            id: spec.id,
+            spec: spec.clone(),
+            zk: ZkClient::new(spec.zk, spec.config.zookeeper_session_timeout_ms),
+            registered: false,
+            partitions: BTreeMap::new(),
+            controller_epoch: 0,
+            controller_id: None,
+            controller: None,
+            metadata: BTreeMap::new(),
+            live_brokers: Vec::new(),
+            produces: Vec::new(),
+            fetches: Vec::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Recovers logs and the HW checkpoint, connects to the metadata service, starts timers.
+    pub fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
+        self.recover(ctx);
+        let connect = self.zk.connect();
+        ctx.send(self.spec.zk, Msg::Zk(connect));
+        let config = &self.spec.config;
+        ctx.set_timer(
+            millis(config.zookeeper_session_timeout_ms / 3),
+            Timer::Broker(BrokerTimer::ZkPing),
+        );
+        let checkpoint = config.replica_high_watermark_checkpoint_interval_ms;
+        ctx.set_timer(millis(checkpoint), Timer::Broker(BrokerTimer::HwCheckpoint));
+        let shrink = (config.replica_lag_time_max_ms / 2).max(1);
+        ctx.set_timer(millis(shrink), Timer::Broker(BrokerTimer::IsrShrink));
+    }
+
+    /// Rebuilds every replica whose directory is on disk; HWs come from the checkpoint.
+    fn recover(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let checkpoint = ctx
+            .disk()
+            .read(HW_CHECKPOINT)
+            .and_then(|bytes| decode_offset_checkpoint(bytes).ok())
+            .unwrap_or_default();
+        let mut ops = Vec::new();
+        for (t, topic) in self.spec.topics.iter().enumerate() {
+            for (p, replicas) in topic.assignment.iter().enumerate() {
+                if !replicas.contains(&self.id) {
+                    continue;
+                }
+                let name = format!("{}-{p}", topic.name);
+                if ctx.disk().list(&format!("{name}/")).next().is_none() {
+                    continue;
+                }
+                let now_ms = ctx.now().as_millis();
+                let (log, _report) =
+                    PartitionLog::recover(&name, topic.log, ctx.disk(), now_ms, &mut ops);
+                let hw = checkpoint
+                    .iter()
+                    .find(|(ct, cp, _)| *ct == topic.name && *cp == p as u32)
+                    .map_or(0, |(_, _, hw)| *hw)
+                    .min(log.log_end_offset());
+                let tp = TopicPartition {
+                    topic: t as u32,
+                    partition: p as u32,
+                };
+                let partition = self.new_partition(tp, name, replicas.clone(), log, hw);
+                ctx.observe(partition.leo_obs());
+                ctx.observe(Obs::Hw {
+                    partition: partition.name.clone(),
+                    hw,
+                });
+                self.partitions.insert(tp, partition);
+            }
+        }
+        push_disk_ops(ctx, ops);
+    }
+
+    fn new_partition(
+        &self,
+        tp: TopicPartition,
+        name: String,
+        replicas: Vec<BrokerId>,
+        log: PartitionLog,
+        hw: u64,
+    ) -> Partition {
+        Partition {
+            tp,
+            name: Arc::from(name),
+            replicas,
+            log,
+            high_watermark: hw,
+            leader_epoch: 0,
+            role: Role::None,
+        }
+    }
+
+    /// The replica of `tp`, created with an empty log if this broker has none yet.
+    pub(super) fn partition_or_create(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        state: &PartitionState,
+    ) -> &mut Partition {
+        let tp = state.tp;
+        if !self.partitions.contains_key(&tp) {
+            let topic = &self.spec.topics[tp.topic as usize];
+            let name = format!("{}-{}", topic.name, tp.partition);
+            let mut ops = Vec::new();
+            let log = PartitionLog::create(&name, topic.log, ctx.now().as_millis(), &mut ops);
+            push_disk_ops(ctx, ops);
+            let partition = self.new_partition(tp, name, state.replicas.clone(), log, 0);
+            self.partitions.insert(tp, partition);
+        }
+        self.partitions.get_mut(&tp).expect("just inserted")
+    }
+
+    /// The node a broker runs on.
+    pub(super) fn broker_node(&self, id: BrokerId) -> NodeId {
+        self.spec.broker_nodes[id as usize]
+    }
+
+    /// A fresh id for a purgatory entry or a request.
+    pub(super) fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Handles any message.
+    pub fn on_message(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::ZkReply(ZkToClient::Response(resp)) => {
+                let was_connected = self.zk.is_connected();
+                let answer = self.zk.on_response(resp);
+                if !was_connected && self.zk.is_connected() {
+                    self.on_zk_session(ctx);
+                }
+                if let Some((tag, result)) = answer {
+                    self.on_zk_result(ctx, tag, result);
+                }
+                self.after_zk_response(ctx);
+            }
+            Msg::ZkReply(ZkToClient::Watch(event)) => self.on_watch(ctx, event),
+            Msg::Request(request) => self.on_request(ctx, from, request),
+            Msg::Response(response) => self.on_response(ctx, from, response),
+            Msg::Zk(_) => ctx.observe(Obs::Note("a broker got a metadata-service request".into())),
+        }
+    }
+
+    /// A session is (re)established: register, then try to become controller.
+    fn on_zk_session(&mut self, ctx: &mut Ctx<'_, Node>) {
+        self.registered = false;
+        for path in zkpaths::PERSISTENT_PATHS {
+            self.zk_op(
+                ctx,
+                ZkOp::Create {
+                    path: (*path).into(),
+                    data: String::new(),
+                    ephemeral: false,
+                },
+                ZkTag::EnsurePath,
+            );
+        }
+        self.register(ctx);
+    }
+
+    fn register(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let data = zkpaths::broker_registration(self.id);
+        let path = zkpaths::broker_path(self.id);
+        self.zk_op(
+            ctx,
+            ZkOp::Create {
+                path,
+                data,
+                ephemeral: true,
+            },
+            ZkTag::Register,
+        );
+    }
+
+    /// After a session expired the broker starts over with a new one (and stops controlling).
+    fn after_zk_response(&mut self, ctx: &mut Ctx<'_, Node>) {
+        if self.zk.session_expired() {
+            ctx.observe(Obs::Note("zk session expired: re-registering".into()));
+            self.resign(ctx);
+            let connect = self.zk.connect();
+            ctx.send(self.spec.zk, Msg::Zk(connect));
+        }
+    }
+
+    /// Sends a metadata-service request (dropped if not connected: callers retry by design).
+    pub(super) fn zk_op(&mut self, ctx: &mut Ctx<'_, Node>, op: ZkOp, tag: ZkTag) {
+        if let Some(request) = self.zk.request(op, tag) {
+            ctx.send(self.spec.zk, Msg::Zk(request));
+        }
+    }
+
+    fn on_zk_result(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        tag: ZkTag,
+        result: Result<ZkReply, ZkError>,
+    ) {
+        match tag {
+            ZkTag::EnsurePath => {}
+            ZkTag::Register => match result {
+                Ok(_) => {
+                    self.registered = true;
+                    self.try_become_controller(ctx);
+                }
+                Err(ZkError::NodeExists) => {
+                    ctx.observe(Obs::Note(
+                        "registration exists from an old session: waiting".into(),
+                    ));
+                    let op = ZkOp::Exists {
+                        path: zkpaths::broker_path(self.id),
+                        watch: true,
+                    };
+                    self.zk_op(ctx, op, ZkTag::WatchOldRegistration);
+                }
+                Err(err) => ctx.observe(Obs::Note(format!("registration failed: {err}"))),
+            },
+            ZkTag::WatchOldRegistration => {
+                if matches!(result, Ok(ZkReply::Exists(None))) {
+                    self.register(ctx);
+                }
+            }
+            ZkTag::ElectController => match result {
+                Ok(_) => self.become_controller(ctx),
+                Err(_) => {
+                    let op = ZkOp::GetData {
+                        path: zkpaths::CONTROLLER.into(),
+                        watch: true,
+                    };
+                    self.zk_op(ctx, op, ZkTag::WatchController);
+                }
+            },
+            ZkTag::WatchController => match result {
+                Ok(ZkReply::Data { data, .. }) => {
+                    self.controller_id = zkpaths::controller_id(&data)
+                }
+                _ => self.try_become_controller(ctx),
+            },
+            ZkTag::Controller(tag) => {
+                if let Some(controller) = &mut self.controller {
+                    let mut out = ControllerOut::default();
+                    controller.on_zk(tag, result, &mut out);
+                    self.apply_controller_out(ctx, out);
+                }
+            }
+            ZkTag::IsrWrite { tp, epoch, isr } => self.on_isr_written(ctx, tp, epoch, isr, result),
+        }
+    }
+
+    /// A request whose connection closed: its outcome is unknown, so ask again where needed.
+    fn on_zk_lost(&mut self, ctx: &mut Ctx<'_, Node>, tag: ZkTag) {
+        match tag {
+            ZkTag::EnsurePath => {}
+            ZkTag::Register | ZkTag::WatchOldRegistration => self.register(ctx),
+            ZkTag::ElectController | ZkTag::WatchController => self.try_become_controller(ctx),
+            ZkTag::Controller(_) => {
+                if let Some(controller) = &mut self.controller {
+                    let mut out = ControllerOut::default();
+                    controller.on_connection_lost(&mut out);
+                    self.apply_controller_out(ctx, out);
+                }
+            }
+            ZkTag::IsrWrite { tp, epoch, isr } => {
+                let lost = Err(ZkError::NoNode);
+                self.on_isr_written(ctx, tp, epoch, isr, lost);
+            }
+        }
+    }
+
+    fn try_become_controller(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let data = zkpaths::controller_data(self.id);
+        let op = ZkOp::Create {
+            path: zkpaths::CONTROLLER.into(),
+            data,
+            ephemeral: true,
+        };
+        self.zk_op(ctx, op, ZkTag::ElectController);
+    }
+
+    fn become_controller(&mut self, ctx: &mut Ctx<'_, Node>) {
+        ctx.observe(Obs::Note("became controller".into()));
+        self.controller_id = Some(self.id);
+        let mut controller = Box::new(Controller::new(self.id, &self.spec));
+        let mut out = ControllerOut::default();
+        controller.start(&mut out);
+        self.controller = Some(controller);
+        self.apply_controller_out(ctx, out);
+    }
+
+    fn resign(&mut self, ctx: &mut Ctx<'_, Node>) {
+        if self.controller.take().is_some() {
+            ctx.observe(Obs::Note("resigned as controller".into()));
+        }
+    }
+
+    /// Sends what the controller asked for.
+    pub(super) fn apply_controller_out(&mut self, ctx: &mut Ctx<'_, Node>, out: ControllerOut) {
+        for note in out.notes {
+            ctx.observe(Obs::Note(note));
+        }
+        for (op, tag) in out.zk {
+            self.zk_op(ctx, op, ZkTag::Controller(tag));
+        }
+        for (broker, request) in out.requests {
+            if broker == self.id {
+                self.on_request(ctx, self.broker_node(broker), request);
+            } else {
+                ctx.send(self.broker_node(broker), Msg::Request(request));
+            }
+        }
+        if out.resign {
+            self.resign(ctx);
+        }
+    }
+
+    fn on_watch(&mut self, ctx: &mut Ctx<'_, Node>, event: WatchEvent) {
+        if event.path == zkpaths::CONTROLLER {
+            if event.kind == WatchKind::NodeDeleted {
+                self.controller_id = None;
+                self.try_become_controller(ctx);
+            } else {
+                let op = ZkOp::GetData {
+                    path: zkpaths::CONTROLLER.into(),
+                    watch: true,
+                };
+                self.zk_op(ctx, op, ZkTag::WatchController);
+            }
+            return;
+        }
+        if event.path == zkpaths::broker_path(self.id) && !self.registered {
+            self.register(ctx);
+            return;
+        }
+        if let Some(controller) = &mut self.controller {
+            let mut out = ControllerOut::default();
+            controller.on_watch(&event, &mut out);
+            self.apply_controller_out(ctx, out);
+        }
+    }
+
+    /// Handles a timer.
+    pub fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, timer: BrokerTimer) {
+        match timer {
+            BrokerTimer::ZkPing => {
+                if self.zk.ping_due(ctx.now()) {
+                    let ping = self.zk.ping(ctx.now());
+                    ctx.send(self.spec.zk, Msg::Zk(ping));
+                }
+                let every = millis(self.spec.config.zookeeper_session_timeout_ms / 3);
+                ctx.set_timer(every, Timer::Broker(BrokerTimer::ZkPing));
+            }
+            BrokerTimer::HwCheckpoint => {
+                self.write_hw_checkpoint(ctx);
+                let every = millis(
+                    self.spec
+                        .config
+                        .replica_high_watermark_checkpoint_interval_ms,
+                );
+                ctx.set_timer(every, Timer::Broker(BrokerTimer::HwCheckpoint));
+            }
+            BrokerTimer::IsrShrink => {
+                self.maybe_shrink_isr(ctx);
+                let every = millis((self.spec.config.replica_lag_time_max_ms / 2).max(1));
+                ctx.set_timer(every, Timer::Broker(BrokerTimer::IsrShrink));
+            }
+            BrokerTimer::ProduceTimeout(id) => self.expire_produce(ctx, id),
+            BrokerTimer::FetchWake(id) => self.wake_fetch(ctx, id),
+            BrokerTimer::FetchRetry(tp) => self.send_follower_request(ctx, tp),
+            BrokerTimer::FollowerTimeout(tp, correlation) => {
+                self.follower_timed_out(ctx, tp, correlation)
+            }
+        }
+    }
+
+    fn write_hw_checkpoint(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let entries: Vec<(String, u32, u64)> = self
+            .partitions
+            .values()
+            .map(|p| {
+                (
+                    self.spec.topics[p.tp.topic as usize].name.clone(),
+                    p.tp.partition,
+                    p.high_watermark,
+                )
+            })
+            .collect();
+        let bytes = encode_offset_checkpoint(&entries);
+        ctx.disk_op(DiskOp::WriteAtomic {
+            file: HW_CHECKPOINT.into(),
+            bytes,
+            token: 0,
+        });
+    }
+
+    /// Handles a closed connection: to the metadata service, a leader, or a client.
+    pub fn on_connection_closed(&mut self, ctx: &mut Ctx<'_, Node>, peer: NodeId) {
+        if peer == self.spec.zk {
+            for tag in self.zk.on_connection_closed() {
+                self.on_zk_lost(ctx, tag);
+            }
+            if !self.zk.is_connected() && !self.zk.is_connecting() {
+                let connect = self.zk.connect();
+                ctx.send(self.spec.zk, Msg::Zk(connect));
+            }
+            return;
+        }
+        self.fetches.retain(|f| f.from != peer);
+        let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
+        let tps: Vec<TopicPartition> = self
+            .partitions
+            .values_mut()
+            .filter_map(|p| match &mut p.role {
+                Role::Follower(f) if self_node(&self.spec, f.leader) == peer => {
+                    f.in_flight = None;
+                    Some(p.tp)
+                }
+                _ => None,
+            })
+            .collect();
+        for tp in tps {
+            ctx.set_timer(backoff, Timer::Broker(BrokerTimer::FetchRetry(tp)));
+        }
+    }
+
+    /// Checks every replica's invariants.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.partitions.values().try_for_each(Partition::check)
+    }
+
+    /// Replicas this broker holds, for inspection by the run and the checkers.
+    pub fn partitions(&self) -> &BTreeMap<TopicPartition, Partition> {
+        &self.partitions
+    }
+
+    /// Whether this broker is the controller.
+    pub fn is_controller(&self) -> bool {
+        self.controller.is_some()
+    }
+
+    /// Fails every acks=all produce waiting on `tp` (this broker stopped leading it).
+    pub(super) fn fail_produces(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
+        let (failed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.produces)
+            .into_iter()
+            .partition(|p| p.tp == tp);
+        self.produces = kept;
+        for p in failed {
+            let result = Err(KafkaError::NotLeaderOrFollower);
+            ctx.send(
+                p.client,
+                Msg::Response(Response::Produce {
+                    correlation: p.correlation,
+                    tp,
+                    result,
+                }),
+            );
+        }
+    }
+
+    /// The follower loop's first step after becoming follower, per the replication protocol.
+    pub(super) fn follower_phase(&self) -> FollowerPhase {
+        match self.spec.protocol {
+            crate::scenario::ReplicationProtocol::HwTruncation => FollowerPhase::Fetching,
+            _ => FollowerPhase::Truncating,
+        }
+    }
+}
+
+fn self_node(spec: &BrokerSpec, id: BrokerId) -> NodeId {
+    spec.broker_nodes[id as usize]
+}

@@ -1,0 +1,219 @@
+//! The history the checkers read: every record a producer sent with its outcome, every
+//! leadership a replica took, gathered from the run's observations; and the final state of each
+//! partition's replicas after the settle phase.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::node::Obs;
+use crate::protocol::KafkaError;
+use crate::record::RecordId;
+use crate::sim::{NodeId, SimTime};
+
+/// What became of one sent record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// No outcome yet.
+    Pending,
+    /// Acknowledged at an offset.
+    Acked {
+        /// The offset.
+        offset: u64,
+        /// When.
+        at: SimTime,
+    },
+    /// Failed: `definite` if certainly not written.
+    Failed {
+        /// Whether certainly not written.
+        definite: bool,
+        /// Why.
+        error: KafkaError,
+    },
+}
+
+/// One sent record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendOp {
+    /// The partition it went to.
+    pub partition: Arc<str>,
+    /// When it was sent.
+    pub sent_at: SimTime,
+    /// Its outcome.
+    pub outcome: Outcome,
+}
+
+/// Client operations and leadership changes, in order.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Producer names by producer index.
+    pub producers: Vec<String>,
+    /// Node names by node id.
+    pub nodes: Vec<String>,
+    /// Every sent record.
+    pub sends: BTreeMap<RecordId, SendOp>,
+    /// Leaderships taken: (time, broker node, partition, epoch).
+    pub leaderships: Vec<(SimTime, NodeId, Arc<str>, u32)>,
+    /// ISR changes: (time, leader node, partition, ISR).
+    pub isrs: Vec<(SimTime, NodeId, Arc<str>, Vec<u32>)>,
+    /// Log truncations, in order.
+    pub truncations: Vec<Truncation>,
+}
+
+/// A replica cut its log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Truncation {
+    /// When.
+    pub at: SimTime,
+    /// Which broker node.
+    pub node: NodeId,
+    /// Which partition.
+    pub partition: Arc<str>,
+    /// LEO before.
+    pub from: u64,
+    /// LEO after.
+    pub to: u64,
+    /// The rule that decided the point.
+    pub rule: &'static str,
+}
+
+impl History {
+    /// Builds the history from a run's observations.
+    pub fn from_observations(
+        observations: &[(SimTime, NodeId, Obs)],
+        producers: Vec<String>,
+        nodes: Vec<String>,
+    ) -> History {
+        let mut history = History {
+            producers,
+            nodes,
+            ..History::default()
+        };
+        for (at, node, obs) in observations {
+            match obs {
+                Obs::Send { id, partition } => {
+                    let op = SendOp {
+                        partition: partition.clone(),
+                        sent_at: *at,
+                        outcome: Outcome::Pending,
+                    };
+                    history.sends.insert(*id, op);
+                }
+                Obs::Ack { id, offset, .. } => history.set(
+                    *id,
+                    Outcome::Acked {
+                        offset: *offset,
+                        at: *at,
+                    },
+                ),
+                Obs::SendFailed {
+                    id,
+                    definite,
+                    error,
+                    ..
+                } => {
+                    history.set(
+                        *id,
+                        Outcome::Failed {
+                            definite: *definite,
+                            error: *error,
+                        },
+                    );
+                }
+                Obs::Role {
+                    partition,
+                    epoch,
+                    leads: true,
+                    ..
+                } => {
+                    history
+                        .leaderships
+                        .push((*at, *node, partition.clone(), *epoch));
+                }
+                Obs::Isr { partition, isr, .. } => {
+                    history
+                        .isrs
+                        .push((*at, *node, partition.clone(), isr.clone()))
+                }
+                Obs::Truncate {
+                    partition,
+                    from,
+                    to,
+                    rule,
+                } => {
+                    let partition = partition.clone();
+                    let (at, node, from, to, rule) = (*at, *node, *from, *to, *rule);
+                    history.truncations.push(Truncation {
+                        at,
+                        node,
+                        partition,
+                        from,
+                        to,
+                        rule,
+                    });
+                }
+                _ => {}
+            }
+        }
+        history
+    }
+
+    fn set(&mut self, id: RecordId, outcome: Outcome) {
+        if let Some(op) = self.sends.get_mut(&id) {
+            op.outcome = outcome;
+        }
+    }
+
+    /// The record's name: `<producer>-<n>`.
+    pub fn record_name(&self, id: RecordId) -> String {
+        let producer = self
+            .producers
+            .get(id.producer as usize)
+            .map_or("?", String::as_str);
+        format!("{producer}-{}", id.n)
+    }
+
+    /// A node's name.
+    pub fn node_name(&self, node: NodeId) -> &str {
+        &self.nodes[node.index()]
+    }
+}
+
+/// One replica's final state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaView {
+    /// The broker id.
+    pub broker: u32,
+    /// Its high watermark.
+    pub high_watermark: u64,
+    /// Its records by offset (control batches excluded).
+    pub records: Vec<(u64, RecordId)>,
+    /// Its log end offset.
+    pub log_end_offset: u64,
+}
+
+/// One partition after settling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinalPartition {
+    /// `orders-0`.
+    pub name: Arc<str>,
+    /// The leader's broker id, if the partition has one.
+    pub leader: Option<u32>,
+    /// Every replica that exists.
+    pub replicas: Vec<ReplicaView>,
+}
+
+impl FinalPartition {
+    /// What a fresh `read_uncommitted` reader sees: the leader's records below its HW.
+    pub fn committed(&self) -> &[(u64, RecordId)] {
+        let Some(leader) = self
+            .leader
+            .and_then(|l| self.replicas.iter().find(|r| r.broker == l))
+        else {
+            return &[];
+        };
+        let end = leader
+            .records
+            .partition_point(|(o, _)| *o < leader.high_watermark);
+        &leader.records[..end]
+    }
+}

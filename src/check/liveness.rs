@@ -1,0 +1,40 @@
+//! `liveness`: after the heal and the settle phase, a partition without a leader, or sends that
+//! never completed.
+
+use super::{Anomaly, FinalPartition, History, Outcome};
+use crate::scenario::AnomalyKind;
+
+/// Finds offline partitions and sends still pending at the end.
+pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<Anomaly> {
+    let mut anomalies = Vec::new();
+    for partition in finals.iter().filter(|p| p.leader.is_none()) {
+        anomalies.push(Anomaly {
+            kind: AnomalyKind::Liveness,
+            partition: partition.name.to_string(),
+            offset: 0,
+            record: String::new(),
+            at_ms: end_ms,
+            explanation: "no leader after the heal and the settle phase.".into(),
+        });
+    }
+    let pending: Vec<_> = history
+        .sends
+        .iter()
+        .filter(|(_, op)| op.outcome == Outcome::Pending)
+        .collect();
+    if let Some((id, op)) = pending.first() {
+        anomalies.push(Anomaly {
+            kind: AnomalyKind::Liveness,
+            partition: op.partition.to_string(),
+            offset: 0,
+            record: history.record_name(**id),
+            at_ms: end_ms,
+            explanation: format!(
+                "{} sends never completed, the first sent at {} ms.",
+                pending.len(),
+                op.sent_at.as_millis()
+            ),
+        });
+    }
+    anomalies
+}

@@ -1,0 +1,289 @@
+//! The closed set of simulated processes and what they exchange: the metadata service, brokers
+//! and clients as one enum dispatched with `match`, and the messages, timers and observations of
+//! all of them. This is the `Process` the simulator runs for a Kafka cluster.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::broker::{Broker, BrokerSpec, BrokerTimer};
+use crate::client::producer::{Producer, ProducerSpec, ProducerTimer};
+use crate::disk::Disk;
+use crate::protocol::{KafkaError, Request, Response};
+use crate::record::RecordId;
+use crate::sim::{Ctx, DiskOp, NodeId, Process, SimDuration};
+use crate::zk::{ZkOutput, ZkRequest, ZkServer, ZkTimer, ZkToClient};
+
+/// A message between nodes.
+#[derive(Clone, Debug)]
+pub enum Msg {
+    /// A request to the metadata service.
+    Zk(ZkRequest),
+    /// A response or watch event from the metadata service.
+    ZkReply(ZkToClient),
+    /// A Kafka request.
+    Request(Request),
+    /// A Kafka response.
+    Response(Response),
+}
+
+/// A timer of any process kind.
+#[derive(Clone, Debug)]
+pub enum Timer {
+    /// The metadata service's.
+    Zk(ZkTimer),
+    /// A broker's.
+    Broker(BrokerTimer),
+    /// A producer's.
+    Producer(ProducerTimer),
+}
+
+/// One observation: a line of the short log and, for checkers and charts, a typed event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Obs {
+    /// A replica's log end offset changed.
+    Leo {
+        /// Partition name (`orders-0`).
+        partition: Arc<str>,
+        /// New LEO.
+        leo: u64,
+    },
+    /// A replica's high watermark changed.
+    Hw {
+        /// Partition name.
+        partition: Arc<str>,
+        /// New HW.
+        hw: u64,
+    },
+    /// The leader committed a new ISR.
+    Isr {
+        /// Partition name.
+        partition: Arc<str>,
+        /// The ISR.
+        isr: Vec<u32>,
+        /// Whether it grew (an expansion) rather than shrank.
+        expanded: bool,
+    },
+    /// The replica became leader or follower in an epoch.
+    Role {
+        /// Partition name.
+        partition: Arc<str>,
+        /// The leader (this broker if it leads).
+        leader: Option<u32>,
+        /// The leader epoch.
+        epoch: u32,
+        /// Whether this replica leads.
+        leads: bool,
+    },
+    /// A replica cut its log.
+    Truncate {
+        /// Partition name.
+        partition: Arc<str>,
+        /// LEO before.
+        from: u64,
+        /// LEO after.
+        to: u64,
+        /// The rule that decided the point (`hw`, `kip-101`, `kip-279`, `out-of-range`).
+        rule: &'static str,
+    },
+    /// A producer handed a record to its accumulator.
+    Send {
+        /// The record.
+        id: RecordId,
+        /// The partition it goes to.
+        partition: Arc<str>,
+    },
+    /// A record was acknowledged at an offset.
+    Ack {
+        /// The record.
+        id: RecordId,
+        /// The partition.
+        partition: Arc<str>,
+        /// Its offset.
+        offset: u64,
+    },
+    /// A send failed for good: `definite` if it was certainly not written.
+    SendFailed {
+        /// The record.
+        id: RecordId,
+        /// The partition.
+        partition: Arc<str>,
+        /// Whether it is certain the record was not written.
+        definite: bool,
+        /// Why.
+        error: KafkaError,
+    },
+    /// Anything else worth a line (metadata service events, elections, client operations).
+    Note(String),
+}
+
+impl fmt::Display for Obs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Obs::Leo { partition, leo } => write!(f, "{partition} LEO {leo}"),
+            Obs::Hw { partition, hw } => write!(f, "{partition} HW {hw}"),
+            Obs::Isr {
+                partition,
+                isr,
+                expanded,
+            } => {
+                let change = if *expanded { "expand" } else { "shrink" };
+                write!(f, "{partition} ISR {isr:?} ({change})")
+            }
+            Obs::Role {
+                partition,
+                leader,
+                epoch,
+                leads,
+            } => {
+                let role = if *leads { "leader" } else { "follower" };
+                match leader {
+                    Some(l) => write!(f, "{partition} {role} epoch {epoch} (leader {l})"),
+                    None => write!(f, "{partition} {role} epoch {epoch} (no leader)"),
+                }
+            }
+            Obs::Truncate {
+                partition,
+                from,
+                to,
+                rule,
+            } => {
+                write!(f, "{partition} truncate {from} -> {to} ({rule})")
+            }
+            Obs::Send { id, partition } => write!(f, "send #{} -> {partition}", id.n),
+            Obs::Ack {
+                id,
+                partition,
+                offset,
+            } => write!(f, "ack #{} {partition}@{offset}", id.n),
+            Obs::SendFailed {
+                id,
+                partition,
+                definite,
+                error,
+            } => {
+                let kind = if *definite { "failed" } else { "indefinite" };
+                write!(f, "{kind} #{} {partition} {error}", id.n)
+            }
+            Obs::Note(text) => f.write_str(text),
+        }
+    }
+}
+
+/// What a node is configured as.
+#[derive(Clone, Debug)]
+pub enum NodeSpec {
+    /// The metadata service.
+    Zk,
+    /// A broker.
+    Broker(Box<BrokerSpec>),
+    /// A producer.
+    Producer(Box<ProducerSpec>),
+}
+
+/// A running process.
+pub enum Node {
+    /// The metadata service.
+    Zk(Box<ZkServer>),
+    /// A broker.
+    Broker(Box<Broker>),
+    /// A producer.
+    Producer(Box<Producer>),
+}
+
+impl Process for Node {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Observation = Obs;
+    type Spec = NodeSpec;
+
+    fn boot(node: NodeId, spec: &NodeSpec, disk: &Disk) -> Self {
+        match spec {
+            NodeSpec::Zk => Node::Zk(Box::new(ZkServer::boot(disk))),
+            NodeSpec::Broker(spec) => Node::Broker(Box::new(Broker::boot(node, spec, disk))),
+            NodeSpec::Producer(spec) => Node::Producer(Box::new(Producer::new(spec))),
+        }
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        match self {
+            Node::Zk(zk) => with_zk(ctx, |now, out| zk.on_start(now, out)),
+            Node::Broker(broker) => broker.on_start(ctx),
+            Node::Producer(producer) => producer.on_start(ctx),
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match (self, msg) {
+            (Node::Zk(zk), Msg::Zk(req)) => {
+                with_zk(ctx, |now, out| zk.on_request(now, from, req, out))
+            }
+            (Node::Broker(broker), msg) => broker.on_message(ctx, from, msg),
+            (Node::Producer(producer), Msg::Response(resp)) => {
+                producer.on_response(ctx, from, resp)
+            }
+            (_, msg) => ctx.observe(Obs::Note(format!("dropped unexpected message {msg:?}"))),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        match (self, timer) {
+            (Node::Zk(zk), Timer::Zk(t)) => with_zk(ctx, |now, out| zk.on_timer(now, t, out)),
+            (Node::Broker(broker), Timer::Broker(t)) => broker.on_timer(ctx, t),
+            (Node::Producer(producer), Timer::Producer(t)) => producer.on_timer(ctx, t),
+            (_, timer) => unreachable!("a timer reached the wrong kind of process: {timer:?}"),
+        }
+    }
+
+    fn on_connection_closed(&mut self, ctx: &mut Ctx<'_, Self>, peer: NodeId) {
+        match self {
+            Node::Zk(zk) => with_zk(ctx, |now, out| zk.on_connection_closed(now, peer, out)),
+            Node::Broker(broker) => broker.on_connection_closed(ctx, peer),
+            Node::Producer(producer) => producer.on_connection_closed(ctx, peer),
+        }
+    }
+
+    fn on_sync_done(&mut self, ctx: &mut Ctx<'_, Self>, token: u64) {
+        match self {
+            Node::Zk(zk) => with_zk(ctx, |now, out| zk.on_sync_done(now, token, out)),
+            Node::Broker(_) | Node::Producer(_) => {}
+        }
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        match self {
+            Node::Zk(zk) => zk.check_invariants(),
+            Node::Broker(broker) => broker.check_invariants(),
+            Node::Producer(_) => Ok(()),
+        }
+    }
+}
+
+/// Runs a metadata-service handler and turns its output into effects.
+fn with_zk(ctx: &mut Ctx<'_, Node>, handler: impl FnOnce(crate::sim::SimTime, &mut ZkOutput)) {
+    let mut out = ZkOutput::default();
+    handler(ctx.now(), &mut out);
+    for (to, msg) in out.sends {
+        ctx.send(to, Msg::ZkReply(msg));
+    }
+    for (after, timer) in out.timers {
+        ctx.set_timer(after, Timer::Zk(timer));
+    }
+    for op in out.disk {
+        ctx.disk_op(op);
+    }
+    for note in out.notes {
+        ctx.observe(Obs::Note(note));
+    }
+}
+
+/// Pushes a batch of disk operations into a handler's effects.
+pub fn push_disk_ops(ctx: &mut Ctx<'_, Node>, ops: Vec<DiskOp>) {
+    for op in ops {
+        ctx.disk_op(op);
+    }
+}
+
+/// Milliseconds as a simulated duration.
+pub fn millis(ms: u64) -> SimDuration {
+    SimDuration::from_millis(ms)
+}

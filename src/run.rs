@@ -1,0 +1,268 @@
+//! One run of a scenario: build the world (metadata service, brokers, clients) from the
+//! scenario, then the phases of DESIGN §3 — safety (`duration_ms`: workload and faults), heal
+//! (the network heals, crashed and paused nodes come back), settle (`settle_ms`), final reads of
+//! every replica, checkers — and the summary.
+
+use std::collections::BTreeMap;
+
+use crate::broker::BrokerSpec;
+use crate::check::{self, Anomaly, FinalPartition, History, ReplicaView};
+use crate::cli::{AnomalyRecord, RunSummary, Stats};
+use crate::client::producer::ProducerSpec;
+use crate::disk::DiskModel;
+use crate::faults::{self, FaultAction};
+use crate::net::NetworkModel;
+use crate::node::{Node, NodeSpec, Obs};
+use crate::scenario::{AnomalyKind, Scenario};
+use crate::sim::{NodeId, NodeStatus, SimError, SimTime, Simulator, World};
+
+/// What a run produced.
+pub struct RunOutcome {
+    /// The summary (JSON and text).
+    pub summary: RunSummary,
+    /// The short log, if asked for.
+    pub log: Option<String>,
+    /// Every partition's final state.
+    pub finals: Vec<FinalPartition>,
+}
+
+/// Why a scenario cannot run in this build, if it cannot.
+pub fn unsupported(scenario: &Scenario) -> Option<String> {
+    if !scenario.consumers.is_empty() || !scenario.pipelines.is_empty() {
+        return Some("consumers and pipelines are not supported yet".into());
+    }
+    if scenario.nemesis.is_some() {
+        return Some("the nemesis is not supported yet".into());
+    }
+    if scenario
+        .producers
+        .iter()
+        .any(|p| p.config.idempotence_enabled() || p.config.is_transactional())
+    {
+        return Some(
+            "idempotent and transactional producers are not supported yet (set \
+             producer.<name>.config.enable.idempotence=false)"
+                .into(),
+        );
+    }
+    if scenario
+        .faults
+        .iter()
+        .any(|f| matches!(f.trigger, crate::scenario::FaultTrigger::When(_)))
+    {
+        return Some("condition-triggered faults (`when`) are not supported yet".into());
+    }
+    None
+}
+
+/// The node specs of every node of `scenario`, in node order.
+fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
+    let id =
+        |name: &str| NodeId::from_index(names.iter().position(|n| n == name).expect("known node"));
+    let zk = id("zk");
+    let brokers: Vec<NodeId> = (0..scenario.cluster.brokers)
+        .map(|b| id(&format!("broker-{b}")))
+        .collect();
+    let mut specs = vec![NodeSpec::Zk];
+    for spec in BrokerSpec::for_scenario(scenario, zk, &brokers) {
+        specs.push(NodeSpec::Broker(Box::new(spec)));
+    }
+    for (index, p) in scenario.producers.iter().enumerate() {
+        let topic = scenario
+            .topics
+            .iter()
+            .position(|t| t.name == p.topic)
+            .expect("validated topic");
+        specs.push(NodeSpec::Producer(Box::new(ProducerSpec {
+            index: index as u16,
+            brokers: brokers.clone(),
+            topic: topic as u32,
+            topic_name: p.topic.clone(),
+            partitions: scenario.topics[topic].partitions,
+            records: p.records,
+            rate_per_sec: p.rate_per_sec,
+            keys: p.keys,
+            partition: p.partition,
+            partitioner: p.partitioner,
+            record_bytes: p.record_bytes,
+            start_ms: p.start_ms,
+            config: p.config.clone(),
+        })));
+    }
+    assert_eq!(specs.len(), names.len(), "one spec per node");
+    specs
+}
+
+/// Builds the world of `scenario` with its scripted faults scheduled, at time zero.
+pub fn build(scenario: &Scenario, seed: u64, keep_log: bool) -> Simulator<Node> {
+    let names = scenario.node_names();
+    let world = World::<Node> {
+        seed,
+        specs: specs(scenario, &names),
+        names,
+        network: NetworkModel::from_scenario(&scenario.network),
+        disk: DiskModel::from_scenario(&scenario.disk),
+        keep_log,
+        keep_observations: true,
+    };
+    let mut sim = Simulator::new(world);
+    let schedule = faults::schedule(scenario, sim.names()).expect("time-triggered faults only");
+    for (at, fault) in schedule {
+        sim.schedule_fault(at, fault);
+    }
+    sim
+}
+
+/// Runs `scenario` with `seed` through every phase; `keep_log` keeps the short log's text.
+pub fn run(scenario: &Scenario, seed: u64, keep_log: bool) -> Result<RunOutcome, SimError> {
+    let mut sim = build(scenario, seed, keep_log);
+    let safety_end = SimTime::from_millis(scenario.duration_ms);
+    sim.run_until(safety_end)?;
+    heal(&mut sim);
+    let end = SimTime::from_millis(scenario.duration_ms + scenario.settle_ms);
+    sim.run_until(end)?;
+    let finals = final_reads(&sim, scenario);
+    let producers = scenario.producers.iter().map(|p| p.name.clone()).collect();
+    let history = History::from_observations(sim.observations(), producers, sim.names().to_vec());
+    let anomalies = check::check_all(&history, &finals, end.as_millis());
+    let summary = summarize(&sim, scenario, seed, &history, anomalies);
+    Ok(RunOutcome {
+        summary,
+        log: sim.trace().log().map(str::to_owned),
+        finals,
+    })
+}
+
+/// The heal phase: the network heals, crashed nodes restart, paused nodes resume.
+fn heal(sim: &mut Simulator<Node>) {
+    sim.apply_fault(FaultAction::Heal);
+    for node in (0..sim.names().len()).map(NodeId::from_index) {
+        match sim.status(node) {
+            NodeStatus::Down => sim.apply_fault(FaultAction::Restart(node)),
+            NodeStatus::Paused => sim.apply_fault(FaultAction::Resume(node)),
+            NodeStatus::Up => {}
+        }
+    }
+}
+
+/// A god's-eye read of every replica of every partition after settling.
+fn final_reads(sim: &Simulator<Node>, scenario: &Scenario) -> Vec<FinalPartition> {
+    let mut finals: BTreeMap<(u32, u32), FinalPartition> = BTreeMap::new();
+    let mut best_epoch: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+    for node in (0..sim.names().len()).map(NodeId::from_index) {
+        let Some(Node::Broker(broker)) = sim.process(node) else {
+            continue;
+        };
+        for (tp, partition) in broker.partitions() {
+            let key = (tp.topic, tp.partition);
+            let entry = finals.entry(key).or_insert_with(|| FinalPartition {
+                name: partition.name.clone(),
+                leader: None,
+                replicas: Vec::new(),
+            });
+            let records = partition
+                .log
+                .batches_from(partition.log.log_start_offset())
+                .filter(|b| b.control.is_none())
+                .flat_map(|b| {
+                    b.records
+                        .iter()
+                        .enumerate()
+                        .map(move |(i, r)| (b.base_offset + i as u64, r.id))
+                })
+                .collect();
+            let broker_id = broker_id_of(sim, node);
+            entry.replicas.push(ReplicaView {
+                broker: broker_id,
+                high_watermark: partition.high_watermark,
+                records,
+                log_end_offset: partition.log_end_offset(),
+            });
+            let epoch = best_epoch.entry(key).or_insert(0);
+            if partition.is_leader() && (entry.leader.is_none() || partition.leader_epoch >= *epoch)
+            {
+                entry.leader = Some(broker_id);
+                *epoch = partition.leader_epoch;
+            }
+        }
+    }
+    // Partitions no broker holds are offline too.
+    for (t, topic) in scenario.topics.iter().enumerate() {
+        for p in 0..topic.partitions {
+            finals
+                .entry((t as u32, p))
+                .or_insert_with(|| FinalPartition {
+                    name: format!("{}-{p}", topic.name).into(),
+                    leader: None,
+                    replicas: Vec::new(),
+                });
+        }
+    }
+    finals.into_values().collect()
+}
+
+fn broker_id_of(sim: &Simulator<Node>, node: NodeId) -> u32 {
+    sim.names()[node.index()]
+        .strip_prefix("broker-")
+        .and_then(|id| id.parse().ok())
+        .expect("a broker node")
+}
+
+fn summarize(
+    sim: &Simulator<Node>,
+    scenario: &Scenario,
+    seed: u64,
+    history: &History,
+    anomalies: Vec<Anomaly>,
+) -> RunSummary {
+    let mut summary = RunSummary::from_sim(sim, &scenario.name, seed);
+    summary.replication_protocol = scenario.cluster.replication_protocol.as_str().to_owned();
+    summary.stats = stats(sim, history);
+    for anomaly in &anomalies {
+        *summary
+            .anomaly_counts
+            .entry(anomaly.kind.as_str().to_owned())
+            .or_insert(0) += 1;
+    }
+    let found: std::collections::BTreeSet<AnomalyKind> = anomalies.iter().map(|a| a.kind).collect();
+    let expected: std::collections::BTreeSet<AnomalyKind> =
+        scenario.expect.anomalies.iter().copied().collect();
+    summary.expect_met = found == expected;
+    summary.anomalies = anomalies
+        .into_iter()
+        .map(|a| AnomalyRecord {
+            kind: a.kind.as_str().to_owned(),
+            topic: a.topic().to_owned(),
+            partition: a.partition_number(),
+            offset: a.offset,
+            record: a.record,
+            at_ms: a.at_ms,
+            explanation: a.explanation,
+        })
+        .collect();
+    summary
+}
+
+fn stats(sim: &Simulator<Node>, history: &History) -> Stats {
+    let mut stats = Stats {
+        sent: history.sends.len() as u64,
+        ..Stats::default()
+    };
+    stats.acked = history
+        .sends
+        .values()
+        .filter(|op| matches!(op.outcome, check::Outcome::Acked { .. }))
+        .count() as u64;
+    stats.truncations = history.truncations.len() as u64;
+    stats.leader_elections = history.leaderships.len() as u64;
+    for (_, _, obs) in sim.observations() {
+        match obs {
+            Obs::Isr { expanded: true, .. } => stats.isr_expands += 1,
+            Obs::Isr {
+                expanded: false, ..
+            } => stats.isr_shrinks += 1,
+            _ => {}
+        }
+    }
+    stats
+}
