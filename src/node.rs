@@ -92,13 +92,15 @@ pub enum Obs {
         /// The partition it goes to.
         partition: Arc<str>,
     },
-    /// A record was acknowledged at an offset.
+    /// A batch of a producer's consecutive records was acknowledged from an offset on.
     Ack {
-        /// The record.
+        /// The batch's first record.
         id: RecordId,
+        /// How many records (consecutive ids, consecutive offsets).
+        count: u32,
         /// The partition.
         partition: Arc<str>,
-        /// Its offset.
+        /// The first record's offset.
         offset: u64,
     },
     /// A send failed for good: `definite` if it was certainly not written.
@@ -152,9 +154,23 @@ impl fmt::Display for Obs {
             Obs::Send { id, partition } => write!(f, "send #{} -> {partition}", id.n),
             Obs::Ack {
                 id,
+                count: 1,
                 partition,
                 offset,
             } => write!(f, "ack #{} {partition}@{offset}", id.n),
+            Obs::Ack {
+                id,
+                count,
+                partition,
+                offset,
+            } => {
+                write!(
+                    f,
+                    "ack #{}..#{} {partition}@{offset}",
+                    id.n,
+                    id.n + count - 1
+                )
+            }
             Obs::SendFailed {
                 id,
                 partition,

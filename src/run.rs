@@ -245,12 +245,12 @@ fn summarize(
 
 fn stats(sim: &Simulator<Node>, history: &History) -> Stats {
     let mut stats = Stats {
-        sent: history.sends.len() as u64,
+        sent: history.send_count() as u64,
         ..Stats::default()
     };
     stats.acked = history
-        .sends
-        .values()
+        .sends()
+        .map(|(_, op)| op)
         .filter(|op| matches!(op.outcome, check::Outcome::Acked { .. }))
         .count() as u64;
     stats.truncations = history.truncations.len() as u64;

@@ -5,7 +5,7 @@
 //! `min(leader HW, own LEO)` as its HW.
 
 use super::partition::{FollowerPhase, Role};
-use super::server::{Broker, BrokerTimer};
+use super::server::{Broker, BrokerTimer, Deadline};
 use crate::node::{Msg, Node, Obs, Timer, millis, push_disk_ops};
 use crate::protocol::{
     FetchPartition, FetchedPartition, KafkaError, Request, Response, TopicPartition,
@@ -65,10 +65,10 @@ impl Broker {
         };
         ctx.send(self.broker_node(leader), Msg::Request(request));
         let timeout = millis(REPLICA_SOCKET_TIMEOUT_MS.max(wait + 1));
-        ctx.set_timer(
-            timeout,
-            Timer::Broker(BrokerTimer::FollowerTimeout(tp, correlation)),
-        );
+        let deadline = self.add_deadline(ctx, timeout, Deadline::Follower(tp, correlation));
+        if let Some(old) = self.follower_deadlines.insert(tp, deadline) {
+            self.deadlines.remove(old);
+        }
     }
 
     /// A follower request went unanswered: give it up and try again.
@@ -115,6 +115,9 @@ impl Broker {
         match self.partitions.get_mut(&tp).map(|p| &mut p.role) {
             Some(Role::Follower(f)) if f.in_flight == Some(correlation) => {
                 f.in_flight = None;
+                if let Some(deadline) = self.follower_deadlines.remove(&tp) {
+                    self.deadlines.remove(deadline);
+                }
                 true
             }
             _ => false,

@@ -7,6 +7,7 @@ pub mod election;
 mod follower;
 pub mod isr;
 pub mod partition;
+mod purgatory;
 pub mod replica;
 mod requests;
 pub mod server;

@@ -3,16 +3,15 @@
 //! `OffsetsForLeaderEpoch`; the produce purgatory; ISR shrink and expansion through conditional
 //! writes to the metadata service.
 
-use super::isr::{self, HwRule};
+use super::isr::HwRule;
 use super::partition::Role;
-use super::server::{Broker, BrokerTimer, PendingFetch, PendingProduce, ZkTag};
+use super::server::{Broker, Deadline, PendingFetch, ZkTag};
 use super::zkpaths::{self, LeaderIsrJson};
-use crate::node::{Msg, Node, Obs, Timer, millis, push_disk_ops};
+use crate::node::{Msg, Node, Obs, millis, push_disk_ops};
 use crate::protocol::{
     BrokerId, FetchedPartition, KafkaError, PartitionState, Request, Response, TopicPartition,
 };
-use crate::record::RecordBatch;
-use crate::scenario::{Acks, ReplicationProtocol};
+use crate::scenario::ReplicationProtocol;
 use crate::sim::{Ctx, NodeId};
 use crate::zk::{ZkError, ZkOp, ZkReply};
 
@@ -49,12 +48,11 @@ impl Broker {
             }
             Request::Produce {
                 correlation,
-                tp,
                 acks,
                 timeout_ms,
-                batch,
+                partitions,
             } => {
-                self.handle_produce(ctx, from, correlation, tp, acks, timeout_ms, batch);
+                self.handle_produce(ctx, from, correlation, acks, timeout_ms, partitions);
             }
             fetch @ Request::Fetch { .. } => self.handle_fetch(ctx, from, fetch, true),
             Request::OffsetsForLeaderEpoch {
@@ -173,112 +171,6 @@ impl Broker {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn handle_produce(
-        &mut self,
-        ctx: &mut Ctx<'_, Node>,
-        client: NodeId,
-        correlation: u64,
-        tp: TopicPartition,
-        acks: Acks,
-        timeout_ms: u64,
-        batch: RecordBatch,
-    ) {
-        let min_isr = self.hw_rule(tp).min_insync_replicas;
-        let now = ctx.now();
-        let reply = |ctx: &mut Ctx<'_, Node>, result| {
-            if acks != Acks::None {
-                ctx.send(
-                    client,
-                    Msg::Response(Response::Produce {
-                        correlation,
-                        tp,
-                        result,
-                    }),
-                );
-            }
-        };
-        let Some(partition) = self.partitions.get_mut(&tp).filter(|p| p.is_leader()) else {
-            return reply(ctx, Err(KafkaError::NotLeaderOrFollower));
-        };
-        if acks == Acks::All
-            && let Err(err) = isr::check_enough_replicas(partition.isr_size(), min_isr)
-        {
-            return reply(ctx, Err(err));
-        }
-        let mut ops = Vec::new();
-        let (base_offset, required_offset) = partition.append_as_leader(batch, now, &mut ops);
-        ctx.observe(partition.leo_obs());
-        push_disk_ops(ctx, ops);
-        match acks {
-            Acks::None => {}
-            Acks::Leader => reply(ctx, Ok(base_offset)),
-            Acks::All => {
-                let id = self.next_id();
-                let pending = PendingProduce {
-                    id,
-                    client,
-                    correlation,
-                    tp,
-                    base_offset,
-                    required_offset,
-                };
-                self.produces.push(pending);
-                ctx.set_timer(
-                    millis(timeout_ms),
-                    Timer::Broker(BrokerTimer::ProduceTimeout(id)),
-                );
-            }
-        }
-        self.update_hw(ctx, tp);
-        self.complete_produces(ctx, tp);
-        self.wake_fetches_for(ctx, tp);
-    }
-
-    /// Answers every acks=all produce on `tp` whose batch the HW has passed.
-    fn complete_produces(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
-        let Some(partition) = self.partitions.get(&tp) else {
-            return;
-        };
-        let (hw, isr_size) = (partition.high_watermark, partition.isr_size());
-        let min_isr = self.hw_rule(tp).min_insync_replicas;
-        let mut kept = Vec::new();
-        for pending in std::mem::take(&mut self.produces) {
-            let done = (pending.tp == tp)
-                .then(|| isr::replicas_reached(hw, pending.required_offset, isr_size, min_isr))
-                .flatten();
-            match done {
-                None => kept.push(pending),
-                Some(result) => {
-                    let result = result.map(|()| pending.base_offset);
-                    let response = Response::Produce {
-                        correlation: pending.correlation,
-                        tp,
-                        result,
-                    };
-                    ctx.send(pending.client, Msg::Response(response));
-                }
-            }
-        }
-        self.produces = kept;
-    }
-
-    /// A produce outlived its timeout: `REQUEST_TIMED_OUT` (it may still commit later).
-    pub(super) fn expire_produce(&mut self, ctx: &mut Ctx<'_, Node>, id: u64) {
-        if let Some(i) = self.produces.iter().position(|p| p.id == id) {
-            let p = self.produces.remove(i);
-            let result = Err(KafkaError::RequestTimedOut);
-            ctx.send(
-                p.client,
-                Msg::Response(Response::Produce {
-                    correlation: p.correlation,
-                    tp: p.tp,
-                    result,
-                }),
-            );
-        }
-    }
-
     /// Serves a fetch; with `may_wait` and nothing to return, it long-polls.
     fn handle_fetch(
         &mut self,
@@ -312,15 +204,13 @@ impl Broker {
         }
         if may_wait && !any_data && *max_wait_ms > 0 {
             let id = self.next_id();
+            let deadline = self.add_deadline(ctx, millis(*max_wait_ms), Deadline::FetchWake(id));
             self.fetches.push(PendingFetch {
                 id,
+                deadline,
                 from,
                 request: request.clone(),
             });
-            ctx.set_timer(
-                millis(*max_wait_ms),
-                Timer::Broker(BrokerTimer::FetchWake(id)),
-            );
         } else {
             let response = Response::Fetch {
                 correlation: *correlation,
@@ -410,12 +300,13 @@ impl Broker {
     pub(super) fn wake_fetch(&mut self, ctx: &mut Ctx<'_, Node>, id: u64) {
         if let Some(i) = self.fetches.iter().position(|f| f.id == id) {
             let pending = self.fetches.remove(i);
+            self.deadlines.remove(pending.deadline);
             self.handle_fetch(ctx, pending.from, pending.request, false);
         }
     }
 
     /// New data on `tp`: answer the fetches waiting on it.
-    fn wake_fetches_for(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
+    pub(super) fn wake_fetches_for(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
         let waiting: Vec<u64> = self
             .fetches
             .iter()

@@ -15,8 +15,8 @@ use super::spec::BrokerSpec;
 use super::zkpaths;
 use crate::log::{PartitionLog, decode_offset_checkpoint, encode_offset_checkpoint};
 use crate::node::{Msg, Node, Obs, Timer, millis, push_disk_ops};
-use crate::protocol::{BrokerId, KafkaError, PartitionState, Request, Response, TopicPartition};
-use crate::sim::{Ctx, DiskOp, NodeId};
+use crate::protocol::{BrokerId, KafkaError, PartitionState, Request, TopicPartition};
+use crate::sim::{Ctx, DeadlineId, Deadlines, DiskOp, NodeId, SimDuration};
 use crate::zk::{WatchEvent, WatchKind, ZkClient, ZkError, ZkOp, ZkReply, ZkToClient};
 
 /// A broker's timers.
@@ -28,14 +28,11 @@ pub enum BrokerTimer {
     HwCheckpoint,
     /// The ISR shrink check (every `replica.lag.time.max.ms / 2`).
     IsrShrink,
-    /// An acks=all produce's `timeout_ms` passed.
-    ProduceTimeout(u64),
-    /// A long-polling fetch waited its `max_wait_ms`.
-    FetchWake(u64),
+    /// The earliest of the broker's deadlines (produce timeouts, long polls, follower
+    /// requests) is due.
+    Deadlines,
     /// Fetch again after `replica.fetch.backoff.ms`.
     FetchRetry(TopicPartition),
-    /// A follower request got no answer within the replica socket timeout.
-    FollowerTimeout(TopicPartition, u64),
 }
 
 /// The file holding every partition's checkpointed high watermark.
@@ -68,21 +65,36 @@ pub enum ZkTag {
     },
 }
 
-/// An acks=all produce waiting for the HW (the produce purgatory).
+/// What a broker deadline is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Deadline {
+    /// An acks=all produce's `timeout_ms`.
+    Produce(u64),
+    /// A long-polling fetch's `max_wait_ms`.
+    FetchWake(u64),
+    /// A follower request's socket timeout.
+    Follower(TopicPartition, u64),
+}
+
+/// A produce request waiting for the HW (the produce purgatory).
 #[derive(Clone, Debug)]
 pub(super) struct PendingProduce {
     pub id: u64,
     pub client: NodeId,
     pub correlation: u64,
-    pub tp: TopicPartition,
-    pub base_offset: u64,
-    pub required_offset: u64,
+    /// The outcome per partition, in request order (settled ones are final).
+    pub results: Vec<(TopicPartition, Result<u64, KafkaError>)>,
+    /// Partitions still waiting for the HW.
+    pub waiting: Vec<super::purgatory::Waiting>,
+    /// Its timeout.
+    pub deadline: Option<DeadlineId>,
 }
 
 /// A fetch waiting for data (the fetch purgatory's long poll).
 #[derive(Clone, Debug)]
 pub(super) struct PendingFetch {
     pub id: u64,
+    pub deadline: DeadlineId,
     pub from: NodeId,
     pub request: Request,
 }
@@ -109,6 +121,10 @@ pub struct Broker {
     pub(super) produces: Vec<PendingProduce>,
     pub(super) fetches: Vec<PendingFetch>,
     pub(super) next_id: u64,
+    /// Volatile: every timeout, behind one armed timer.
+    pub(super) deadlines: Deadlines<Deadline>,
+    /// Volatile: the timeout of each partition's follower request in flight.
+    pub(super) follower_deadlines: BTreeMap<TopicPartition, DeadlineId>,
 }
 
 impl Broker {
@@ -128,6 +144,8 @@ impl Broker {
             produces: Vec::new(),
             fetches: Vec::new(),
             next_id: 0,
+            deadlines: Deadlines::default(),
+            follower_deadlines: BTreeMap::new(),
         }
     }
 
@@ -224,6 +242,24 @@ impl Broker {
             self.partitions.insert(tp, partition);
         }
         self.partitions.get_mut(&tp).expect("just inserted")
+    }
+
+    /// Adds a deadline `after` from now and makes sure a timer will fire for it.
+    pub(super) fn add_deadline(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        after: SimDuration,
+        what: Deadline,
+    ) -> DeadlineId {
+        let id = self.deadlines.insert(ctx.now() + after, what);
+        self.arm_deadlines(ctx);
+        id
+    }
+
+    fn arm_deadlines(&mut self, ctx: &mut Ctx<'_, Node>) {
+        if let Some(delay) = self.deadlines.timer_needed(ctx.now()) {
+            ctx.set_timer(delay, Timer::Broker(BrokerTimer::Deadlines));
+        }
     }
 
     /// The node a broker runs on.
@@ -479,12 +515,20 @@ impl Broker {
                 let every = millis((self.spec.config.replica_lag_time_max_ms / 2).max(1));
                 ctx.set_timer(every, Timer::Broker(BrokerTimer::IsrShrink));
             }
-            BrokerTimer::ProduceTimeout(id) => self.expire_produce(ctx, id),
-            BrokerTimer::FetchWake(id) => self.wake_fetch(ctx, id),
-            BrokerTimer::FetchRetry(tp) => self.send_follower_request(ctx, tp),
-            BrokerTimer::FollowerTimeout(tp, correlation) => {
-                self.follower_timed_out(ctx, tp, correlation)
+            BrokerTimer::Deadlines => {
+                for due in self.deadlines.expired(ctx.now()) {
+                    match due {
+                        Deadline::Produce(id) => self.expire_produce(ctx, id),
+                        Deadline::FetchWake(id) => self.wake_fetch(ctx, id),
+                        Deadline::Follower(tp, correlation) => {
+                            self.follower_deadlines.remove(&tp);
+                            self.follower_timed_out(ctx, tp, correlation);
+                        }
+                    }
+                }
+                self.arm_deadlines(ctx);
             }
+            BrokerTimer::FetchRetry(tp) => self.send_follower_request(ctx, tp),
         }
     }
 
@@ -551,25 +595,6 @@ impl Broker {
     /// Whether this broker is the controller.
     pub fn is_controller(&self) -> bool {
         self.controller.is_some()
-    }
-
-    /// Fails every acks=all produce waiting on `tp` (this broker stopped leading it).
-    pub(super) fn fail_produces(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
-        let (failed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.produces)
-            .into_iter()
-            .partition(|p| p.tp == tp);
-        self.produces = kept;
-        for p in failed {
-            let result = Err(KafkaError::NotLeaderOrFollower);
-            ctx.send(
-                p.client,
-                Msg::Response(Response::Produce {
-                    correlation: p.correlation,
-                    tp,
-                    result,
-                }),
-            );
-        }
     }
 
     /// The follower loop's first step after becoming follower, per the replication protocol.

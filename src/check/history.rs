@@ -2,7 +2,6 @@
 //! leadership a replica took, gathered from the run's observations; and the final state of each
 //! partition's replicas after the settle phase.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::node::Obs;
@@ -49,8 +48,9 @@ pub struct History {
     pub producers: Vec<String>,
     /// Node names by node id.
     pub nodes: Vec<String>,
-    /// Every sent record.
-    pub sends: BTreeMap<RecordId, SendOp>,
+    /// Every sent record, by producer index and then record number (a producer's records are
+    /// numbered densely from 0, so a `Vec` indexes them).
+    pub sends: Vec<Vec<SendOp>>,
     /// Leaderships taken: (time, broker node, partition, epoch).
     pub leaderships: Vec<(SimTime, NodeId, Arc<str>, u32)>,
     /// ISR changes: (time, leader node, partition, ISR).
@@ -96,15 +96,27 @@ impl History {
                         sent_at: *at,
                         outcome: Outcome::Pending,
                     };
-                    history.sends.insert(*id, op);
+                    let producer = id.producer as usize;
+                    if history.sends.len() <= producer {
+                        history.sends.resize_with(producer + 1, Vec::new);
+                    }
+                    let sends = &mut history.sends[producer];
+                    assert_eq!(
+                        sends.len(),
+                        id.n as usize,
+                        "records are sent in number order"
+                    );
+                    sends.push(op);
                 }
-                Obs::Ack { id, offset, .. } => history.set(
-                    *id,
-                    Outcome::Acked {
-                        offset: *offset,
-                        at: *at,
-                    },
-                ),
+                Obs::Ack {
+                    id, count, offset, ..
+                } => {
+                    for i in 0..*count {
+                        let record = RecordId { n: id.n + i, ..*id };
+                        let offset = offset + u64::from(i);
+                        history.set(record, Outcome::Acked { offset, at: *at });
+                    }
+                }
                 Obs::SendFailed {
                     id,
                     definite,
@@ -158,9 +170,33 @@ impl History {
     }
 
     fn set(&mut self, id: RecordId, outcome: Outcome) {
-        if let Some(op) = self.sends.get_mut(&id) {
+        if let Some(op) = self
+            .sends
+            .get_mut(id.producer as usize)
+            .and_then(|s| s.get_mut(id.n as usize))
+        {
             op.outcome = outcome;
         }
+    }
+
+    /// Every sent record with its id, by producer and then record number.
+    pub fn sends(&self) -> impl Iterator<Item = (RecordId, &SendOp)> + '_ {
+        self.sends.iter().enumerate().flat_map(|(producer, ops)| {
+            ops.iter().enumerate().map(move |(n, op)| {
+                (
+                    RecordId {
+                        producer: producer as u16,
+                        n: n as u32,
+                    },
+                    op,
+                )
+            })
+        })
+    }
+
+    /// How many records were sent.
+    pub fn send_count(&self) -> usize {
+        self.sends.iter().map(Vec::len).sum()
     }
 
     /// The record's name: `<producer>-<n>`.

@@ -18,8 +18,7 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
         });
     }
     let pending: Vec<_> = history
-        .sends
-        .iter()
+        .sends()
         .filter(|(_, op)| op.outcome == Outcome::Pending)
         .collect();
     if let Some((id, op)) = pending.first() {
@@ -27,7 +26,7 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
             kind: AnomalyKind::Liveness,
             partition: op.partition.to_string(),
             offset: 0,
-            record: history.record_name(**id),
+            record: history.record_name(*id),
             at_ms: end_ms,
             explanation: format!(
                 "{} sends never completed, the first sent at {} ms.",

@@ -1,6 +1,6 @@
 //! `lost-write`: an acknowledged record is missing from the final log of its partition.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Anomaly, FinalPartition, History, Outcome};
 use crate::record::RecordId;
@@ -8,30 +8,36 @@ use crate::scenario::AnomalyKind;
 
 /// Finds acknowledged records absent from the final committed log.
 pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<Anomaly> {
+    let present: BTreeMap<&str, (&FinalPartition, BTreeSet<RecordId>)> = finals
+        .iter()
+        .filter(|p| p.leader.is_some())
+        .map(|p| {
+            (
+                &*p.name,
+                (p, p.committed().iter().map(|(_, id)| *id).collect()),
+            )
+        })
+        .collect();
     let mut anomalies = Vec::new();
-    for partition in finals.iter().filter(|p| p.leader.is_some()) {
-        let present: BTreeSet<RecordId> = partition.committed().iter().map(|(_, id)| *id).collect();
-        for (id, op) in history
-            .sends
-            .iter()
-            .filter(|(_, op)| op.partition == partition.name)
-        {
-            let Outcome::Acked { offset, at } = op.outcome else {
-                continue;
-            };
-            if present.contains(id) {
-                continue;
-            }
-            let explanation = explain(history, partition, *id, offset, at.as_millis());
-            anomalies.push(Anomaly {
-                kind: AnomalyKind::LostWrite,
-                partition: partition.name.to_string(),
-                offset,
-                record: history.record_name(*id),
-                at_ms: end_ms,
-                explanation,
-            });
+    for (id, op) in history.sends() {
+        let Outcome::Acked { offset, at } = op.outcome else {
+            continue;
+        };
+        let Some((partition, records)) = present.get(&*op.partition) else {
+            continue;
+        };
+        if records.contains(&id) {
+            continue;
         }
+        let explanation = explain(history, partition, id, offset, at.as_millis());
+        anomalies.push(Anomaly {
+            kind: AnomalyKind::LostWrite,
+            partition: partition.name.to_string(),
+            offset,
+            record: history.record_name(id),
+            at_ms: end_ms,
+            explanation,
+        });
     }
     anomalies
 }

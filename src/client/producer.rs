@@ -19,7 +19,7 @@ use crate::record::{
     NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, Record, RecordBatch, RecordId,
 };
 use crate::scenario::{Acks, Partitioner, ProducerConfig};
-use crate::sim::{Ctx, NodeId, SimDuration, SimTime};
+use crate::sim::{Ctx, DeadlineId, Deadlines, NodeId, SimDuration, SimTime};
 
 /// A producer's configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,21 +57,21 @@ pub struct ProducerSpec {
 pub enum ProducerTimer {
     /// Time to hand the next record to the accumulator.
     NextRecord,
-    /// A partition's open batch lingered long enough.
-    Linger(u32),
-    /// Try sending again (after a backoff, or when metadata is needed).
+    /// Wake up to send: a batch lingered long enough, a retry backoff or a metadata refresh
+    /// passed.
     Send,
-    /// A produce request outlived `request.timeout.ms`.
-    RequestTimeout(u64),
+    /// The earliest `request.timeout.ms` of the requests in flight is due.
+    RequestTimeouts,
 }
 
 /// A batch being built or waiting to be sent.
 #[derive(Clone, Debug)]
 struct Batch {
-    partition: u32,
     records: Vec<Record>,
     bytes: u64,
     created: SimTime,
+    /// Closed to new records (full, lingered, or sent once).
+    closed: bool,
     /// Whether it has been sent at least once (a failure after that is indefinite).
     sent: bool,
     /// Not before this time (retry backoff).
@@ -83,7 +83,8 @@ struct Batch {
 #[derive(Clone, Debug)]
 struct InFlight {
     broker: BrokerId,
-    batch: Batch,
+    batches: Vec<(u32, Batch)>,
+    deadline: DeadlineId,
 }
 
 /// The producer.
@@ -92,15 +93,22 @@ pub struct Producer {
     names: Vec<Arc<str>>,
     next_record: u64,
     null_key: NullKeyPartitioner,
-    open: BTreeMap<u32, Batch>,
-    ready: VecDeque<Batch>,
+    /// The partition of each key `key-<i>`, computed once.
+    key_partitions: Vec<u32>,
+    /// The accumulator: batches per partition, oldest first; the last may still be open.
+    queues: Vec<VecDeque<Batch>>,
     in_flight: BTreeMap<u64, InFlight>,
-    leaders: BTreeMap<u32, BrokerId>,
+    /// `request.timeout.ms` of each request in flight, behind one timer.
+    timeouts: Deadlines<u64>,
+    /// In-flight requests per broker (`max.in.flight.requests.per.connection`).
+    in_flight_per_broker: Vec<usize>,
+    /// The leader of each partition, as the last metadata said.
+    leaders: Vec<Option<BrokerId>>,
     /// When metadata was last requested (a refresh waits `retry.backoff.ms` after it).
     metadata_requested_at: Option<SimTime>,
     /// Whether that request is unanswered.
     metadata_in_flight: bool,
-    /// The one pending wake-up timer, if any: every retry and refresh shares it.
+    /// The one pending wake-up timer, if any: lingering, retries and refreshes share it.
     wakeup: Option<SimTime>,
     next_correlation: u64,
 }
@@ -120,10 +128,14 @@ impl Producer {
             names,
             next_record: 0,
             null_key,
-            open: BTreeMap::new(),
-            ready: VecDeque::new(),
+            key_partitions: (0..spec.keys)
+                .map(|k| partition_for_key(format!("key-{k}").as_bytes(), spec.partitions))
+                .collect(),
+            queues: vec![VecDeque::new(); spec.partitions as usize],
             in_flight: BTreeMap::new(),
-            leaders: BTreeMap::new(),
+            timeouts: Deadlines::default(),
+            in_flight_per_broker: vec![0; spec.brokers.len()],
+            leaders: vec![None; spec.partitions as usize],
             metadata_requested_at: None,
             metadata_in_flight: false,
             wakeup: None,
@@ -153,23 +165,20 @@ impl Producer {
                     ctx.set_timer(self.interval(), Timer::Producer(ProducerTimer::NextRecord));
                 }
             }
-            ProducerTimer::Linger(partition) => {
-                if let Some(batch) = self.open.get(&partition)
-                    && ctx.now().saturating_since(batch.created)
-                        >= millis(self.spec.config.linger_ms)
-                {
-                    self.seal(ctx, partition);
-                }
-            }
             ProducerTimer::Send => {
                 if self.wakeup == Some(ctx.now()) {
                     self.wakeup = None;
                 }
             }
-            ProducerTimer::RequestTimeout(correlation) => {
-                if let Some(flight) = self.in_flight.remove(&correlation) {
-                    self.on_failure(ctx, flight.batch, KafkaError::RequestTimedOut);
+            ProducerTimer::RequestTimeouts => {
+                for correlation in self.timeouts.expired(ctx.now()) {
+                    if let Some(flight) = self.take_in_flight(correlation) {
+                        for (partition, batch) in flight.batches {
+                            self.on_failure(ctx, partition, batch, KafkaError::RequestTimedOut);
+                        }
+                    }
                 }
+                self.arm_timeouts(ctx);
             }
         }
         self.send_ready(ctx);
@@ -181,9 +190,7 @@ impl Producer {
         let key = (self.spec.keys > 0).then(|| (n % self.spec.keys) as u32);
         let partition = match (self.spec.partition, key) {
             (Some(p), _) => p,
-            (None, Some(k)) => {
-                partition_for_key(format!("key-{k}").as_bytes(), self.spec.partitions)
-            }
+            (None, Some(k)) => self.key_partitions[k as usize],
             (None, None) => self.null_key.partition(self.spec.partitions, ctx.rng()),
         };
         let id = RecordId {
@@ -200,32 +207,23 @@ impl Producer {
             partition: self.names[partition as usize].clone(),
         });
         let now = ctx.now();
-        let batch = self.open.entry(partition).or_insert_with(|| Batch {
-            partition,
-            records: Vec::new(),
-            bytes: 61,
-            created: now,
-            sent: false,
-            not_before: now,
-            attempts: 0,
-        });
+        let queue = &mut self.queues[partition as usize];
+        if queue.back().is_none_or(|b| b.closed) {
+            queue.push_back(Batch {
+                records: Vec::new(),
+                bytes: 61,
+                created: now,
+                closed: false,
+                sent: false,
+                not_before: now,
+                attempts: 0,
+            });
+        }
+        let batch = queue.back_mut().expect("just ensured");
         batch.records.push(record);
         batch.bytes += u64::from(self.spec.record_bytes);
-        if batch.records.len() == 1 && self.spec.config.linger_ms > 0 {
-            ctx.set_timer(
-                millis(self.spec.config.linger_ms),
-                Timer::Producer(ProducerTimer::Linger(partition)),
-            );
-        }
-        if batch.bytes >= u64::from(self.spec.config.batch_size) || self.spec.config.linger_ms == 0
-        {
-            self.seal(ctx, partition);
-        }
-    }
-
-    fn seal(&mut self, ctx: &mut Ctx<'_, Node>, partition: u32) {
-        if let Some(batch) = self.open.remove(&partition) {
-            self.ready.push_back(batch);
+        if batch.bytes >= u64::from(self.spec.config.batch_size) {
+            batch.closed = true;
             if key_less(&self.spec) {
                 self.null_key
                     .on_batch_complete(self.spec.partitions, ctx.rng());
@@ -233,51 +231,139 @@ impl Producer {
         }
     }
 
-    /// Sends every ready batch whose leader is known, within the in-flight limit per broker.
+    /// Whether a partition's first batch may be sent now: closed, or open past `linger.ms`.
+    fn sendable(&self, batch: &Batch, now: SimTime) -> bool {
+        let lingered = now.saturating_since(batch.created) >= millis(self.spec.config.linger_ms);
+        (batch.closed || lingered) && batch.not_before <= now
+    }
+
+    /// Drains one batch per ready partition into one request per broker, within the in-flight
+    /// limit per connection; fails batches past `delivery.timeout.ms`.
     fn send_ready(&mut self, ctx: &mut Ctx<'_, Node>) {
         let now = ctx.now();
-        let mut waiting = VecDeque::new();
+        self.expire_batches(ctx);
+        let mut per_broker: BTreeMap<BrokerId, Vec<(u32, Batch)>> = BTreeMap::new();
         let mut need_metadata = false;
-        while let Some(batch) = self.ready.pop_front() {
-            if self.expire(ctx, &batch) {
-                continue;
-            }
-            let Some(&leader) = self.leaders.get(&batch.partition) else {
-                need_metadata = true;
-                waiting.push_back(batch);
+        let mut next_wakeup: Option<SimTime> = None;
+        let limit = self.spec.config.max_in_flight_requests_per_connection as usize;
+        for partition in 0..self.spec.partitions {
+            let Some(first) = self.queues[partition as usize].front() else {
                 continue;
             };
-            let busy = self
-                .in_flight
-                .values()
-                .filter(|f| f.broker == leader)
-                .count();
-            // Keep per-partition order: nothing overtakes a batch that must wait.
-            let blocked = waiting
-                .iter()
-                .any(|b: &Batch| b.partition == batch.partition);
-            if batch.not_before > now
-                || blocked
-                || busy >= self.spec.config.max_in_flight_requests_per_connection as usize
-            {
-                waiting.push_back(batch);
+            if !self.sendable(first, now) {
+                let at = first
+                    .not_before
+                    .max(first.created + millis(self.spec.config.linger_ms));
+                next_wakeup = Some(next_wakeup.map_or(at, |w| w.min(at)));
                 continue;
             }
-            self.send_batch(ctx, leader, batch);
+            let Some(leader) = self.leaders[partition as usize] else {
+                need_metadata = true;
+                continue;
+            };
+            if self.in_flight_per_broker[leader as usize] >= limit {
+                continue;
+            }
+            let mut batch = self.queues[partition as usize]
+                .pop_front()
+                .expect("front exists");
+            batch.closed = true;
+            per_broker
+                .entry(leader)
+                .or_default()
+                .push((partition, batch));
         }
-        self.ready = waiting;
+        for (broker, batches) in per_broker {
+            self.send_request(ctx, broker, batches);
+        }
         if need_metadata {
             self.request_metadata(ctx);
         }
-        if let Some(next) = self
-            .ready
-            .iter()
-            .map(|b| b.not_before)
-            .filter(|&t| t > now)
-            .min()
-        {
-            self.wake_at(ctx, next);
+        if let Some(at) = next_wakeup {
+            self.wake_at(ctx, at);
         }
+    }
+
+    /// Fails every queued batch whose `delivery.timeout.ms` has passed.
+    fn expire_batches(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let now = ctx.now();
+        let timeout = millis(self.spec.config.delivery_timeout_ms);
+        for partition in 0..self.spec.partitions as usize {
+            while let Some(first) = self.queues[partition].front()
+                && now >= first.created + timeout
+            {
+                let batch = self.queues[partition].pop_front().expect("front exists");
+                let definite = !batch.sent;
+                self.fail(
+                    ctx,
+                    partition as u32,
+                    &batch,
+                    definite,
+                    KafkaError::RequestTimedOut,
+                );
+            }
+        }
+    }
+
+    fn send_request(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        broker: BrokerId,
+        mut batches: Vec<(u32, Batch)>,
+    ) {
+        self.next_correlation += 1;
+        let correlation = self.next_correlation;
+        let config = &self.spec.config;
+        let mut partitions = Vec::with_capacity(batches.len());
+        for (partition, batch) in &mut batches {
+            batch.sent = true;
+            batch.attempts += 1;
+            let tp = TopicPartition {
+                topic: self.spec.topic,
+                partition: *partition,
+            };
+            partitions.push((tp, record_batch(batch)));
+        }
+        let request = Request::Produce {
+            correlation,
+            acks: config.acks,
+            timeout_ms: config.request_timeout_ms,
+            partitions,
+        };
+        ctx.send(self.spec.brokers[broker as usize], Msg::Request(request));
+        if config.acks == Acks::None {
+            // acks=0: nothing comes back; the records' fate is unknown.
+            for (partition, batch) in &batches {
+                self.fail(ctx, *partition, batch, false, KafkaError::NetworkException);
+            }
+            return;
+        }
+        let deadline = self
+            .timeouts
+            .insert(ctx.now() + millis(config.request_timeout_ms), correlation);
+        self.arm_timeouts(ctx);
+        self.in_flight_per_broker[broker as usize] += 1;
+        self.in_flight.insert(
+            correlation,
+            InFlight {
+                broker,
+                batches,
+                deadline,
+            },
+        );
+    }
+
+    fn arm_timeouts(&mut self, ctx: &mut Ctx<'_, Node>) {
+        if let Some(delay) = self.timeouts.timer_needed(ctx.now()) {
+            ctx.set_timer(delay, Timer::Producer(ProducerTimer::RequestTimeouts));
+        }
+    }
+
+    fn take_in_flight(&mut self, correlation: u64) -> Option<InFlight> {
+        let flight = self.in_flight.remove(&correlation)?;
+        self.timeouts.remove(flight.deadline);
+        self.in_flight_per_broker[flight.broker as usize] -= 1;
+        Some(flight)
     }
 
     /// Makes sure the producer wakes up by `at` (one shared timer, never a pile of them).
@@ -293,73 +379,15 @@ impl Producer {
         );
     }
 
-    fn send_batch(&mut self, ctx: &mut Ctx<'_, Node>, leader: BrokerId, mut batch: Batch) {
-        self.next_correlation += 1;
-        let correlation = self.next_correlation;
-        batch.sent = true;
-        batch.attempts += 1;
-        let config = &self.spec.config;
-        let request = Request::Produce {
-            correlation,
-            tp: TopicPartition {
-                topic: self.spec.topic,
-                partition: batch.partition,
-            },
-            acks: config.acks,
-            timeout_ms: config.request_timeout_ms,
-            batch: RecordBatch {
-                base_offset: 0,
-                partition_leader_epoch: 0,
-                producer_id: NO_PRODUCER_ID,
-                producer_epoch: NO_PRODUCER_EPOCH,
-                base_sequence: NO_SEQUENCE,
-                transactional: false,
-                control: None,
-                max_timestamp_ms: batch.created.as_millis(),
-                records: batch.records.clone(),
-            },
-        };
-        ctx.send(self.spec.brokers[leader as usize], Msg::Request(request));
-        if config.acks == Acks::None {
-            // acks=0: nothing comes back; the records' fate is unknown.
-            for record in &batch.records {
-                let partition = self.names[batch.partition as usize].clone();
-                let error = KafkaError::NetworkException;
-                ctx.observe(Obs::SendFailed {
-                    id: record.id,
-                    partition,
-                    definite: false,
-                    error,
-                });
-            }
-            return;
-        }
-        let timeout = millis(config.request_timeout_ms);
-        ctx.set_timer(
-            timeout,
-            Timer::Producer(ProducerTimer::RequestTimeout(correlation)),
-        );
-        self.in_flight.insert(
-            correlation,
-            InFlight {
-                broker: leader,
-                batch,
-            },
-        );
-    }
-
-    /// Fails a batch whose `delivery.timeout.ms` has passed; returns whether it did.
-    fn expire(&mut self, ctx: &mut Ctx<'_, Node>, batch: &Batch) -> bool {
-        let deadline = batch.created + millis(self.spec.config.delivery_timeout_ms);
-        if ctx.now() < deadline {
-            return false;
-        }
-        self.fail(ctx, batch, !batch.sent, KafkaError::RequestTimedOut);
-        true
-    }
-
-    fn fail(&self, ctx: &mut Ctx<'_, Node>, batch: &Batch, definite: bool, error: KafkaError) {
-        let partition = self.names[batch.partition as usize].clone();
+    fn fail(
+        &self,
+        ctx: &mut Ctx<'_, Node>,
+        partition: u32,
+        batch: &Batch,
+        definite: bool,
+        error: KafkaError,
+    ) {
+        let partition = self.names[partition as usize].clone();
         for record in &batch.records {
             ctx.observe(Obs::SendFailed {
                 id: record.id,
@@ -376,25 +404,17 @@ impl Producer {
             Response::Metadata { partitions, .. } => self.on_metadata(partitions),
             Response::Produce {
                 correlation,
-                result,
-                ..
+                partitions,
             } => {
-                let Some(flight) = self.in_flight.remove(&correlation) else {
+                let Some(flight) = self.take_in_flight(correlation) else {
                     return;
                 };
-                match result {
-                    Ok(base) => {
-                        let partition = self.names[flight.batch.partition as usize].clone();
-                        for (i, record) in flight.batch.records.iter().enumerate() {
-                            let offset = base + i as u64;
-                            ctx.observe(Obs::Ack {
-                                id: record.id,
-                                partition: partition.clone(),
-                                offset,
-                            });
-                        }
+                for ((partition, batch), (_, result)) in flight.batches.into_iter().zip(partitions)
+                {
+                    match result {
+                        Ok(base) => self.acknowledge(ctx, partition, &batch, base),
+                        Err(error) => self.on_failure(ctx, partition, batch, error),
                     }
-                    Err(error) => self.on_failure(ctx, flight.batch, error),
                 }
             }
             Response::Fetch { .. } | Response::OffsetsForLeaderEpoch { .. } => {}
@@ -402,41 +422,70 @@ impl Producer {
         self.send_ready(ctx);
     }
 
+    /// Observes a batch's acknowledgement: runs of consecutive record ids, one line each.
+    fn acknowledge(&self, ctx: &mut Ctx<'_, Node>, partition: u32, batch: &Batch, base: u64) {
+        let name = &self.names[partition as usize];
+        let mut start = 0;
+        for i in 1..=batch.records.len() {
+            let run_ends =
+                i == batch.records.len() || batch.records[i].id.n != batch.records[i - 1].id.n + 1;
+            if run_ends {
+                let id = batch.records[start].id;
+                let (count, offset) = ((i - start) as u32, base + start as u64);
+                ctx.observe(Obs::Ack {
+                    id,
+                    count,
+                    partition: name.clone(),
+                    offset,
+                });
+                start = i;
+            }
+        }
+    }
+
     fn on_metadata(&mut self, partitions: Vec<PartitionState>) {
         self.metadata_in_flight = false;
-        for state in partitions
-            .into_iter()
-            .filter(|s| s.tp.topic == self.spec.topic)
-        {
-            match state.leader {
-                Some(leader) => self.leaders.insert(state.tp.partition, leader),
-                None => self.leaders.remove(&state.tp.partition),
-            };
+        let known = |s: &PartitionState| {
+            s.tp.topic == self.spec.topic && s.tp.partition < self.spec.partitions
+        };
+        for state in partitions.into_iter().filter(known) {
+            let leader = state
+                .leader
+                .filter(|&l| (l as usize) < self.spec.brokers.len());
+            self.leaders[state.tp.partition as usize] = leader;
         }
     }
 
     /// A send failed: retry it if allowed, else record its outcome.
-    fn on_failure(&mut self, ctx: &mut Ctx<'_, Node>, mut batch: Batch, error: KafkaError) {
-        if error == KafkaError::NotLeaderOrFollower || error == KafkaError::NetworkException {
-            self.leaders.remove(&batch.partition);
+    fn on_failure(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        partition: u32,
+        mut batch: Batch,
+        error: KafkaError,
+    ) {
+        if matches!(
+            error,
+            KafkaError::NotLeaderOrFollower | KafkaError::NetworkException
+        ) {
+            self.leaders[partition as usize] = None;
         }
-        let retries_left = batch.attempts <= self.spec.config.retries;
-        if error.is_retriable() && retries_left {
+        if error.is_retriable() && batch.attempts <= self.spec.config.retries {
             batch.not_before = ctx.now() + millis(self.spec.config.retry_backoff_ms);
-            // A retry goes back in record order, ahead of newer batches: several batches failing
-            // together (a closed connection) keep their order.
+            // Back in record order, ahead of newer batches: several batches failing together
+            // (a closed connection) keep their order.
+            let queue = &mut self.queues[partition as usize];
             let first = batch.records[0].id;
-            let at = self
-                .ready
+            let at = queue
                 .iter()
                 .position(|b| b.records[0].id > first)
-                .unwrap_or(self.ready.len());
-            self.ready.insert(at, batch);
+                .unwrap_or(queue.len());
+            queue.insert(at, batch);
             return;
         }
         // Only NOT_ENOUGH_REPLICAS is certain: the leader refused before appending.
         let definite = error == KafkaError::NotEnoughReplicas;
-        self.fail(ctx, &batch, definite, error);
+        self.fail(ctx, partition, &batch, definite, error);
     }
 
     /// Asks a broker for metadata, at most once per `retry.backoff.ms` (and while an answer is
@@ -470,6 +519,7 @@ impl Producer {
                 correlation: self.next_correlation,
             }),
         );
+        self.wake_at(ctx, now + millis(config.retry_backoff_ms.max(1)));
     }
 
     /// A broker connection closed: its requests failed with a network error.
@@ -482,10 +532,27 @@ impl Producer {
             .map(|(&c, _)| c)
             .collect();
         for correlation in lost {
-            let flight = self.in_flight.remove(&correlation).expect("listed");
-            self.on_failure(ctx, flight.batch, KafkaError::NetworkException);
+            let flight = self.take_in_flight(correlation).expect("listed");
+            for (partition, batch) in flight.batches.into_iter().rev() {
+                self.on_failure(ctx, partition, batch, KafkaError::NetworkException);
+            }
         }
         self.send_ready(ctx);
+    }
+}
+
+/// The wire batch of a producer batch (no idempotence or transactions yet).
+fn record_batch(batch: &Batch) -> RecordBatch {
+    RecordBatch {
+        base_offset: 0,
+        partition_leader_epoch: 0,
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+        base_sequence: NO_SEQUENCE,
+        transactional: false,
+        control: None,
+        max_timestamp_ms: batch.created.as_millis(),
+        records: batch.records.clone(),
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Segment {
     max_timestamp_ms: u64,
     /// Written since the last flush (volatile; only [`Segment::flush`] cares).
     dirty: bool,
+    /// The `.log` and `.index` file names, formatted on first append (every append names them).
+    file_names: Option<(String, String)>,
 }
 
 /// The `.log` file name of the segment at `base_offset` in `dir`.
@@ -68,6 +70,7 @@ impl Segment {
             created_ms,
             max_timestamp_ms: 0,
             dirty: false,
+            file_names: None,
         }
     }
 
@@ -154,14 +157,24 @@ impl Segment {
     /// Appends `batch` (which must start at [`Segment::next_offset`]) and writes it.
     pub fn append(&mut self, dir: &str, batch: RecordBatch, out: &mut Vec<DiskOp>) {
         let bytes = codec::encode_batch_to_vec(&batch);
+        let base_offset = self.base_offset;
+        let (log_name, index_name) = self
+            .file_names
+            .get_or_insert_with(|| {
+                (
+                    log_file_name(dir, base_offset),
+                    index_file_name(dir, base_offset),
+                )
+            })
+            .clone();
         if let Some(entry) = self.push(batch, bytes.len() as u64) {
             out.push(DiskOp::Append {
-                file: self.index_file(dir),
+                file: index_name,
                 bytes: entry.to_bytes().to_vec(),
             });
         }
         out.push(DiskOp::Append {
-            file: self.log_file(dir),
+            file: log_name,
             bytes,
         });
         self.dirty = true;

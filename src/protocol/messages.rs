@@ -72,18 +72,17 @@ pub struct FetchedPartition {
 /// A request, from a client or another broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// Append a batch to a partition leader's log.
+    /// Append batches to partition leaders' logs: one batch per partition, all led by the
+    /// receiving broker (a Kafka producer drains one batch per ready partition per request).
     Produce {
         /// Matches the response to the request.
         correlation: u64,
-        /// The partition.
-        tp: TopicPartition,
-        /// How many replicas must have it before the answer.
+        /// How many replicas must have a batch before the answer.
         acks: Acks,
         /// `request.timeout.ms` as the broker's produce purgatory timeout.
         timeout_ms: u64,
-        /// The batch.
-        batch: RecordBatch,
+        /// The batches, by partition.
+        partitions: Vec<(TopicPartition, RecordBatch)>,
     },
     /// Read from partition leaders: a follower's replication fetch or a consumer's fetch.
     Fetch {
@@ -146,14 +145,12 @@ pub enum Request {
 /// A response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
-    /// The outcome of a produce: the batch's base offset, or an error.
+    /// The outcome of a produce, per partition: the batch's base offset, or an error.
     Produce {
         /// The request's correlation id.
         correlation: u64,
-        /// The partition.
-        tp: TopicPartition,
-        /// Base offset of the appended batch, or why not.
-        result: Result<u64, KafkaError>,
+        /// Per partition, in the request's order.
+        partitions: Vec<(TopicPartition, Result<u64, KafkaError>)>,
     },
     /// Fetched data.
     Fetch {

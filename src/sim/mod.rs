@@ -7,6 +7,7 @@
 //! hash map's iteration order, and events at the same instant fire in the order they were
 //! scheduled.
 
+mod deadlines;
 mod ids;
 mod process;
 mod queue;
@@ -14,6 +15,7 @@ mod rng;
 mod simulator;
 mod time;
 
+pub use deadlines::{DeadlineId, Deadlines};
 pub use ids::{NodeId, TimerId};
 pub use process::{Ctx, DiskOp, Effect, Process};
 pub use queue::EventQueue;

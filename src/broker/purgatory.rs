@@ -1,0 +1,169 @@
+//! The produce purgatory: an acks=all produce request waits here until the high watermark has
+//! passed each of its batches (or the ISR proves too small, or its timeout passes, or the broker
+//! stops leading a partition), and is answered once every partition has an outcome.
+
+use super::isr;
+use super::server::{Broker, Deadline, PendingProduce};
+use crate::node::{Msg, Node, millis, push_disk_ops};
+use crate::protocol::{KafkaError, Response, TopicPartition};
+use crate::record::RecordBatch;
+use crate::scenario::Acks;
+use crate::sim::{Ctx, NodeId};
+
+/// One partition of a waiting produce.
+#[derive(Clone, Debug)]
+pub(super) struct Waiting {
+    /// Index of the partition in the request.
+    pub index: usize,
+    pub tp: TopicPartition,
+    pub base_offset: u64,
+    /// The batch's next offset: the HW must reach it.
+    pub required_offset: u64,
+}
+
+impl Broker {
+    /// Appends each batch to the partition this broker leads and answers by `acks`.
+    pub(super) fn handle_produce(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        client: NodeId,
+        correlation: u64,
+        acks: Acks,
+        timeout_ms: u64,
+        batches: Vec<(TopicPartition, RecordBatch)>,
+    ) {
+        let mut results = Vec::with_capacity(batches.len());
+        let mut waiting = Vec::new();
+        for (index, (tp, batch)) in batches.into_iter().enumerate() {
+            match self.append_produced(ctx, tp, acks, batch) {
+                Ok((base_offset, required_offset)) if acks == Acks::All => {
+                    waiting.push(Waiting {
+                        index,
+                        tp,
+                        base_offset,
+                        required_offset,
+                    });
+                    results.push((tp, Err(KafkaError::RequestTimedOut)));
+                }
+                result => results.push((tp, result.map(|(base, _)| base))),
+            }
+        }
+        if acks == Acks::None {
+            return;
+        }
+        let tps: Vec<TopicPartition> = waiting.iter().map(|w| w.tp).collect();
+        let id = self.next_id();
+        let deadline = (!tps.is_empty())
+            .then(|| self.add_deadline(ctx, millis(timeout_ms), Deadline::Produce(id)));
+        self.produces.push(PendingProduce {
+            id,
+            client,
+            correlation,
+            results,
+            waiting,
+            deadline,
+        });
+        for tp in tps {
+            self.update_hw(ctx, tp);
+            self.complete_produces(ctx, tp);
+        }
+        self.answer_completed(ctx);
+    }
+
+    /// Appends one produced batch as leader; returns (base offset, next offset).
+    fn append_produced(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        tp: TopicPartition,
+        acks: Acks,
+        batch: RecordBatch,
+    ) -> Result<(u64, u64), KafkaError> {
+        let min_isr = self.hw_rule(tp).min_insync_replicas;
+        let now = ctx.now();
+        let partition = self
+            .partitions
+            .get_mut(&tp)
+            .filter(|p| p.is_leader())
+            .ok_or(KafkaError::NotLeaderOrFollower)?;
+        if acks == Acks::All {
+            isr::check_enough_replicas(partition.isr_size(), min_isr)?;
+        }
+        let mut ops = Vec::new();
+        let offsets = partition.append_as_leader(batch, now, &mut ops);
+        ctx.observe(partition.leo_obs());
+        push_disk_ops(ctx, ops);
+        if acks != Acks::All {
+            self.update_hw(ctx, tp);
+        }
+        self.wake_fetches_for(ctx, tp);
+        Ok(offsets)
+    }
+
+    /// Settles every waiting batch of `tp` that the HW has passed.
+    pub(super) fn complete_produces(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
+        let Some(partition) = self.partitions.get(&tp) else {
+            return;
+        };
+        let (hw, isr_size) = (partition.high_watermark, partition.isr_size());
+        let min_isr = self.hw_rule(tp).min_insync_replicas;
+        let mut any = false;
+        for pending in &mut self.produces {
+            pending.waiting.retain(|w| {
+                if w.tp != tp {
+                    return true;
+                }
+                match isr::replicas_reached(hw, w.required_offset, isr_size, min_isr) {
+                    None => true,
+                    Some(result) => {
+                        pending.results[w.index].1 = result.map(|()| w.base_offset);
+                        any = true;
+                        false
+                    }
+                }
+            });
+        }
+        if any {
+            self.answer_completed(ctx);
+        }
+    }
+
+    /// Fails every batch waiting on `tp`: this broker no longer leads it.
+    pub(super) fn fail_produces(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
+        for pending in &mut self.produces {
+            pending.waiting.retain(|w| {
+                let keep = w.tp != tp;
+                if !keep {
+                    pending.results[w.index].1 = Err(KafkaError::NotLeaderOrFollower);
+                }
+                keep
+            });
+        }
+        self.answer_completed(ctx);
+    }
+
+    /// A produce outlived its timeout: what still waits is `REQUEST_TIMED_OUT` (indefinite).
+    pub(super) fn expire_produce(&mut self, ctx: &mut Ctx<'_, Node>, id: u64) {
+        if let Some(pending) = self.produces.iter_mut().find(|p| p.id == id) {
+            pending.waiting.clear();
+            self.answer_completed(ctx);
+        }
+    }
+
+    /// Answers every produce whose partitions all have outcomes.
+    fn answer_completed(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let (done, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.produces)
+            .into_iter()
+            .partition(|p| p.waiting.is_empty());
+        self.produces = kept;
+        for pending in done {
+            if let Some(deadline) = pending.deadline {
+                self.deadlines.remove(deadline);
+            }
+            let response = Response::Produce {
+                correlation: pending.correlation,
+                partitions: pending.results,
+            };
+            ctx.send(pending.client, Msg::Response(response));
+        }
+    }
+}
