@@ -24,15 +24,14 @@ pub struct RunOutcome {
     pub log: Option<String>,
     /// Every partition's final state.
     pub finals: Vec<FinalPartition>,
+    /// The final logs as JSON Lines, if asked for.
+    pub dump: Option<String>,
 }
 
 /// Why a scenario cannot run in this build, if it cannot.
 pub fn unsupported(scenario: &Scenario) -> Option<String> {
     if !scenario.consumers.is_empty() || !scenario.pipelines.is_empty() {
         return Some("consumers and pipelines are not supported yet".into());
-    }
-    if scenario.nemesis.is_some() {
-        return Some("the nemesis is not supported yet".into());
     }
     if scenario
         .producers
@@ -107,15 +106,25 @@ pub fn build(scenario: &Scenario, seed: u64, keep_log: bool) -> Simulator<Node> 
     };
     let mut sim = Simulator::new(world);
     let schedule = faults::schedule(scenario, sim.names()).expect("time-triggered faults only");
-    for (at, fault) in schedule {
+    let nemesis = faults::nemesis::schedule(scenario, sim.names(), seed);
+    for (at, fault) in schedule.into_iter().chain(nemesis) {
         sim.schedule_fault(at, fault);
     }
     sim
 }
 
-/// Runs `scenario` with `seed` through every phase; `keep_log` keeps the short log's text.
-pub fn run(scenario: &Scenario, seed: u64, keep_log: bool) -> Result<RunOutcome, SimError> {
-    let mut sim = build(scenario, seed, keep_log);
+/// What a run keeps besides its summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Keep the short log's text (`run --trace`).
+    pub keep_log: bool,
+    /// Render every partition's final log as JSON Lines (`run --dump-log`).
+    pub dump_log: bool,
+}
+
+/// Runs `scenario` with `seed` through every phase.
+pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOutcome, SimError> {
+    let mut sim = build(scenario, seed, options.keep_log);
     let safety_end = SimTime::from_millis(scenario.duration_ms);
     sim.run_until(safety_end)?;
     heal(&mut sim);
@@ -126,11 +135,110 @@ pub fn run(scenario: &Scenario, seed: u64, keep_log: bool) -> Result<RunOutcome,
     let history = History::from_observations(sim.observations(), producers, sim.names().to_vec());
     let anomalies = check::check_all(&history, &finals, end.as_millis());
     let summary = summarize(&sim, scenario, seed, &history, anomalies);
+    let dump = options.dump_log.then(|| dump_log(&sim, scenario, &finals));
     Ok(RunOutcome {
         summary,
         log: sim.trace().log().map(str::to_owned),
         finals,
+        dump,
     })
+}
+
+/// Every partition's final log — the leader's, after settling — as JSON Lines, one record or
+/// control batch per line, like `kafka-dump-log` (DESIGN §7).
+fn dump_log(sim: &Simulator<Node>, scenario: &Scenario, finals: &[FinalPartition]) -> String {
+    let mut out = String::new();
+    for (t, topic) in scenario.topics.iter().enumerate() {
+        for p in 0..topic.partitions {
+            let name = format!("{}-{p}", topic.name);
+            let Some(leader) = finals
+                .iter()
+                .find(|f| *f.name == *name)
+                .and_then(|f| f.leader)
+            else {
+                continue;
+            };
+            let Some(Node::Broker(broker)) = sim
+                .node_id(&format!("broker-{leader}"))
+                .and_then(|n| sim.process(n))
+            else {
+                continue;
+            };
+            let tp = crate::protocol::TopicPartition {
+                topic: t as u32,
+                partition: p,
+            };
+            let Some(partition) = broker.partitions().get(&tp) else {
+                continue;
+            };
+            for batch in partition.log.batches_from(partition.log.log_start_offset()) {
+                dump_batch(&mut out, scenario, &topic.name, p, batch);
+            }
+        }
+    }
+    out
+}
+
+/// One line of `--dump-log`, fields in DESIGN §7's order.
+#[derive(serde::Serialize)]
+struct DumpLine<'a> {
+    topic: &'a str,
+    partition: u32,
+    offset: u64,
+    key: Option<String>,
+    value: Option<String>,
+    producer_id: i64,
+    producer_epoch: i16,
+    sequence: i64,
+    leader_epoch: u32,
+    control: Option<String>,
+}
+
+fn dump_batch(
+    out: &mut String,
+    scenario: &Scenario,
+    topic: &str,
+    partition: u32,
+    batch: &crate::record::RecordBatch,
+) {
+    let line = |offset: u64, key: Option<String>, value: Option<String>, sequence: i64| DumpLine {
+        topic,
+        partition,
+        offset,
+        key,
+        value,
+        producer_id: batch.producer_id,
+        producer_epoch: batch.producer_epoch,
+        sequence,
+        leader_epoch: batch.partition_leader_epoch,
+        control: batch.control.map(|c| c.to_string()),
+    };
+    let mut push = |line: DumpLine| {
+        out.push_str(&serde_json::to_string(&line).expect("a dump line serializes"));
+        out.push('\n');
+    };
+    if batch.control.is_some() {
+        push(line(batch.base_offset, None, None, -1));
+        return;
+    }
+    for (i, record) in batch.records.iter().enumerate() {
+        let producer = scenario
+            .producers
+            .get(record.id.producer as usize)
+            .map_or("?", |p| p.name.as_str());
+        let key = record.key.map(|k| format!("key-{k}"));
+        let sequence = if batch.base_sequence < 0 {
+            -1
+        } else {
+            i64::from(batch.base_sequence) + i as i64
+        };
+        push(line(
+            batch.base_offset + i as u64,
+            key,
+            Some(format!("{producer}-{}", record.id.n)),
+            sequence,
+        ));
+    }
 }
 
 /// The heal phase: the network heals, crashed nodes restart, paused nodes resume.
@@ -177,6 +285,7 @@ fn final_reads(sim: &Simulator<Node>, scenario: &Scenario) -> Vec<FinalPartition
                 high_watermark: partition.high_watermark,
                 records,
                 log_end_offset: partition.log_end_offset(),
+                log_start_offset: partition.log.log_start_offset(),
             });
             let epoch = best_epoch.entry(key).or_insert(0);
             if partition.is_leader() && (entry.leader.is_none() || partition.leader_epoch >= *epoch)

@@ -25,6 +25,13 @@ pub enum Tag {
     WriteEpoch(u32),
     /// Listing `/brokers/ids`.
     LiveBrokers,
+    /// Reading one registration's creation zxid: the broker epoch (KIP-380).
+    BrokerEpoch {
+        /// The broker.
+        broker: BrokerId,
+        /// Which listing it belongs to.
+        round: u64,
+    },
     /// Creating a topic's znodes (the result is not needed).
     CreateTopic,
     /// Reading a partition's state.
@@ -55,8 +62,21 @@ pub struct Controller {
     /// The controller epoch, once bumped.
     epoch: Option<u32>,
     live: BTreeSet<BrokerId>,
+    /// Broker epochs (the czxid of each live broker's registration): a changed epoch is a
+    /// broker that restarted between two listings (KIP-380).
+    epochs: BTreeMap<BrokerId, u64>,
+    /// The listing being completed: its round and the epochs read so far, and what is pending.
+    listing: Option<Listing>,
+    round: u64,
     /// Partition states as last written, with their znode versions.
     states: BTreeMap<TopicPartition, PartitionState>,
+}
+
+/// A listing of `/brokers/ids` waiting for the epochs of its brokers.
+struct Listing {
+    round: u64,
+    pending: BTreeSet<BrokerId>,
+    seen: BTreeMap<BrokerId, u64>,
 }
 
 impl Controller {
@@ -67,6 +87,9 @@ impl Controller {
             spec: spec.clone(),
             epoch: None,
             live: BTreeSet::new(),
+            epochs: BTreeMap::new(),
+            listing: None,
+            round: 0,
             states: BTreeMap::new(),
         }
     }
@@ -109,7 +132,10 @@ impl Controller {
             }
             (Tag::CreateTopic, _) => {}
             (Tag::LiveBrokers, Ok(ZkReply::Children(children))) => {
-                self.on_live_brokers(children, out)
+                self.read_broker_epochs(children, out)
+            }
+            (Tag::BrokerEpoch { broker, round }, result) => {
+                self.on_broker_epoch(broker, round, result, out)
             }
             (Tag::ReadState(tp), Ok(ZkReply::Data { data, stat })) => {
                 if let Some(json) = LeaderIsrJson::decode(&data) {
@@ -179,8 +205,78 @@ impl Controller {
         }
     }
 
-    fn on_live_brokers(&mut self, children: Vec<String>, out: &mut ControllerOut) {
-        let live: BTreeSet<BrokerId> = children.iter().filter_map(|c| c.parse().ok()).collect();
+    /// Reads the epoch of every listed broker before acting on the listing.
+    fn read_broker_epochs(&mut self, children: Vec<String>, out: &mut ControllerOut) {
+        self.round += 1;
+        let pending: BTreeSet<BrokerId> = children.iter().filter_map(|c| c.parse().ok()).collect();
+        for &broker in &pending {
+            let op = ZkOp::GetData {
+                path: zkpaths::broker_path(broker),
+                watch: false,
+            };
+            out.zk.push((
+                op,
+                Tag::BrokerEpoch {
+                    broker,
+                    round: self.round,
+                },
+            ));
+        }
+        let listing = Listing {
+            round: self.round,
+            pending,
+            seen: BTreeMap::new(),
+        };
+        self.listing = Some(listing);
+        self.maybe_finish_listing(out);
+    }
+
+    fn on_broker_epoch(
+        &mut self,
+        broker: BrokerId,
+        round: u64,
+        result: Result<ZkReply, ZkError>,
+        out: &mut ControllerOut,
+    ) {
+        let Some(listing) = self.listing.as_mut().filter(|l| l.round == round) else {
+            return;
+        };
+        listing.pending.remove(&broker);
+        if let Ok(ZkReply::Data { stat, .. }) = result {
+            listing.seen.insert(broker, stat.czxid);
+        }
+        self.maybe_finish_listing(out);
+    }
+
+    /// Once every epoch is read: a broker whose epoch changed restarted unseen, so it is handled
+    /// as gone now (its partitions fail over) and as new on the next listing, asked at once.
+    fn maybe_finish_listing(&mut self, out: &mut ControllerOut) {
+        if self.listing.as_ref().is_none_or(|l| !l.pending.is_empty()) {
+            return;
+        }
+        let seen = self.listing.take().expect("checked").seen;
+        let bounced: Vec<BrokerId> = seen
+            .iter()
+            .filter(|(b, epoch)| {
+                self.live.contains(b) && self.epochs.get(b).is_some_and(|e| e != *epoch)
+            })
+            .map(|(b, _)| *b)
+            .collect();
+        if !bounced.is_empty() {
+            out.notes.push(format!(
+                "controller: brokers {bounced:?} restarted (new broker epoch)"
+            ));
+            self.list_brokers(out);
+        }
+        self.epochs = seen
+            .iter()
+            .filter(|(b, _)| !bounced.contains(b))
+            .map(|(b, e)| (*b, *e))
+            .collect();
+        self.on_live_brokers(self.epochs.keys().copied().collect(), out);
+    }
+
+    fn on_live_brokers(&mut self, live: BTreeSet<BrokerId>, out: &mut ControllerOut) {
         let first_time = self.states.is_empty();
         let joined: Vec<BrokerId> = live.difference(&self.live).copied().collect();
         let left: Vec<BrokerId> = self.live.difference(&live).copied().collect();

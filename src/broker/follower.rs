@@ -133,6 +133,7 @@ impl Broker {
             return self.on_fetch_error(ctx, tp, error, &fetched);
         }
         let now_ms = ctx.now().as_millis();
+        let flush_interval_messages = self.spec.config.log_flush_interval_messages;
         let partition = self
             .partitions
             .get_mut(&tp)
@@ -143,6 +144,8 @@ impl Broker {
             partition
                 .log
                 .append_as_follower(&fetched.batches, now_ms, &mut ops);
+            let appended = fetched.batches.iter().map(|b| b.offset_count()).sum();
+            partition.maybe_flush(appended, flush_interval_messages, &mut ops);
             ctx.observe(partition.leo_obs());
         }
         push_disk_ops(ctx, ops);

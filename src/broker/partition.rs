@@ -76,6 +76,8 @@ pub struct Partition {
     pub leader_epoch: u32,
     /// Volatile: the role.
     pub role: Role,
+    /// Volatile: records appended since the last fsync (`log.flush.interval.messages`).
+    pub unflushed_messages: u64,
 }
 
 impl Partition {
@@ -163,6 +165,21 @@ impl Partition {
             self.log
                 .append_as_leader(batch, self.leader_epoch, now.as_millis(), out);
         (first, last + 1)
+    }
+
+    /// Counts appended records and fsyncs the log every `flush_interval_messages` of them (Kafka's
+    /// `log.flush.interval.messages`; by default never: durability comes from replication).
+    pub fn maybe_flush(
+        &mut self,
+        appended: u64,
+        flush_interval_messages: u64,
+        out: &mut Vec<DiskOp>,
+    ) {
+        self.unflushed_messages += appended;
+        if self.unflushed_messages >= flush_interval_messages {
+            self.log.flush(out);
+            self.unflushed_messages = 0;
+        }
     }
 
     /// Truncates the log to `offset` (no-op at or past the LEO); the HW follows it down.

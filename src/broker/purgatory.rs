@@ -90,6 +90,11 @@ impl Broker {
         }
         let mut ops = Vec::new();
         let offsets = partition.append_as_leader(batch, now, &mut ops);
+        partition.maybe_flush(
+            offsets.1 - offsets.0,
+            self.spec.config.log_flush_interval_messages,
+            &mut ops,
+        );
         ctx.observe(partition.leo_obs());
         push_disk_ops(ctx, ops);
         if acks != Acks::All {

@@ -33,6 +33,8 @@ pub enum BrokerTimer {
     Deadlines,
     /// Fetch again after `replica.fetch.backoff.ms`.
     FetchRetry(TopicPartition),
+    /// The retention check (`log.retention.check.interval.ms`).
+    RetentionCheck,
 }
 
 /// The file holding every partition's checkpointed high watermark.
@@ -163,6 +165,8 @@ impl Broker {
         ctx.set_timer(millis(checkpoint), Timer::Broker(BrokerTimer::HwCheckpoint));
         let shrink = (config.replica_lag_time_max_ms / 2).max(1);
         ctx.set_timer(millis(shrink), Timer::Broker(BrokerTimer::IsrShrink));
+        let retention = millis(config.log_retention_check_interval_ms.max(1));
+        ctx.set_timer(retention, Timer::Broker(BrokerTimer::RetentionCheck));
     }
 
     /// Rebuilds every replica whose directory is on disk; HWs come from the checkpoint.
@@ -222,6 +226,7 @@ impl Broker {
             high_watermark: hw,
             leader_epoch: 0,
             role: Role::None,
+            unflushed_messages: 0,
         }
     }
 
@@ -529,7 +534,33 @@ impl Broker {
                 self.arm_deadlines(ctx);
             }
             BrokerTimer::FetchRetry(tp) => self.send_follower_request(ctx, tp),
+            BrokerTimer::RetentionCheck => {
+                self.apply_retention(ctx);
+                let every = millis(self.spec.config.log_retention_check_interval_ms.max(1));
+                ctx.set_timer(every, Timer::Broker(BrokerTimer::RetentionCheck));
+            }
         }
+    }
+
+    /// Deletes whole segments past retention (below the HW) and moves log start offsets.
+    fn apply_retention(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let now_ms = ctx.now().as_millis();
+        let mut ops = Vec::new();
+        for partition in self.partitions.values_mut() {
+            let deleted = partition
+                .log
+                .apply_retention(now_ms, partition.high_watermark, &mut ops);
+            if !deleted.is_empty() {
+                let start = partition.log.log_start_offset();
+                let note = format!(
+                    "{} retention deleted {} segment(s), log start {start}",
+                    partition.name,
+                    deleted.len()
+                );
+                ctx.observe(Obs::Note(note));
+            }
+        }
+        push_disk_ops(ctx, ops);
     }
 
     fn write_hw_checkpoint(&mut self, ctx: &mut Ctx<'_, Node>) {

@@ -60,7 +60,7 @@ impl BrokerSpec {
                 broker_nodes: broker_nodes.to_vec(),
                 config: scenario.cluster.config.clone(),
                 protocol: scenario.cluster.replication_protocol,
-                hw_waits_for_min_isr: true,
+                hw_waits_for_min_isr: scenario.cluster.config.hw_waits_for_min_isr(),
                 topics: topics.clone(),
             })
             .collect()

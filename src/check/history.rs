@@ -225,6 +225,8 @@ pub struct ReplicaView {
     pub records: Vec<(u64, RecordId)>,
     /// Its log end offset.
     pub log_end_offset: u64,
+    /// Its log start offset (retention deleted everything below).
+    pub log_start_offset: u64,
 }
 
 /// One partition after settling.
@@ -239,6 +241,13 @@ pub struct FinalPartition {
 }
 
 impl FinalPartition {
+    /// The leader's log start offset: retention removed what was below it.
+    pub fn log_start_offset(&self) -> u64 {
+        self.leader
+            .and_then(|l| self.replicas.iter().find(|r| r.broker == l))
+            .map_or(0, |r| r.log_start_offset)
+    }
+
     /// What a fresh `read_uncommitted` reader sees: the leader's records below its HW.
     pub fn committed(&self) -> &[(u64, RecordId)] {
         let Some(leader) = self

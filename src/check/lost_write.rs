@@ -1,4 +1,5 @@
-//! `lost-write`: an acknowledged record is missing from the final log of its partition.
+//! `lost-write`: an acknowledged record is missing from the final log of its partition (and
+//! not because retention deleted the segment holding it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,7 +27,8 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
         let Some((partition, records)) = present.get(&*op.partition) else {
             continue;
         };
-        if records.contains(&id) {
+        // Below the log start, retention deleted it: that is no loss.
+        if records.contains(&id) || offset < partition.log_start_offset() {
             continue;
         }
         let explanation = explain(history, partition, id, offset, at.as_millis());

@@ -33,7 +33,7 @@ pub fn check(paths: &[PathBuf]) -> i32 {
             eprintln!("error: {}: not supported yet: {what}", file.display());
             return EXIT_USAGE;
         }
-        let outcome = match run::run(&scenario, scenario.seed, false) {
+        let outcome = match run::run(&scenario, scenario.seed, run::RunOptions::default()) {
             Ok(outcome) => outcome,
             Err(err) => {
                 eprintln!("internal error: {}: {err}", file.display());

@@ -91,6 +91,9 @@ pub struct RunArgs {
     /// Write the short log (one line per observation) to FILE.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Write every partition's final log as JSON Lines (like kafka-dump-log) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub dump_log: Option<PathBuf>,
     /// Override a scenario key, e.g. `cluster.config.min.insync.replicas=2` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,

@@ -11,11 +11,13 @@ use crate::scenario;
 
 /// Runs `kafkasim run` and returns the exit code.
 pub fn run(args: &RunArgs) -> i32 {
-    if let Some(trace) = &args.trace
-        && let Err(message) = check_output_path(trace)
-    {
-        eprintln!("error: --trace {}: {message}", trace.display());
-        return EXIT_USAGE;
+    for (flag, path) in [("--trace", &args.trace), ("--dump-log", &args.dump_log)] {
+        if let Some(path) = path
+            && let Err(message) = check_output_path(path)
+        {
+            eprintln!("error: {flag} {}: {message}", path.display());
+            return EXIT_USAGE;
+        }
     }
     let scenario = match scenario::load(&args.scenario, &args.sets) {
         Ok(scenario) => scenario,
@@ -34,7 +36,11 @@ pub fn run(args: &RunArgs) -> i32 {
     let seed = args.seed.unwrap_or(scenario.seed);
     #[allow(clippy::disallowed_methods)] // the CLI alone reads the wall clock, for `wall_ms`
     let started = std::time::Instant::now();
-    let outcome = match run::run(&scenario, seed, args.trace.is_some()) {
+    let options = run::RunOptions {
+        keep_log: args.trace.is_some(),
+        dump_log: args.dump_log.is_some(),
+    };
+    let outcome = match run::run(&scenario, seed, options) {
         Ok(outcome) => outcome,
         Err(err) => {
             eprintln!("internal error: {err}");
@@ -50,11 +56,19 @@ pub fn run(args: &RunArgs) -> i32 {
         eprintln!("error: --trace {}: {err}", path.display());
         return EXIT_USAGE;
     }
-    if args.json {
-        println!("{}", summary.to_json());
-    } else {
-        print!("{}", summary.to_text(&replay_command(args, seed)));
+    if let (Some(path), Some(dump)) = (&args.dump_log, &outcome.dump)
+        && let Err(err) = write_atomically(path, dump.as_bytes())
+    {
+        eprintln!("error: --dump-log {}: {err}", path.display());
+        return EXIT_USAGE;
     }
+    let text = if args.json {
+        summary.to_json() + "\n"
+    } else {
+        summary.to_text(&replay_command(args, seed))
+    };
+    // A closed pipe (`| head`) is the reader's choice, not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     if summary.expect_met {
         EXIT_OK
     } else {

@@ -6,6 +6,7 @@
 //! Scenario `[[fault]]` entries and the nemesis both produce these values; every applied fault is
 //! listed in the run's output so that any run can be replayed as a scripted scenario.
 
+pub mod nemesis;
 mod scripted;
 
 use std::fmt;

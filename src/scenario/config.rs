@@ -64,6 +64,10 @@ pub struct BrokerConfig {
     /// `log.flush.interval.messages`: messages between fsyncs; the default means never.
     #[serde(rename = "log.flush.interval.messages")]
     pub log_flush_interval_messages: u64,
+    /// `inter.broker.protocol.version` (`"3.7"` and later, or earlier such as `"3.6"`): brokers
+    /// at 3.7 or later hold the high watermark while the ISR is below `min.insync.replicas`.
+    #[serde(rename = "inter.broker.protocol.version")]
+    pub inter_broker_protocol_version: String,
     /// `offsets.topic.num.partitions`: the partition count of `__consumer_offsets`.
     #[serde(rename = "offsets.topic.num.partitions")]
     pub offsets_topic_num_partitions: u32,
@@ -87,6 +91,22 @@ pub struct BrokerConfig {
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
 }
 
+impl BrokerConfig {
+    /// `inter.broker.protocol.version` as (major, minor), if it reads as `X.Y` (an `-IVn`
+    /// suffix is allowed, as Kafka writes `3.7-IV4`).
+    pub fn protocol_version(&self) -> Option<(u32, u32)> {
+        let version = self.inter_broker_protocol_version.split('-').next()?;
+        let (major, minor) = version.split_once('.')?;
+        let minor = minor.split('.').next()?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    }
+
+    /// Kafka 3.7+: the HW does not advance while the ISR is below `min.insync.replicas`.
+    pub fn hw_waits_for_min_isr(&self) -> bool {
+        self.protocol_version().is_none_or(|v| v >= (3, 7))
+    }
+}
+
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
@@ -108,6 +128,7 @@ impl Default for BrokerConfig {
             log_retention_check_interval_ms: 300_000,
             // Kafka's Long.MAX_VALUE: never fsync because of a message count.
             log_flush_interval_messages: i64::MAX as u64,
+            inter_broker_protocol_version: "3.7".into(),
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 3,
             transaction_state_log_num_partitions: 50,

@@ -140,6 +140,13 @@ fn broker_config(c: &BrokerConfig) -> Result<(), Issue> {
         );
         return Err(cx.fail(key_path!["replica.fetch.wait.max.ms"], msg));
     }
+    if c.protocol_version().is_none() {
+        let msg = format!(
+            "`inter.broker.protocol.version` = {:?} is not a version like \"3.7\" or \"3.6-IV2\"",
+            c.inter_broker_protocol_version
+        );
+        return Err(cx.fail(key_path!["inter.broker.protocol.version"], msg));
+    }
     Ok(())
 }
 
