@@ -102,6 +102,8 @@ pub enum Obs {
         partition: Arc<str>,
         /// The first record's offset.
         offset: u64,
+        /// The broker that answered.
+        broker: u32,
     },
     /// A send failed for good: `definite` if it was certainly not written.
     SendFailed {
@@ -157,18 +159,22 @@ impl fmt::Display for Obs {
                 count: 1,
                 partition,
                 offset,
-            } => write!(f, "ack #{} {partition}@{offset}", id.n),
+                broker,
+            } => {
+                write!(f, "ack #{} {partition}@{offset} by broker-{broker}", id.n)
+            }
             Obs::Ack {
                 id,
                 count,
                 partition,
                 offset,
+                broker,
             } => {
+                let last = id.n + count - 1;
                 write!(
                     f,
-                    "ack #{}..#{} {partition}@{offset}",
-                    id.n,
-                    id.n + count - 1
+                    "ack #{}..#{last} {partition}@{offset} by broker-{broker}",
+                    id.n
                 )
             }
             Obs::SendFailed {

@@ -124,12 +124,8 @@ pub struct RunOptions {
 
 /// Runs `scenario` with `seed` through every phase.
 pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOutcome, SimError> {
-    let mut sim = build(scenario, seed, options.keep_log);
-    let safety_end = SimTime::from_millis(scenario.duration_ms);
-    sim.run_until(safety_end)?;
-    heal(&mut sim);
     let end = SimTime::from_millis(scenario.duration_ms + scenario.settle_ms);
-    sim.run_until(end)?;
+    let sim = run_to(scenario, seed, options.keep_log, end)?;
     let finals = final_reads(&sim, scenario);
     let producers = scenario.producers.iter().map(|p| p.name.clone()).collect();
     let history = History::from_observations(sim.observations(), producers, sim.names().to_vec());
@@ -239,6 +235,23 @@ fn dump_batch(
             sequence,
         ));
     }
+}
+
+/// Runs the safety phase and, past `duration_ms`, the heal and the settle phase, up to `at`.
+pub fn run_to(
+    scenario: &Scenario,
+    seed: u64,
+    keep_log: bool,
+    at: SimTime,
+) -> Result<Simulator<Node>, SimError> {
+    let mut sim = build(scenario, seed, keep_log);
+    let safety_end = SimTime::from_millis(scenario.duration_ms);
+    sim.run_until(safety_end.min(at))?;
+    if at >= safety_end {
+        heal(&mut sim);
+        sim.run_until(at)?;
+    }
+    Ok(sim)
 }
 
 /// The heal phase: the network heals, crashed nodes restart, paused nodes resume.

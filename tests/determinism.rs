@@ -103,3 +103,42 @@ fn trace_hashes_match_the_recorded_ones() {
         insta::assert_snapshot!("determinism_trace_hashes", text);
     });
 }
+
+/// Runs a scenario of the whole model; returns (trace hash, events, anomaly kinds).
+fn run_cluster(path: &str, seed: u64) -> (String, u64, Vec<String>) {
+    let scenario = scenario::load(Path::new(path), &[]).expect("the fixture is valid");
+    let outcome = kafkasim::run::run(&scenario, seed, kafkasim::run::RunOptions::default())
+        .expect("no invariant breaks");
+    let summary = outcome.summary;
+    (
+        summary.trace_hash,
+        summary.events,
+        summary.anomaly_counts.into_keys().collect(),
+    )
+}
+
+#[test]
+fn a_cluster_under_the_nemesis_replays_exactly() {
+    let fixture = "tests/data/cluster-chaos.toml";
+    assert_eq!(run_cluster(fixture, 5), run_cluster(fixture, 5));
+    assert_ne!(run_cluster(fixture, 5).0, run_cluster(fixture, 6).0);
+}
+
+/// The whole model's hashes: a debug and a release build must both match this one snapshot.
+#[test]
+fn cluster_trace_hashes_match_the_recorded_ones() {
+    let mut text = String::new();
+    for seed in [1u64, 2, 3] {
+        let (hash, events, kinds) = run_cluster("tests/data/cluster-chaos.toml", seed);
+        text.push_str(&format!(
+            "cluster-chaos seed {seed}: trace_hash {hash}, {events} events, {kinds:?}\n"
+        ));
+    }
+    let (hash, events, kinds) = run_cluster("scenarios/r1-hw-truncation-loss.toml", 7);
+    text.push_str(&format!(
+        "r1 seed 7: trace_hash {hash}, {events} events, {kinds:?}\n"
+    ));
+    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("determinism_cluster_trace_hashes", text);
+    });
+}

@@ -330,6 +330,13 @@ impl Controller {
             .push((ZkOp::GetData { path, watch: false }, Tag::ReadState(tp)));
     }
 
+    fn partition_name(&self, tp: TopicPartition) -> String {
+        format!(
+            "{}-{}",
+            self.spec.topics[tp.topic as usize].name, tp.partition
+        )
+    }
+
     fn state_path(&self, tp: TopicPartition) -> String {
         zkpaths::state_path(&self.spec.topics[tp.topic as usize].name, tp.partition)
     }
@@ -410,8 +417,10 @@ impl Controller {
             return;
         }
         if let Election::Unclean(l) = election {
-            out.notes
-                .push(format!("controller: unclean election of {l} for {tp:?}"));
+            out.notes.push(format!(
+                "controller: unclean election of {l} for {}",
+                self.partition_name(tp)
+            ));
         }
         let epoch = self.epoch.unwrap_or(0);
         let next = PartitionState {
@@ -465,6 +474,11 @@ impl Controller {
         }
     }
 
+    /// The brokers the controller believes alive.
+    pub fn live(&self) -> &BTreeSet<BrokerId> {
+        &self.live
+    }
+
     /// A leader changed an ISR: re-read the state and tell every broker.
     pub fn on_isr_change(&mut self, tp: TopicPartition, out: &mut ControllerOut) {
         self.read_state(tp, out);
@@ -472,6 +486,7 @@ impl Controller {
 
     fn leader_and_isr(&self, partitions: Vec<PartitionState>) -> Request {
         Request::LeaderAndIsr {
+            correlation: 0,
             controller_id: self.id,
             controller_epoch: self.epoch.unwrap_or(0),
             partitions,
@@ -483,6 +498,7 @@ impl Controller {
         let partitions: Vec<PartitionState> = self.states.values().cloned().collect();
         for &broker in &live {
             let request = Request::UpdateMetadata {
+                correlation: 0,
                 controller_id: self.id,
                 controller_epoch: self.epoch.unwrap_or(0),
                 live_brokers: live.clone(),

@@ -87,7 +87,7 @@ impl Broker {
     pub(super) fn on_response(
         &mut self,
         ctx: &mut Ctx<'_, Node>,
-        _from: NodeId,
+        from: NodeId,
         response: Response,
     ) {
         match response {
@@ -105,6 +105,17 @@ impl Broker {
                 result,
             } => {
                 self.on_epoch_end_offset(ctx, correlation, tp, result);
+            }
+            Response::ControllerAck { correlation } => {
+                let broker = self
+                    .spec
+                    .broker_nodes
+                    .iter()
+                    .position(|&n| n == from)
+                    .map(|b| b as crate::protocol::BrokerId);
+                if let Some(broker) = broker {
+                    self.on_controller_ack(ctx, broker, correlation);
+                }
             }
             Response::Produce { .. } | Response::Metadata { .. } => {}
         }
@@ -139,12 +150,38 @@ impl Broker {
             .get_mut(&tp)
             .expect("in flight implies present");
         let mut ops = Vec::new();
-        let appended = !fetched.batches.is_empty();
+        let mut batches = fetched.batches;
+        let leo = partition.log_end_offset();
+        batches.retain(|b| b.next_offset() > leo);
+        match batches.first().map(|b| b.base_offset) {
+            // The leader's batch straddles this LEO: the logs differ inside one epoch (a leader
+            // came back without data it had, in the same epoch). Kafka's follower would stop on
+            // UnexpectedAppendOffsetException; here it cuts back to the batch and takes it.
+            Some(base) if base < leo => {
+                // Truncation stops at a batch start of this log, which may lie below `base`:
+                // fetch again from wherever it ended.
+                if let Some(obs) =
+                    partition.truncate_to(base, "unexpected-offset", ctx.now(), &mut ops)
+                {
+                    ctx.observe(obs);
+                    ctx.observe(partition.leo_obs());
+                }
+                push_disk_ops(ctx, ops);
+                return self.send_follower_request(ctx, tp);
+            }
+            // A gap: nothing can be appended; ask again after the backoff.
+            Some(base) if base > leo => {
+                push_disk_ops(ctx, ops);
+                let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
+                ctx.set_timer(backoff, Timer::Broker(BrokerTimer::FetchRetry(tp)));
+                return;
+            }
+            _ => {}
+        }
+        let appended = !batches.is_empty();
         if appended {
-            partition
-                .log
-                .append_as_follower(&fetched.batches, now_ms, &mut ops);
-            let appended = fetched.batches.iter().map(|b| b.offset_count()).sum();
+            partition.log.append_as_follower(&batches, now_ms, &mut ops);
+            let appended = batches.iter().map(|b| b.offset_count()).sum();
             partition.maybe_flush(appended, flush_interval_messages, &mut ops);
             ctx.observe(partition.leo_obs());
         }

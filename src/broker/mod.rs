@@ -2,6 +2,7 @@
 //! with the three truncation protocols, the controller, and Kafka's replication rules as plain
 //! functions over the leader's state.
 
+mod channel;
 pub mod controller;
 pub mod election;
 mod follower;

@@ -23,10 +23,12 @@ impl Broker {
     pub(super) fn on_request(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, request: Request) {
         match request {
             Request::LeaderAndIsr {
+                correlation,
                 controller_id,
                 controller_epoch,
                 partitions,
             } => {
+                self.ack_controller(ctx, from, correlation);
                 if self.accept_controller(controller_id, controller_epoch) {
                     for state in partitions {
                         self.apply_leader_and_isr(ctx, state);
@@ -34,11 +36,13 @@ impl Broker {
                 }
             }
             Request::UpdateMetadata {
+                correlation,
                 controller_id,
                 controller_epoch,
                 live_brokers,
                 partitions,
             } => {
+                self.ack_controller(ctx, from, correlation);
                 if self.accept_controller(controller_id, controller_epoch) {
                     self.live_brokers = live_brokers;
                     for state in partitions {
@@ -87,6 +91,13 @@ impl Broker {
                     self.apply_controller_out(ctx, out);
                 }
             }
+        }
+    }
+
+    /// Acknowledges a controller request (not needed when the controller is this broker).
+    fn ack_controller(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, correlation: u64) {
+        if from != self.broker_node(self.id) {
+            ctx.send(from, Msg::Response(Response::ControllerAck { correlation }));
         }
     }
 

@@ -35,6 +35,8 @@ pub enum BrokerTimer {
     FetchRetry(TopicPartition),
     /// The retention check (`log.retention.check.interval.ms`).
     RetentionCheck,
+    /// Resend controller requests that were not acknowledged.
+    ControllerResend,
 }
 
 /// The file holding every partition's checkpointed high watermark.
@@ -127,6 +129,10 @@ pub struct Broker {
     pub(super) deadlines: Deadlines<Deadline>,
     /// Volatile: the timeout of each partition's follower request in flight.
     pub(super) follower_deadlines: BTreeMap<TopicPartition, DeadlineId>,
+    /// Volatile: while controller, the request queue to each broker.
+    pub(super) channels: BTreeMap<BrokerId, super::channel::Channel>,
+    /// Whether the resend timer is armed.
+    pub(super) resend_armed: bool,
 }
 
 impl Broker {
@@ -148,6 +154,8 @@ impl Broker {
             next_id: 0,
             deadlines: Deadlines::default(),
             follower_deadlines: BTreeMap::new(),
+            channels: BTreeMap::new(),
+            resend_armed: false,
         }
     }
 
@@ -445,6 +453,7 @@ impl Broker {
     }
 
     fn resign(&mut self, ctx: &mut Ctx<'_, Node>) {
+        self.channels.clear();
         if self.controller.take().is_some() {
             ctx.observe(Obs::Note("resigned as controller".into()));
         }
@@ -459,11 +468,7 @@ impl Broker {
             self.zk_op(ctx, op, ZkTag::Controller(tag));
         }
         for (broker, request) in out.requests {
-            if broker == self.id {
-                self.on_request(ctx, self.broker_node(broker), request);
-            } else {
-                ctx.send(self.broker_node(broker), Msg::Request(request));
-            }
+            self.send_controller_request(ctx, broker, request);
         }
         if out.resign {
             self.resign(ctx);
@@ -534,6 +539,7 @@ impl Broker {
                 self.arm_deadlines(ctx);
             }
             BrokerTimer::FetchRetry(tp) => self.send_follower_request(ctx, tp),
+            BrokerTimer::ControllerResend => self.resend_controller_requests(ctx),
             BrokerTimer::RetentionCheck => {
                 self.apply_retention(ctx);
                 let every = millis(self.spec.config.log_retention_check_interval_ms.max(1));

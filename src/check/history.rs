@@ -20,6 +20,8 @@ pub enum Outcome {
         offset: u64,
         /// When.
         at: SimTime,
+        /// The broker that answered.
+        broker: u32,
     },
     /// Failed: `definite` if certainly not written.
     Failed {
@@ -109,12 +111,23 @@ impl History {
                     sends.push(op);
                 }
                 Obs::Ack {
-                    id, count, offset, ..
+                    id,
+                    count,
+                    offset,
+                    broker,
+                    ..
                 } => {
                     for i in 0..*count {
                         let record = RecordId { n: id.n + i, ..*id };
                         let offset = offset + u64::from(i);
-                        history.set(record, Outcome::Acked { offset, at: *at });
+                        history.set(
+                            record,
+                            Outcome::Acked {
+                                offset,
+                                at: *at,
+                                broker: *broker,
+                            },
+                        );
                     }
                 }
                 Obs::SendFailed {

@@ -13,7 +13,7 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
     // Acknowledgements per partition as (offset, record, ms), sorted by offset.
     let mut acked: BTreeMap<&str, Vec<(u64, RecordId, u64)>> = BTreeMap::new();
     for (id, op) in history.sends() {
-        if let Outcome::Acked { offset, at } = op.outcome {
+        if let Outcome::Acked { offset, at, .. } = op.outcome {
             acked
                 .entry(&op.partition)
                 .or_default()

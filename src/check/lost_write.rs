@@ -21,7 +21,7 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
         .collect();
     let mut anomalies = Vec::new();
     for (id, op) in history.sends() {
-        let Outcome::Acked { offset, at } = op.outcome else {
+        let Outcome::Acked { offset, at, broker } = op.outcome else {
             continue;
         };
         let Some((partition, records)) = present.get(&*op.partition) else {
@@ -31,7 +31,7 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
         if records.contains(&id) || offset < partition.log_start_offset() {
             continue;
         }
-        let explanation = explain(history, partition, id, offset, at.as_millis());
+        let explanation = explain(history, partition, id, (offset, broker), at.as_millis());
         anomalies.push(Anomaly {
             kind: AnomalyKind::LostWrite,
             partition: partition.name.to_string(),
@@ -49,32 +49,38 @@ fn explain(
     history: &History,
     partition: &FinalPartition,
     id: RecordId,
-    offset: u64,
+    (offset, broker): (u64, u32),
     acked_ms: u64,
 ) -> String {
     let name = &partition.name;
+    let by = format!("broker-{broker}");
     let mut text = format!(
-        "{} was acknowledged at offset {offset} at {acked_ms} ms",
+        "{} was acknowledged at offset {offset} at {acked_ms} ms by {by}",
         history.record_name(id)
     );
-    if let Some((at, node, _, epoch)) = history
-        .leaderships
-        .iter()
-        .rev()
-        .find(|(at, _, p, _)| p == name && at.as_millis() <= acked_ms)
-    {
-        text += &format!(
-            " by {} (leader since {} ms, epoch {epoch})",
-            history.node_name(*node),
-            at.as_millis()
-        );
+    // The answering broker's own leadership of the partition at that time.
+    let leadership = history.leaderships.iter().rev().find(|(at, node, p, _)| {
+        p == name && at.as_millis() <= acked_ms && history.node_name(*node) == by
+    });
+    if let Some((at, _, _, epoch)) = leadership {
+        text += &format!(" (leader since {} ms, epoch {epoch})", at.as_millis());
+        let newer = history.leaderships.iter().find(|(t, n, p, e)| {
+            p == name
+                && t <= &crate::sim::SimTime::from_millis(acked_ms)
+                && e > epoch
+                && history.node_name(*n) != by
+        });
+        if let Some((t, n, _, e)) = newer {
+            text += &format!(
+                ", a zombie: {} had led epoch {e} since {} ms",
+                history.node_name(*n),
+                t.as_millis()
+            );
+        }
     }
-    if let Some((_, _, _, isr)) = history
-        .isrs
-        .iter()
-        .rev()
-        .find(|(at, _, p, _)| p == name && at.as_millis() <= acked_ms)
-    {
+    if let Some((_, _, _, isr)) = history.isrs.iter().rev().find(|(at, node, p, _)| {
+        p == name && at.as_millis() <= acked_ms && history.node_name(*node) == by
+    }) {
         text += &format!(" with ISR {isr:?}");
     }
     let cuts = history

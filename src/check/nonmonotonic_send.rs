@@ -12,7 +12,7 @@ pub fn check(history: &History) -> Vec<Anomaly> {
     let mut last: BTreeMap<(u16, &str), (u64, RecordId)> = BTreeMap::new();
     let mut anomalies = Vec::new();
     for (id, op) in history.sends() {
-        let Outcome::Acked { offset, at } = op.outcome else {
+        let Outcome::Acked { offset, at, .. } = op.outcome else {
             continue;
         };
         let previous = last.insert((id.producer, &*op.partition), (offset, id));

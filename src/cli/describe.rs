@@ -29,11 +29,13 @@ pub fn describe(args: &DescribeArgs) -> i32 {
         return EXIT_USAGE;
     }
     let seed = args.seed.unwrap_or(scenario.seed);
-    let mut sim = run::build(&scenario, seed, false);
-    if let Err(err) = sim.run_until(SimTime::from_millis(args.at_ms)) {
-        eprintln!("internal error: {err}");
-        return EXIT_INTERNAL;
-    }
+    let sim = match run::run_to(&scenario, seed, false, SimTime::from_millis(args.at_ms)) {
+        Ok(sim) => sim,
+        Err(err) => {
+            eprintln!("internal error: {err}");
+            return EXIT_INTERNAL;
+        }
+    };
     print!("{}", render(&sim, &scenario, args.at_ms, seed));
     EXIT_OK
 }

@@ -117,11 +117,17 @@ where
             return code;
         }
     };
-    match cli.command {
+    // A panic is a broken invariant inside kafkasim: exit 3, never a half-written result (every
+    // output file is renamed into place only after the run).
+    let outcome = std::panic::catch_unwind(|| match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Check { paths } => check::check(&paths),
         Command::Describe(args) => describe::describe(&args),
-    }
+    });
+    outcome.unwrap_or_else(|_| {
+        eprintln!("internal error: kafkasim broke one of its own invariants (message above)");
+        EXIT_INTERNAL
+    })
 }
 
 /// The binary's entry point: parses `std::env::args` and returns the exit code.

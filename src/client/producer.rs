@@ -21,6 +21,10 @@ use crate::record::{
 use crate::scenario::{Acks, Partitioner, ProducerConfig};
 use crate::sim::{Ctx, DeadlineId, Deadlines, NodeId, SimDuration, SimTime};
 
+/// Kafka's `socket.connection.setup.timeout.ms`: how long a connection attempt may go
+/// unanswered.
+const SOCKET_CONNECTION_SETUP_TIMEOUT_MS: u64 = 10_000;
+
 /// A producer's configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProducerSpec {
@@ -412,18 +416,27 @@ impl Producer {
                 for ((partition, batch), (_, result)) in flight.batches.into_iter().zip(partitions)
                 {
                     match result {
-                        Ok(base) => self.acknowledge(ctx, partition, &batch, base),
+                        Ok(base) => self.acknowledge(ctx, flight.broker, partition, &batch, base),
                         Err(error) => self.on_failure(ctx, partition, batch, error),
                     }
                 }
             }
-            Response::Fetch { .. } | Response::OffsetsForLeaderEpoch { .. } => {}
+            Response::Fetch { .. }
+            | Response::OffsetsForLeaderEpoch { .. }
+            | Response::ControllerAck { .. } => {}
         }
         self.send_ready(ctx);
     }
 
     /// Observes a batch's acknowledgement: runs of consecutive record ids, one line each.
-    fn acknowledge(&self, ctx: &mut Ctx<'_, Node>, partition: u32, batch: &Batch, base: u64) {
+    fn acknowledge(
+        &self,
+        ctx: &mut Ctx<'_, Node>,
+        broker: BrokerId,
+        partition: u32,
+        batch: &Batch,
+        base: u64,
+    ) {
         let name = &self.names[partition as usize];
         let mut start = 0;
         for i in 1..=batch.records.len() {
@@ -437,6 +450,7 @@ impl Producer {
                     count,
                     partition: name.clone(),
                     offset,
+                    broker,
                 });
                 start = i;
             }
@@ -464,9 +478,13 @@ impl Producer {
         mut batch: Batch,
         error: KafkaError,
     ) {
+        // Kafka's client refreshes metadata after these (a timed-out request also closes its
+        // connection).
         if matches!(
             error,
-            KafkaError::NotLeaderOrFollower | KafkaError::NetworkException
+            KafkaError::NotLeaderOrFollower
+                | KafkaError::NetworkException
+                | KafkaError::RequestTimedOut
         ) {
             self.leaders[partition as usize] = None;
         }
@@ -496,8 +514,12 @@ impl Producer {
         }
         let now = ctx.now();
         let config = &self.spec.config;
+        // An unanswered metadata request is given up after the connection setup timeout, as a
+        // broker that does not answer a connection attempt would be.
         let wait = if self.metadata_in_flight {
-            config.request_timeout_ms
+            config
+                .request_timeout_ms
+                .min(SOCKET_CONNECTION_SETUP_TIMEOUT_MS)
         } else {
             config.retry_backoff_ms
         };
@@ -525,6 +547,12 @@ impl Producer {
     /// A broker connection closed: its requests failed with a network error.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx<'_, Node>, peer: NodeId) {
         self.metadata_in_flight = false;
+        // Partitions led by that broker need fresh metadata, even with nothing in flight (acks=0).
+        for leader in &mut self.leaders {
+            if leader.is_some_and(|l| self.spec.brokers[l as usize] == peer) {
+                *leader = None;
+            }
+        }
         let lost: Vec<u64> = self
             .in_flight
             .iter()

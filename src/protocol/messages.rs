@@ -112,6 +112,8 @@ pub enum Request {
     },
     /// The controller tells replicas their role.
     LeaderAndIsr {
+        /// Matches the broker's acknowledgement (the controller resends until it comes).
+        correlation: u64,
         /// The sending controller.
         controller_id: BrokerId,
         /// Its epoch, to fence a zombie controller.
@@ -121,6 +123,8 @@ pub enum Request {
     },
     /// The controller tells every broker the cluster's metadata.
     UpdateMetadata {
+        /// Matches the broker's acknowledgement.
+        correlation: u64,
         /// The sending controller.
         controller_id: BrokerId,
         /// Its epoch.
@@ -167,6 +171,11 @@ pub enum Response {
         tp: TopicPartition,
         /// The epoch answered and its end offset, or why not.
         result: Result<(u32, u64), KafkaError>,
+    },
+    /// A broker received a controller request (`LeaderAndIsr` or `UpdateMetadata`).
+    ControllerAck {
+        /// The request's correlation id.
+        correlation: u64,
     },
     /// Metadata for clients: live brokers and partition leaders.
     Metadata {
