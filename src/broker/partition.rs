@@ -100,7 +100,7 @@ impl Partition {
         out: &mut Vec<DiskOp>,
     ) -> Obs {
         let leo = self.log_end_offset();
-        self.leader_epoch = state.leader_epoch;
+        self.set_epoch(state.leader_epoch);
         self.replicas = state.replicas.clone();
         self.log.assign_epoch_start(state.leader_epoch, out);
         let me = state.leader.expect("a leader state names its leader");
@@ -126,7 +126,7 @@ impl Partition {
 
     /// Becomes follower of `leader` in `state`'s epoch; the caller starts the fetch loop.
     pub fn become_follower(&mut self, state: &PartitionState, phase: FollowerPhase) -> Obs {
-        self.leader_epoch = state.leader_epoch;
+        self.set_epoch(state.leader_epoch);
         self.replicas = state.replicas.clone();
         let leader = state.leader.expect("a follower follows a leader");
         self.role = Role::Follower(FollowerRole {
@@ -139,9 +139,21 @@ impl Partition {
 
     /// Loses any role (the partition went offline or this replica was dropped).
     pub fn become_idle(&mut self, state: &PartitionState) -> Obs {
-        self.leader_epoch = state.leader_epoch;
+        self.set_epoch(state.leader_epoch);
         self.role = Role::None;
         self.role_obs(None, false)
+    }
+
+    /// Moves to a leader epoch; epochs never go back on a replica.
+    fn set_epoch(&mut self, epoch: u32) {
+        assert!(
+            epoch >= self.leader_epoch,
+            "{}: leader epoch {} after {}",
+            self.name,
+            epoch,
+            self.leader_epoch
+        );
+        self.leader_epoch = epoch;
     }
 
     fn role_obs(&self, leader: Option<BrokerId>, leads: bool) -> Obs {
