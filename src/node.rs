@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::broker::{Broker, BrokerSpec, BrokerTimer};
 use crate::client::producer::{Producer, ProducerSpec, ProducerTimer};
+use crate::client::reader::{Reader, ReaderSpec, ReaderTick};
 use crate::disk::Disk;
 use crate::protocol::{KafkaError, Request, Response};
 use crate::record::RecordId;
@@ -35,6 +36,8 @@ pub enum Timer {
     Broker(BrokerTimer),
     /// A producer's.
     Producer(ProducerTimer),
+    /// The final reader's.
+    Reader(ReaderTick),
 }
 
 /// One observation: a line of the short log and, for checkers and charts, a typed event.
@@ -116,6 +119,15 @@ pub enum Obs {
         /// Why.
         error: KafkaError,
     },
+    /// The final reader read a batch's records, at consecutive offsets.
+    Read {
+        /// The partition.
+        partition: Arc<str>,
+        /// The first record's offset.
+        offset: u64,
+        /// The records, in offset order.
+        ids: Vec<RecordId>,
+    },
     /// Anything else worth a line (metadata service events, elections, client operations).
     Note(String),
 }
@@ -186,6 +198,11 @@ impl fmt::Display for Obs {
                 let kind = if *definite { "failed" } else { "indefinite" };
                 write!(f, "{kind} #{} {partition} {error}", id.n)
             }
+            Obs::Read {
+                partition,
+                offset,
+                ids,
+            } => write!(f, "read {partition}@{offset} +{}", ids.len()),
             Obs::Note(text) => f.write_str(text),
         }
     }
@@ -200,6 +217,8 @@ pub enum NodeSpec {
     Broker(Box<BrokerSpec>),
     /// A producer.
     Producer(Box<ProducerSpec>),
+    /// The final reader.
+    Reader(Box<ReaderSpec>),
 }
 
 /// A running process.
@@ -210,6 +229,8 @@ pub enum Node {
     Broker(Box<Broker>),
     /// A producer.
     Producer(Box<Producer>),
+    /// The final reader.
+    Reader(Box<Reader>),
 }
 
 impl Process for Node {
@@ -223,6 +244,7 @@ impl Process for Node {
             NodeSpec::Zk => Node::Zk(Box::new(ZkServer::boot(disk))),
             NodeSpec::Broker(spec) => Node::Broker(Box::new(Broker::boot(node, spec, disk))),
             NodeSpec::Producer(spec) => Node::Producer(Box::new(Producer::new(spec))),
+            NodeSpec::Reader(spec) => Node::Reader(Box::new(Reader::new(spec))),
         }
     }
 
@@ -231,6 +253,7 @@ impl Process for Node {
             Node::Zk(zk) => with_zk(ctx, |now, out| zk.on_start(now, out)),
             Node::Broker(broker) => broker.on_start(ctx),
             Node::Producer(producer) => producer.on_start(ctx),
+            Node::Reader(reader) => reader.on_start(ctx),
         }
     }
 
@@ -243,6 +266,7 @@ impl Process for Node {
             (Node::Producer(producer), Msg::Response(resp)) => {
                 producer.on_response(ctx, from, resp)
             }
+            (Node::Reader(reader), Msg::Response(resp)) => reader.on_response(ctx, resp),
             (_, msg) => ctx.observe(Obs::Note(format!("dropped unexpected message {msg:?}"))),
         }
     }
@@ -252,6 +276,7 @@ impl Process for Node {
             (Node::Zk(zk), Timer::Zk(t)) => with_zk(ctx, |now, out| zk.on_timer(now, t, out)),
             (Node::Broker(broker), Timer::Broker(t)) => broker.on_timer(ctx, t),
             (Node::Producer(producer), Timer::Producer(t)) => producer.on_timer(ctx, t),
+            (Node::Reader(reader), Timer::Reader(t)) => reader.on_timer(ctx, t),
             (_, timer) => unreachable!("a timer reached the wrong kind of process: {timer:?}"),
         }
     }
@@ -261,13 +286,14 @@ impl Process for Node {
             Node::Zk(zk) => with_zk(ctx, |now, out| zk.on_connection_closed(now, peer, out)),
             Node::Broker(broker) => broker.on_connection_closed(ctx, peer),
             Node::Producer(producer) => producer.on_connection_closed(ctx, peer),
+            Node::Reader(reader) => reader.on_connection_closed(peer),
         }
     }
 
     fn on_sync_done(&mut self, ctx: &mut Ctx<'_, Self>, token: u64) {
         match self {
             Node::Zk(zk) => with_zk(ctx, |now, out| zk.on_sync_done(now, token, out)),
-            Node::Broker(_) | Node::Producer(_) => {}
+            Node::Broker(_) | Node::Producer(_) | Node::Reader(_) => {}
         }
     }
 
@@ -275,7 +301,7 @@ impl Process for Node {
         match self {
             Node::Zk(zk) => zk.check_invariants(),
             Node::Broker(broker) => broker.check_invariants(),
-            Node::Producer(_) => Ok(()),
+            Node::Producer(_) | Node::Reader(_) => Ok(()),
         }
     }
 }

@@ -9,12 +9,13 @@ use crate::broker::BrokerSpec;
 use crate::check::{self, Anomaly, FinalPartition, History, ReplicaView};
 use crate::cli::{AnomalyRecord, RunSummary, Stats};
 use crate::client::producer::ProducerSpec;
+use crate::client::reader::ReaderSpec;
 use crate::disk::DiskModel;
 use crate::faults::{self, FaultAction};
 use crate::net::NetworkModel;
 use crate::node::{Node, NodeSpec, Obs};
 use crate::scenario::{AnomalyKind, Scenario};
-use crate::sim::{NodeId, NodeStatus, SimError, SimTime, Simulator, World};
+use crate::sim::{NodeId, NodeStatus, SimDuration, SimError, SimTime, Simulator, World};
 
 /// What a run produced.
 pub struct RunOutcome {
@@ -88,13 +89,35 @@ fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
             config: p.config.clone(),
         })));
     }
+    specs.push(NodeSpec::Reader(Box::new(ReaderSpec {
+        brokers,
+        topics: scenario
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect(),
+        start_ms: scenario.duration_ms + scenario.settle_ms,
+    })));
     assert_eq!(specs.len(), names.len(), "one spec per node");
     specs
 }
 
+/// The final reader's node name: `final-reader`, unless a client already has that name.
+fn reader_name(scenario_names: &[String]) -> String {
+    let mut name = "final-reader".to_owned();
+    while scenario_names.contains(&name) {
+        name.push('_');
+    }
+    name
+}
+
+/// How long the final reader may take before unread partitions count as a liveness failure.
+const FINAL_READ_MS: u64 = 30_000;
+
 /// Builds the world of `scenario` with its scripted faults scheduled, at time zero.
 pub fn build(scenario: &Scenario, seed: u64, keep_log: bool) -> Simulator<Node> {
-    let names = scenario.node_names();
+    let mut names = scenario.node_names();
+    names.push(reader_name(&names));
     let world = World::<Node> {
         seed,
         specs: specs(scenario, &names),
@@ -106,7 +129,9 @@ pub fn build(scenario: &Scenario, seed: u64, keep_log: bool) -> Simulator<Node> 
     };
     let mut sim = Simulator::new(world);
     let schedule = faults::schedule(scenario, sim.names()).expect("time-triggered faults only");
-    let nemesis = faults::nemesis::schedule(scenario, sim.names(), seed);
+    // The final reader is no part of the scenario: the nemesis never sees it.
+    let scenario_nodes = &sim.names()[..sim.names().len() - 1];
+    let nemesis = faults::nemesis::schedule(scenario, scenario_nodes, seed);
     for (at, fault) in schedule.into_iter().chain(nemesis) {
         sim.schedule_fault(at, fault);
     }
@@ -124,8 +149,16 @@ pub struct RunOptions {
 
 /// Runs `scenario` with `seed` through every phase.
 pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOutcome, SimError> {
-    let end = SimTime::from_millis(scenario.duration_ms + scenario.settle_ms);
-    let sim = run_to(scenario, seed, options.keep_log, end)?;
+    let settled = SimTime::from_millis(scenario.duration_ms + scenario.settle_ms);
+    let mut sim = run_to(scenario, seed, options.keep_log, settled)?;
+    let reader = NodeId::from_index(sim.names().len() - 1);
+    let reader_done =
+        |sim: &Simulator<Node>| matches!(sim.process(reader), Some(Node::Reader(r)) if r.done());
+    sim.run_until_condition(
+        settled + SimDuration::from_millis(FINAL_READ_MS),
+        reader_done,
+    )?;
+    let end = sim.now();
     let finals = final_reads(&sim, scenario);
     let producers = scenario.producers.iter().map(|p| p.name.clone()).collect();
     let history = History::from_observations(sim.observations(), producers, sim.names().to_vec());
@@ -280,6 +313,7 @@ fn final_reads(sim: &Simulator<Node>, scenario: &Scenario) -> Vec<FinalPartition
                 name: partition.name.clone(),
                 leader: None,
                 replicas: Vec::new(),
+                read: None,
             });
             let records = partition
                 .log
@@ -317,10 +351,44 @@ fn final_reads(sim: &Simulator<Node>, scenario: &Scenario) -> Vec<FinalPartition
                     name: format!("{}-{p}", topic.name).into(),
                     leader: None,
                     replicas: Vec::new(),
+                    read: None,
                 });
         }
     }
-    finals.into_values().collect()
+    let mut finals: Vec<FinalPartition> = finals.into_values().collect();
+    attach_reads(sim, &mut finals);
+    finals
+}
+
+/// Puts what the final reader read into each partition it read to the high watermark.
+fn attach_reads(sim: &Simulator<Node>, finals: &mut [FinalPartition]) {
+    let reader = NodeId::from_index(sim.names().len() - 1);
+    let Some(Node::Reader(reader)) = sim.process(reader) else {
+        return;
+    };
+    let finished = reader.finished();
+    let mut reads: BTreeMap<&str, Vec<(u64, crate::record::RecordId)>> = BTreeMap::new();
+    for (_, _, obs) in sim.observations() {
+        if let Obs::Read {
+            partition,
+            offset,
+            ids,
+        } = obs
+        {
+            let read = reads.entry(partition).or_default();
+            read.extend(
+                ids.iter()
+                    .enumerate()
+                    .map(|(k, id)| (offset + k as u64, *id)),
+            );
+        }
+    }
+    for partition in finals.iter_mut().filter(|p| finished.contains(&p.name)) {
+        let mut read = reads.remove(&*partition.name).unwrap_or_default();
+        read.sort_unstable_by_key(|(offset, _)| *offset);
+        read.dedup_by_key(|(offset, _)| *offset);
+        partition.read = Some(read);
+    }
 }
 
 fn broker_id_of(sim: &Simulator<Node>, node: NodeId) -> u32 {

@@ -251,6 +251,8 @@ pub struct FinalPartition {
     pub leader: Option<u32>,
     /// Every replica that exists.
     pub replicas: Vec<ReplicaView>,
+    /// What the final reader read, by offset, if it read the partition to its high watermark.
+    pub read: Option<Vec<(u64, RecordId)>>,
 }
 
 impl FinalPartition {
@@ -261,17 +263,8 @@ impl FinalPartition {
             .map_or(0, |r| r.log_start_offset)
     }
 
-    /// What a fresh `read_uncommitted` reader sees: the leader's records below its HW.
+    /// What the fresh `read_uncommitted` final reader saw (nothing if it could not read).
     pub fn committed(&self) -> &[(u64, RecordId)] {
-        let Some(leader) = self
-            .leader
-            .and_then(|l| self.replicas.iter().find(|r| r.broker == l))
-        else {
-            return &[];
-        };
-        let end = leader
-            .records
-            .partition_point(|(o, _)| *o < leader.high_watermark);
-        &leader.records[..end]
+        self.read.as_deref().unwrap_or(&[])
     }
 }

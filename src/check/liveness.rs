@@ -7,14 +7,16 @@ use crate::scenario::AnomalyKind;
 /// Finds offline partitions and sends still pending at the end.
 pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<Anomaly> {
     let mut anomalies = Vec::new();
-    for partition in finals.iter().filter(|p| p.leader.is_none()) {
+    for partition in finals.iter().filter(|p| p.read.is_none()) {
         anomalies.push(Anomaly {
             kind: AnomalyKind::Liveness,
             partition: partition.name.to_string(),
             offset: 0,
             record: String::new(),
             at_ms: end_ms,
-            explanation: "no leader after the heal and the settle phase.".into(),
+            explanation: "the final reader could not read it to its high watermark after the heal \
+                          and the settle phase (no leader answered)."
+                .into(),
         });
     }
     let pending: Vec<_> = history

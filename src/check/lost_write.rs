@@ -11,7 +11,7 @@ use crate::scenario::AnomalyKind;
 pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<Anomaly> {
     let present: BTreeMap<&str, (&FinalPartition, BTreeSet<RecordId>)> = finals
         .iter()
-        .filter(|p| p.leader.is_some())
+        .filter(|p| p.read.is_some())
         .map(|p| {
             (
                 &*p.name,

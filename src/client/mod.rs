@@ -1,5 +1,6 @@
 //! Kafka clients: the producer (partitioner, accumulator, sender), consumers and pipelines.
-//! This build has the producer; consumers and pipelines come later.
+//! This build has the producer and the final reader; consumer groups and pipelines come later.
 
 pub mod partitioner;
 pub mod producer;
+pub mod reader;
