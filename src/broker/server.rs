@@ -133,6 +133,8 @@ pub struct Broker {
     pub(super) channels: BTreeMap<BrokerId, super::channel::Channel>,
     /// Whether the resend timer is armed.
     pub(super) resend_armed: bool,
+    /// Whether the metadata-service connection was lost since the watches were last re-read.
+    pub(super) zk_resync: bool,
 }
 
 impl Broker {
@@ -156,6 +158,7 @@ impl Broker {
             follower_deadlines: BTreeMap::new(),
             channels: BTreeMap::new(),
             resend_armed: false,
+            zk_resync: false,
         }
     }
 
@@ -298,6 +301,13 @@ impl Broker {
                 if let Some((tag, result)) = answer {
                     self.on_zk_result(ctx, tag, result);
                 }
+                for tag in self.zk.take_lost() {
+                    self.on_zk_lost(ctx, tag);
+                }
+                if self.zk_resync && self.zk.is_connected() {
+                    self.zk_resync = false;
+                    self.resync_watches(ctx);
+                }
                 self.after_zk_response(ctx);
             }
             Msg::ZkReply(ZkToClient::Watch(event)) => self.on_watch(ctx, event),
@@ -409,6 +419,25 @@ impl Broker {
                 }
             }
             ZkTag::IsrWrite { tp, epoch, isr } => self.on_isr_written(ctx, tp, epoch, isr, result),
+        }
+    }
+
+    /// Re-reads what this broker watches, as a ZooKeeper client re-registers its watches on
+    /// reconnecting: the controller path, and everything the controller follows.
+    fn resync_watches(&mut self, ctx: &mut Ctx<'_, Node>) {
+        if let Some(controller) = &mut self.controller {
+            let mut out = ControllerOut::default();
+            controller.on_connection_lost(&mut out);
+            self.apply_controller_out(ctx, out);
+        } else {
+            let op = ZkOp::GetData {
+                path: zkpaths::CONTROLLER.into(),
+                watch: true,
+            };
+            self.zk_op(ctx, op, ZkTag::WatchController);
+        }
+        if !self.registered {
+            self.register(ctx);
         }
     }
 
@@ -592,6 +621,8 @@ impl Broker {
     /// Handles a closed connection: to the metadata service, a leader, or a client.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx<'_, Node>, peer: NodeId) {
         if peer == self.spec.zk {
+            // Watch events may be lost with the connection: re-read once it answers again.
+            self.zk_resync = true;
             for tag in self.zk.on_connection_closed() {
                 self.on_zk_lost(ctx, tag);
             }

@@ -5,29 +5,19 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{DescribeArgs, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
+use super::{DescribeArgs, EXIT_INTERNAL, EXIT_OK};
 use crate::broker::partition::Role;
 use crate::node::Node;
 use crate::run;
-use crate::scenario::{self, Scenario};
+use crate::scenario::Scenario;
 use crate::sim::{NodeId, SimTime, Simulator};
 
 /// Runs `kafkasim describe` and returns the exit code.
 pub fn describe(args: &DescribeArgs) -> i32 {
-    let scenario = match scenario::load(&args.scenario, &args.sets) {
+    let scenario = match super::load_runnable(&args.scenario, &args.sets) {
         Ok(scenario) => scenario,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
-    if let Some(what) = run::unsupported(&scenario) {
-        eprintln!(
-            "error: {}: not supported yet: {what}",
-            args.scenario.display()
-        );
-        return EXIT_USAGE;
-    }
     let seed = args.seed.unwrap_or(scenario.seed);
     let sim = match run::run_to(&scenario, seed, false, SimTime::from_millis(args.at_ms)) {
         Ok(sim) => sim,

@@ -130,6 +130,23 @@ where
     })
 }
 
+/// Loads a scenario and makes sure this build can run it; on failure prints why and returns the
+/// exit code (2).
+pub(crate) fn load_runnable(
+    path: &std::path::Path,
+    sets: &[String],
+) -> Result<crate::scenario::Scenario, i32> {
+    let scenario = crate::scenario::load(path, sets).map_err(|err| {
+        eprintln!("error: {err}");
+        EXIT_USAGE
+    })?;
+    if let Some(what) = crate::run::unsupported(&scenario) {
+        eprintln!("error: {}: not supported yet: {what}", path.display());
+        return Err(EXIT_USAGE);
+    }
+    Ok(scenario)
+}
+
 /// The binary's entry point: parses `std::env::args` and returns the exit code.
 pub fn main() -> i32 {
     run_with_args(std::env::args_os())

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use super::{EXIT_ANOMALIES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RunArgs, write_atomically};
 use crate::run;
-use crate::scenario;
 
 /// Runs `kafkasim run` and returns the exit code.
 pub fn run(args: &RunArgs) -> i32 {
@@ -19,20 +18,10 @@ pub fn run(args: &RunArgs) -> i32 {
             return EXIT_USAGE;
         }
     }
-    let scenario = match scenario::load(&args.scenario, &args.sets) {
+    let scenario = match super::load_runnable(&args.scenario, &args.sets) {
         Ok(scenario) => scenario,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
-    if let Some(what) = run::unsupported(&scenario) {
-        eprintln!(
-            "error: {}: not supported yet: {what}",
-            args.scenario.display()
-        );
-        return EXIT_USAGE;
-    }
     let seed = args.seed.unwrap_or(scenario.seed);
     #[allow(clippy::disallowed_methods)] // the CLI alone reads the wall clock, for `wall_ms`
     let started = std::time::Instant::now();

@@ -116,6 +116,17 @@ struct Plan<'a> {
 }
 
 impl Plan<'_> {
+    /// A broker other than `target`, drawn uniformly, if there is one.
+    fn other_broker(&self, rng: &mut SimRng, target: NodeId) -> Option<NodeId> {
+        let others: Vec<NodeId> = self
+            .brokers
+            .iter()
+            .copied()
+            .filter(|b| *b != target)
+            .collect();
+        (!others.is_empty()).then(|| others[rng.random_range(0..others.len())])
+    }
+
     fn is_client(&self, node: NodeId) -> bool {
         node.index() != 0 && !self.brokers.contains(&node)
     }
@@ -199,32 +210,14 @@ impl Plan<'_> {
                 ]
             }
             FaultKind::Cut => {
-                let others: Vec<NodeId> = self
-                    .brokers
-                    .iter()
-                    .copied()
-                    .filter(|b| *b != target)
-                    .collect();
-                if others.is_empty() {
-                    return None;
-                }
-                let to = others[rng.random_range(0..others.len())];
+                let to = self.other_broker(rng, target)?;
                 vec![
                     (at, FaultAction::Cut { from: target, to }),
                     (until, FaultAction::Heal),
                 ]
             }
             FaultKind::SlowLink => {
-                let others: Vec<NodeId> = self
-                    .brokers
-                    .iter()
-                    .copied()
-                    .filter(|b| *b != target)
-                    .collect();
-                if others.is_empty() {
-                    return None;
-                }
-                let to = others[rng.random_range(0..others.len())];
+                let to = self.other_broker(rng, target)?;
                 let extra = draw(rng, 10, 500);
                 vec![(
                     at,

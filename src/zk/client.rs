@@ -56,6 +56,8 @@ pub struct ZkClient<T> {
     next_xid: u64,
     /// Requests in flight by xid.
     pending: BTreeMap<u64, Pending<T>>,
+    /// Operations found lost (older than an answered one), for [`ZkClient::take_lost`].
+    lost: Vec<T>,
     /// When the last ping was sent in the current session.
     last_ping: Option<SimTime>,
 }
@@ -74,6 +76,7 @@ impl<T> ZkClient<T> {
             expired: false,
             next_xid: 1,
             pending: BTreeMap::new(),
+            lost: Vec::new(),
             last_ping: None,
         }
     }
@@ -162,6 +165,15 @@ impl<T> ZkClient<T> {
     /// tag and result of any other request; stale or unknown xids give `None`.
     pub fn on_response(&mut self, resp: ZkResponse) -> Option<(T, Result<ZkReply, ZkError>)> {
         let pending = self.pending.remove(&resp.xid)?;
+        // The server answers one connection in order: anything older still pending never
+        // reached it (it was sent into a partition) and will never be answered.
+        let newer = self.pending.split_off(&resp.xid);
+        let older = std::mem::replace(&mut self.pending, newer);
+        self.lost
+            .extend(older.into_values().filter_map(|p| match p.purpose {
+                Purpose::Op(tag) => Some(tag),
+                Purpose::Connect | Purpose::Ping => None,
+            }));
         let current = pending.session.is_some() && pending.session == self.session();
         if current && resp.result == Err(ZkError::SessionExpired) {
             self.session = None;
@@ -186,6 +198,12 @@ impl<T> ZkClient<T> {
                 Some((tag, resp.result))
             }
         }
+    }
+
+    /// Takes the operations that a later answer proved lost: they were sent while the
+    /// connection was cut and never reached the server, so their outcome is "not applied".
+    pub fn take_lost(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.lost)
     }
 
     /// The connection closed: returns the tags of the operations in flight, whose outcome is
@@ -264,12 +282,13 @@ mod tests {
         let expired = Err(ZkError::SessionExpired);
         assert_eq!(client.on_response(respond(ping.xid, expired.clone())), None);
         assert!(client.session_expired() && !client.is_connected());
+        // The server answers in order: the older request, still unanswered, was lost.
+        assert_eq!(client.take_lost(), ["old"]);
         assert_eq!(client.request(ZkOp::CloseSession, "x"), None);
         connected(&mut client, 2);
         assert!(!client.session_expired());
-        let answer = client.on_response(respond(old.xid, expired.clone()));
-        assert_eq!(answer, Some(("old", expired)));
-        assert_eq!(client.session(), Some(2), "the old session's answer");
+        assert_eq!(client.on_response(respond(old.xid, expired)), None, "no longer pending");
+        assert_eq!(client.session(), Some(2), "a stale answer leaves the new session");
     }
 
     #[test]
