@@ -287,8 +287,16 @@ mod tests {
         assert_eq!(client.request(ZkOp::CloseSession, "x"), None);
         connected(&mut client, 2);
         assert!(!client.session_expired());
-        assert_eq!(client.on_response(respond(old.xid, expired)), None, "no longer pending");
-        assert_eq!(client.session(), Some(2), "a stale answer leaves the new session");
+        assert_eq!(
+            client.on_response(respond(old.xid, expired)),
+            None,
+            "no longer pending"
+        );
+        assert_eq!(
+            client.session(),
+            Some(2),
+            "a stale answer leaves the new session"
+        );
     }
 
     #[test]
