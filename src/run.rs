@@ -89,27 +89,40 @@ fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
             config: p.config.clone(),
         })));
     }
+    let topics: Vec<(String, u32)> = scenario
+        .topics
+        .iter()
+        .map(|t| (t.name.clone(), t.partitions))
+        .collect();
+    let tail = ReaderSpec {
+        brokers: brokers.clone(),
+        topics: topics.clone(),
+        start_ms: 0,
+        tail: true,
+    };
+    specs.push(NodeSpec::Reader(Box::new(tail)));
+    let start_ms = scenario.duration_ms + scenario.settle_ms;
     specs.push(NodeSpec::Reader(Box::new(ReaderSpec {
         brokers,
-        topics: scenario
-            .topics
-            .iter()
-            .map(|t| (t.name.clone(), t.partitions))
-            .collect(),
-        start_ms: scenario.duration_ms + scenario.settle_ms,
+        topics,
+        start_ms,
+        tail: false,
     })));
     assert_eq!(specs.len(), names.len(), "one spec per node");
     specs
 }
 
-/// The final reader's node name: `final-reader`, unless a client already has that name.
-fn reader_name(scenario_names: &[String]) -> String {
-    let mut name = "final-reader".to_owned();
+/// A reader's node name, `base` unless a client already has that name.
+fn reader_name(scenario_names: &[String], base: &str) -> String {
+    let mut name = base.to_owned();
     while scenario_names.contains(&name) {
         name.push('_');
     }
     name
 }
+
+/// How many nodes the run adds to the scenario's: the tail reader and the final reader, last.
+const READERS: usize = 2;
 
 /// How long the final reader may take before unread partitions count as a liveness failure.
 const FINAL_READ_MS: u64 = 30_000;
@@ -117,7 +130,11 @@ const FINAL_READ_MS: u64 = 30_000;
 /// Builds the world of `scenario` with its scripted faults scheduled, at time zero.
 pub fn build(scenario: &Scenario, seed: u64, keep_log: bool) -> Simulator<Node> {
     let mut names = scenario.node_names();
-    names.push(reader_name(&names));
+    let (tail, last) = (
+        reader_name(&names, "tail-reader"),
+        reader_name(&names, "final-reader"),
+    );
+    names.extend([tail, last]);
     let world = World::<Node> {
         seed,
         specs: specs(scenario, &names),
@@ -130,7 +147,7 @@ pub fn build(scenario: &Scenario, seed: u64, keep_log: bool) -> Simulator<Node> 
     let mut sim = Simulator::new(world);
     let schedule = faults::schedule(scenario, sim.names()).expect("time-triggered faults only");
     // The final reader is no part of the scenario: the nemesis never sees it.
-    let scenario_nodes = &sim.names()[..sim.names().len() - 1];
+    let scenario_nodes = &sim.names()[..sim.names().len() - READERS];
     let nemesis = faults::nemesis::schedule(scenario, scenario_nodes, seed);
     for (at, fault) in schedule.into_iter().chain(nemesis) {
         sim.schedule_fault(at, fault);
@@ -161,7 +178,11 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
     let end = sim.now();
     let finals = final_reads(&sim, scenario);
     let producers = scenario.producers.iter().map(|p| p.name.clone()).collect();
-    let history = History::from_observations(sim.observations(), producers, sim.names().to_vec());
+    let mut history =
+        History::from_observations(sim.observations(), producers, sim.names().to_vec());
+    history.tail_reads = reads_of(&sim, NodeId::from_index(sim.names().len() - READERS))
+        .map(|(at, partition, offset, id)| (at, partition.clone(), offset, id))
+        .collect();
     let anomalies = check::check_all(&history, &finals, end.as_millis());
     let summary = summarize(&sim, scenario, seed, &history, anomalies);
     let dump = options.dump_log.then(|| dump_log(&sim, scenario, &finals));
@@ -360,28 +381,41 @@ fn final_reads(sim: &Simulator<Node>, scenario: &Scenario) -> Vec<FinalPartition
     finals
 }
 
+/// Every record `reader` read, with when, where and at which offset.
+fn reads_of(
+    sim: &Simulator<Node>,
+    reader: NodeId,
+) -> impl Iterator<Item = (SimTime, &std::sync::Arc<str>, u64, crate::record::RecordId)> + '_ {
+    sim.observations()
+        .iter()
+        .filter(move |(_, node, _)| *node == reader)
+        .flat_map(|(at, _, obs)| {
+            let reads = match obs {
+                Obs::Read {
+                    partition,
+                    offset,
+                    ids,
+                } => Some((partition, *offset, ids)),
+                _ => None,
+            };
+            reads.into_iter().flat_map(move |(partition, offset, ids)| {
+                ids.iter()
+                    .enumerate()
+                    .map(move |(k, id)| (*at, partition, offset + k as u64, *id))
+            })
+        })
+}
+
 /// Puts what the final reader read into each partition it read to the high watermark.
 fn attach_reads(sim: &Simulator<Node>, finals: &mut [FinalPartition]) {
     let reader = NodeId::from_index(sim.names().len() - 1);
-    let Some(Node::Reader(reader)) = sim.process(reader) else {
+    let Some(Node::Reader(final_reader)) = sim.process(reader) else {
         return;
     };
-    let finished = reader.finished();
+    let finished = final_reader.finished();
     let mut reads: BTreeMap<&str, Vec<(u64, crate::record::RecordId)>> = BTreeMap::new();
-    for (_, _, obs) in sim.observations() {
-        if let Obs::Read {
-            partition,
-            offset,
-            ids,
-        } = obs
-        {
-            let read = reads.entry(partition).or_default();
-            read.extend(
-                ids.iter()
-                    .enumerate()
-                    .map(|(k, id)| (offset + k as u64, *id)),
-            );
-        }
+    for (_, partition, offset, id) in reads_of(sim, reader) {
+        reads.entry(partition).or_default().push((offset, id));
     }
     for partition in finals.iter_mut().filter(|p| finished.contains(&p.name)) {
         let mut read = reads.remove(&*partition.name).unwrap_or_default();

@@ -529,7 +529,7 @@ fn every_shipped_scenario_loads() {
         r1.cluster.replication_protocol,
         ReplicationProtocol::HwTruncation
     );
-    let expected = vec![AnomalyKind::LostWrite];
+    let expected = vec![AnomalyKind::CommittedReadLost, AnomalyKind::LostWrite];
     assert_eq!(r1.expect.anomalies, expected);
     assert_eq!(r1.seed, 7);
 }

@@ -194,15 +194,15 @@ impl Broker {
             correlation,
             replica,
             max_wait_ms,
+            min_bytes,
             partitions: wanted,
-            ..
         } = &request
         else {
             unreachable!("handle_fetch takes fetches");
         };
         let now = ctx.now();
         let mut answers = Vec::new();
-        let mut any_data = false;
+        let (mut bytes, mut errors) = (0u64, false);
         for want in wanted {
             let answer = self.read_partition(
                 want.tp,
@@ -210,10 +210,14 @@ impl Broker {
                 want.current_leader_epoch,
                 *replica,
             );
-            any_data |= !answer.batches.is_empty() || answer.error.is_some();
+            bytes += answer.batches.iter().map(|b| b.size_bytes()).sum::<u64>();
+            errors |= answer.error.is_some();
             answers.push(answer);
         }
-        if may_wait && !any_data && *max_wait_ms > 0 {
+        // Kafka's delayed fetch: answer once `fetch.min.bytes` are there, on an error, or when
+        // `max_wait_ms` runs out.
+        let enough = errors || bytes >= u64::from((*min_bytes).max(1));
+        if may_wait && !enough && *max_wait_ms > 0 {
             let id = self.next_id();
             let deadline = self.add_deadline(ctx, millis(*max_wait_ms), Deadline::FetchWake(id));
             self.fetches.push(PendingFetch {
@@ -316,12 +320,17 @@ impl Broker {
         }
     }
 
-    /// New data on `tp`: answer the fetches waiting on it.
+    /// New data on `tp`: answer the fetches waiting on it for any data.
     pub(super) fn wake_fetches_for(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
         let waiting: Vec<u64> = self
             .fetches
             .iter()
-            .filter(|f| matches!(&f.request, Request::Fetch { partitions, .. } if partitions.iter().any(|p| p.tp == tp)))
+            // A fetch asking for more than a byte waits out its `max_wait_ms` instead: counting
+            // the bytes on every append would cost a read per append.
+            .filter(|f| {
+                matches!(&f.request, Request::Fetch { partitions, min_bytes, .. }
+                if *min_bytes <= 1 && partitions.iter().any(|p| p.tp == tp))
+            })
             .map(|f| f.id)
             .collect();
         for id in waiting {

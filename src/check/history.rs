@@ -59,6 +59,8 @@ pub struct History {
     pub isrs: Vec<(SimTime, NodeId, Arc<str>, Vec<u32>)>,
     /// Log truncations, in order.
     pub truncations: Vec<Truncation>,
+    /// What the tail reader read during the run: (time, partition, offset, record).
+    pub tail_reads: Vec<(SimTime, Arc<str>, u64, RecordId)>,
 }
 
 /// A replica cut its log.

@@ -2,6 +2,7 @@
 //! run's observations) and a god's-eye view of every replica's final log, never a broker's own
 //! opinion, and report anomalies by their stable names (DESIGN §5). One checker per file.
 
+mod committed_read_lost;
 mod divergence;
 mod duplicate;
 mod history;
@@ -67,6 +68,7 @@ pub fn check_all(history: &History, finals: &[FinalPartition], end_ms: u64) -> V
     anomalies.extend(lost_write::check(history, finals, end_ms));
     anomalies.extend(duplicate::check(history, finals, end_ms));
     anomalies.extend(divergence::check(finals, end_ms));
+    anomalies.extend(committed_read_lost::check(history, finals));
     anomalies.extend(inconsistent_offsets::check(history, finals, end_ms));
     anomalies.extend(multiple_leaders::check(history));
     anomalies.extend(nonmonotonic_send::check(history));

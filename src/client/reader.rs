@@ -1,9 +1,12 @@
-//! The final reader: a fresh consumer (no group, `read_uncommitted`, `auto.offset.reset =
-//! earliest`) that, once the run has settled, reads every partition from its log start up to the
-//! high watermark through ordinary `Metadata` and `Fetch` requests to the partition leaders. What
-//! it reads is what a new consumer would see; the checkers compare it with what producers were
-//! told. A partition it cannot read (no leader, no answer) stays unread, which the liveness
-//! checker reports.
+//! Readers: consumers without a group (`read_uncommitted`, `auto.offset.reset = earliest`) that
+//! read partitions through ordinary `Metadata` and `Fetch` requests to the partition leaders.
+//!
+//! - The **final reader** starts once the run has settled and reads every partition from its
+//!   log start up to the high watermark: what a new consumer would see, which the checkers
+//!   compare with what producers were told. A partition it cannot read (no leader, no answer)
+//!   stays unread, which the liveness checker reports.
+//! - The **tail reader** follows every partition from the start of the run, long-polling like a
+//!   consumer; what it read and then vanished from the final log is a `committed-read-lost`.
 
 use std::sync::Arc;
 
@@ -12,10 +15,29 @@ use crate::protocol::{
     BrokerId, FetchPartition, FetchedPartition, KafkaError, PartitionState, Request, Response,
     TopicPartition,
 };
+use crate::record::RecordId;
 use crate::sim::{Ctx, NodeId, SimTime};
 
 /// How often the reader retries while a partition has no leader or gave an error.
 const RETRY_MS: u64 = 200;
+/// How often the tail reader refreshes its metadata.
+const TAIL_METADATA_MS: u64 = 1_000;
+/// The tail reader's long poll (`fetch.max.wait.ms`); with its large `fetch.min.bytes` it takes
+/// what arrived every half second rather than every batch.
+const TAIL_WAIT_MS: u64 = 500;
+/// The tail reader's `fetch.min.bytes`.
+const TAIL_MIN_BYTES: u32 = 1 << 20;
+
+/// Observes a run of records read at consecutive offsets.
+fn flush(ctx: &mut Ctx<'_, Node>, partition: &Arc<str>, run: Option<(u64, Vec<RecordId>)>) {
+    if let Some((offset, ids)) = run.filter(|(_, ids)| !ids.is_empty()) {
+        ctx.observe(Obs::Read {
+            partition: partition.clone(),
+            offset,
+            ids,
+        });
+    }
+}
 
 /// The reader's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +48,8 @@ pub struct ReaderSpec {
     pub topics: Vec<(String, u32)>,
     /// When to start reading.
     pub start_ms: u64,
+    /// Follow the partitions for the whole run (the tail reader) rather than read them once.
+    pub tail: bool,
 }
 
 /// The reader's one timer: time to (re)try.
@@ -117,7 +141,12 @@ impl Reader {
         for i in 0..self.cursors.len() {
             self.fetch(ctx, i);
         }
-        ctx.set_timer(millis(RETRY_MS), Timer::Reader(ReaderTick));
+        let every = if self.spec.tail {
+            TAIL_METADATA_MS
+        } else {
+            RETRY_MS
+        };
+        ctx.set_timer(millis(every), Timer::Reader(ReaderTick));
     }
 
     fn fetch(&mut self, ctx: &mut Ctx<'_, Node>, i: usize) {
@@ -135,11 +164,16 @@ impl Reader {
             fetch_offset: cursor.position.unwrap_or(0),
             current_leader_epoch: None,
         };
+        let (max_wait_ms, min_bytes) = if self.spec.tail {
+            (TAIL_WAIT_MS, TAIL_MIN_BYTES)
+        } else {
+            (0, 1)
+        };
         let request = Request::Fetch {
             correlation,
             replica: None,
-            max_wait_ms: 0,
-            min_bytes: 1,
+            max_wait_ms,
+            min_bytes,
             partitions: vec![want],
         };
         self.cursors[i].in_flight = Some(correlation);
@@ -192,22 +226,25 @@ impl Reader {
             }
             None => {
                 let mut position = cursor.position.unwrap_or(0).max(fetched.log_start_offset);
-                for batch in fetched.batches.iter().filter(|b| b.control.is_none()) {
+                // One observation per response: the batches of a log are contiguous, so the records
+                // read sit at consecutive offsets from the first (control batches take an offset
+                // but hold no record, and end a run).
+                let mut run: Option<(u64, Vec<RecordId>)> = None;
+                for batch in &fetched.batches {
                     // Skip what lies below the position (a batch may start before it).
                     let skip = position.saturating_sub(batch.base_offset) as usize;
-                    let ids: Vec<_> = batch.records.iter().skip(skip).map(|r| r.id).collect();
-                    if !ids.is_empty() {
-                        let offset = batch.base_offset + skip as u64;
-                        ctx.observe(Obs::Read {
-                            partition: cursor.name.clone(),
-                            offset,
-                            ids,
-                        });
+                    if batch.control.is_some() {
+                        flush(ctx, &cursor.name, run.take());
+                    } else {
+                        let first = batch.base_offset + skip as u64;
+                        let ids = run.get_or_insert_with(|| (first, Vec::new()));
+                        ids.1.extend(batch.records.iter().skip(skip).map(|r| r.id));
                     }
                     position = position.max(batch.next_offset());
                 }
+                flush(ctx, &cursor.name, run);
                 cursor.position = Some(position);
-                if position >= fetched.high_watermark {
+                if !self.spec.tail && position >= fetched.high_watermark {
                     cursor.done = true;
                     let note = format!("{} read to HW {}", cursor.name, fetched.high_watermark);
                     ctx.observe(Obs::Note(note));

@@ -1,0 +1,41 @@
+//! `committed-read-lost`: a consumer read a record — below the high watermark, as consumers only
+//! read — that is not in the final log of its partition. The tail reader is that consumer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Anomaly, FinalPartition, History};
+use crate::record::RecordId;
+use crate::scenario::AnomalyKind;
+
+/// Finds records the tail reader read that the final reader did not find.
+pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
+    let present: BTreeMap<&str, BTreeSet<RecordId>> = finals
+        .iter()
+        .filter(|p| p.read.is_some())
+        .map(|p| (&*p.name, p.committed().iter().map(|(_, id)| *id).collect()))
+        .collect();
+    let mut reported = BTreeSet::new();
+    let mut anomalies = Vec::new();
+    for (at, partition, offset, id) in &history.tail_reads {
+        let Some(records) = present.get(&**partition) else {
+            continue;
+        };
+        if records.contains(id) || !reported.insert(*id) {
+            continue;
+        }
+        let record = history.record_name(*id);
+        anomalies.push(Anomaly {
+            kind: AnomalyKind::CommittedReadLost,
+            partition: partition.to_string(),
+            offset: *offset,
+            record: record.clone(),
+            at_ms: at.as_millis(),
+            explanation: format!(
+                "a consumer read {record} at offset {offset} of {partition} at {} ms, below the high \
+                 watermark; the final log does not have it.",
+                at.as_millis()
+            ),
+        });
+    }
+    anomalies
+}
