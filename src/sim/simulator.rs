@@ -398,6 +398,7 @@ impl<P: Process> Simulator<P> {
             NodeStatus::Up => {}
         }
         if let Input::Timer { id, .. } = &input
+            && !self.cancelled.is_empty()
             && self.cancelled.remove(id)
         {
             return;
