@@ -34,6 +34,8 @@ pub enum Tag {
     },
     /// Creating a topic's znodes (the result is not needed).
     CreateTopic,
+    /// Deleting `/controller` after losing the epoch race (answered after stepping down).
+    StepDown,
     /// Reading a partition's state.
     ReadState(TopicPartition),
     /// Creating a partition's first state.
@@ -125,12 +127,22 @@ impl Controller {
                 };
                 out.zk.push((op, Tag::WriteEpoch(1)));
             }
+            // A second epoch flow (restarted after a lost connection) answering late: this
+            // controller already holds its epoch.
+            (Tag::WriteEpoch(_) | Tag::ReadEpoch, _) if self.epoch.is_some() => {}
             (Tag::WriteEpoch(epoch), Ok(_)) => self.on_epoch(epoch, out),
             (Tag::WriteEpoch(_), Err(_)) | (Tag::ReadEpoch, _) => {
+                // Another controller bumped the epoch: step down and give up `/controller`, so
+                // that the election can go on (Kafka creates both in one multi-op).
                 out.notes.push("lost the controller epoch race".into());
+                let op = ZkOp::Delete {
+                    path: zkpaths::CONTROLLER.into(),
+                    version: None,
+                };
+                out.zk.push((op, Tag::StepDown));
                 out.resign = true;
             }
-            (Tag::CreateTopic, _) => {}
+            (Tag::CreateTopic | Tag::StepDown, _) => {}
             (Tag::LiveBrokers, Ok(ZkReply::Children(children))) => {
                 self.read_broker_epochs(children, out)
             }
