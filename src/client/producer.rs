@@ -164,9 +164,14 @@ impl Producer {
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, timer: ProducerTimer) {
         match timer {
             ProducerTimer::NextRecord => {
-                self.produce_one(ctx);
+                let ready = self.produce_one(ctx);
                 if self.next_record < self.spec.records {
                     ctx.set_timer(self.interval(), Timer::Producer(ProducerTimer::NextRecord));
+                }
+                // A record sends nothing by itself until its batch is full or has lingered (a
+                // wake-up is set for that): no need to look at every partition per record.
+                if !ready {
+                    return;
                 }
             }
             ProducerTimer::Send => {
@@ -188,7 +193,8 @@ impl Producer {
         self.send_ready(ctx);
     }
 
-    fn produce_one(&mut self, ctx: &mut Ctx<'_, Node>) {
+    /// Hands the next record to the accumulator; returns whether a batch may be sent now.
+    fn produce_one(&mut self, ctx: &mut Ctx<'_, Node>) -> bool {
         let n = self.next_record;
         self.next_record += 1;
         let key = (self.spec.keys > 0).then(|| (n % self.spec.keys) as u32);
@@ -212,7 +218,8 @@ impl Producer {
         });
         let now = ctx.now();
         let queue = &mut self.queues[partition as usize];
-        if queue.back().is_none_or(|b| b.closed) {
+        let new_batch = queue.back().is_none_or(|b| b.closed);
+        if new_batch {
             queue.push_back(Batch {
                 records: Vec::new(),
                 bytes: 61,
@@ -226,13 +233,19 @@ impl Producer {
         let batch = queue.back_mut().expect("just ensured");
         batch.records.push(record);
         batch.bytes += u64::from(self.spec.record_bytes);
-        if batch.bytes >= u64::from(self.spec.config.batch_size) {
+        let full = batch.bytes >= u64::from(self.spec.config.batch_size);
+        if full {
             batch.closed = true;
             if key_less(&self.spec) {
                 self.null_key
                     .on_batch_complete(self.spec.partitions, ctx.rng());
             }
         }
+        let linger = millis(self.spec.config.linger_ms);
+        if new_batch && !full && linger > SimDuration::ZERO {
+            self.wake_at(ctx, now + linger);
+        }
+        full || linger == SimDuration::ZERO
     }
 
     /// Whether a partition's first batch may be sent now: closed, or open past `linger.ms`.
