@@ -218,6 +218,31 @@ impl Broker {
             push_disk_ops(ctx, ops);
             return self.send_follower_request(ctx, tp);
         }
+        if error == KafkaError::OffsetOutOfRange
+            && partition.log_end_offset() < fetched.log_start_offset
+        {
+            // Retention on the leader passed this replica's end: start over at the leader's log
+            // start, as Kafka's `truncateFullyAndStartAt` does.
+            let (from, to) = (partition.log_end_offset(), fetched.log_start_offset);
+            let mut ops = Vec::new();
+            partition
+                .log
+                .truncate_fully_and_start_at(to, ctx.now().as_millis(), &mut ops);
+            partition.high_watermark = to;
+            let name = partition.name.clone();
+            ctx.observe(Obs::Note(format!(
+                "{name} below the leader's log start {to}: starts over there"
+            )));
+            ctx.observe(Obs::Truncate {
+                partition: name,
+                from,
+                to,
+                rule: "log-start",
+            });
+            ctx.observe(partition.leo_obs());
+            push_disk_ops(ctx, ops);
+            return self.send_follower_request(ctx, tp);
+        }
         let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
         ctx.set_timer(backoff, Timer::Broker(BrokerTimer::FetchRetry(tp)));
     }

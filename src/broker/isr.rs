@@ -118,6 +118,12 @@ impl IsrState {
         self.pending = Some(PendingIsr { proposed });
     }
 
+    /// Takes an ISR read back from the metadata service (nothing in flight).
+    pub fn settle_from(&mut self, isr: Vec<BrokerId>) {
+        assert!(self.pending.is_none(), "an ISR change is in flight");
+        *self = IsrState::committed(isr);
+    }
+
     /// The metadata service accepted (Some) or refused (None) the change in flight.
     pub fn settle(&mut self, accepted: Option<Vec<BrokerId>>) {
         assert!(self.pending.is_some(), "no ISR change in flight");

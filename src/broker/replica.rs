@@ -18,8 +18,9 @@ pub struct FollowerState {
     pub last_fetch_time: SimTime,
     /// The leader's LEO when the follower last fetched.
     pub last_fetch_leader_log_end_offset: u64,
-    /// The last time the follower was known to have caught up to the leader's LEO.
-    pub last_caught_up_time: SimTime,
+    /// The last time the follower was known to have caught up to the leader's LEO (never, for
+    /// a replica outside the ISR when this broker became leader).
+    pub last_caught_up_time: Option<SimTime>,
 }
 
 impl FollowerState {
@@ -30,7 +31,7 @@ impl FollowerState {
             log_end_offset: None,
             last_fetch_time: now,
             last_fetch_leader_log_end_offset: leader_log_end_offset,
-            last_caught_up_time: if in_isr { now } else { SimTime::ZERO },
+            last_caught_up_time: in_isr.then_some(now),
         }
     }
 
@@ -40,11 +41,14 @@ impl FollowerState {
     /// the previous fetch means the follower had caught up by then; otherwise nothing changes.
     pub fn on_fetch(&mut self, fetch_offset: u64, leader_log_end_offset: u64, now: SimTime) {
         assert!(now >= self.last_fetch_time, "fetches arrive in time order");
-        if fetch_offset >= leader_log_end_offset {
-            self.last_caught_up_time = self.last_caught_up_time.max(now);
+        let caught_up_at = if fetch_offset >= leader_log_end_offset {
+            Some(now)
         } else if fetch_offset >= self.last_fetch_leader_log_end_offset {
-            self.last_caught_up_time = self.last_caught_up_time.max(self.last_fetch_time);
-        }
+            Some(self.last_fetch_time)
+        } else {
+            None
+        };
+        self.last_caught_up_time = self.last_caught_up_time.max(caught_up_at);
         self.log_end_offset = Some(fetch_offset);
         self.last_fetch_leader_log_end_offset = leader_log_end_offset;
         self.last_fetch_time = now;
@@ -58,7 +62,9 @@ impl FollowerState {
         lag_max: SimDuration,
     ) -> bool {
         self.log_end_offset == Some(leader_log_end_offset)
-            || now.saturating_since(self.last_caught_up_time) <= lag_max
+            || self
+                .last_caught_up_time
+                .is_some_and(|t| now.saturating_since(t) <= lag_max)
     }
 
     /// The shrink test: out of sync when not caught up (never while at the leader's LEO).
@@ -87,20 +93,20 @@ mod tests {
         let mut f = FollowerState::on_become_leader(ms(0), 10, true);
         // Fetch at the leader's LEO: caught up now.
         f.on_fetch(10, 10, ms(100));
-        assert_eq!(f.last_caught_up_time, ms(100));
+        assert_eq!(f.last_caught_up_time, Some(ms(100)));
         // Leader moved to 15; the follower fetches 10 (>= LEO at its previous fetch, 10):
         // it had caught up at its previous fetch time.
         f.on_fetch(10, 15, ms(200));
-        assert_eq!(f.last_caught_up_time, ms(100));
+        assert_eq!(f.last_caught_up_time, Some(ms(100)));
         f.on_fetch(15, 20, ms(300));
         assert_eq!(
             f.last_caught_up_time,
-            ms(200),
+            Some(ms(200)),
             "caught up to 15 = leader LEO at 200"
         );
         // Behind even the previous fetch's leader LEO: unchanged.
         f.on_fetch(16, 30, ms(400));
-        assert_eq!(f.last_caught_up_time, ms(200));
+        assert_eq!(f.last_caught_up_time, Some(ms(200)));
         assert_eq!(f.log_end_offset, Some(16));
     }
 
@@ -128,5 +134,10 @@ mod tests {
         let outsider = FollowerState::on_become_leader(ms(50_000), 7, false);
         assert!(!member.is_out_of_sync(7, ms(60_000), LAG));
         assert!(outsider.is_out_of_sync(7, ms(50_000), LAG));
+        let at_start = FollowerState::on_become_leader(SimTime::ZERO, 7, false);
+        assert!(
+            !at_start.is_caught_up(7, SimTime::ZERO, LAG),
+            "never caught up, even at time 0"
+        );
     }
 }

@@ -122,6 +122,19 @@ impl Broker {
         let now = ctx.now();
         let partition = self.partition_or_create(ctx, &state);
         let fresh = matches!(partition.role, Role::None);
+        if state.leader_epoch == partition.leader_epoch
+            && !fresh
+            && state.leader == Some(me)
+            && let Role::Leader(leader) = &mut partition.role
+            && leader.isr.pending.is_none()
+            && state.zk_version > leader.zk_version
+        {
+            // Same epoch, newer znode version: the leader's own ISR write landed though its
+            // answer was lost. Take the state so later conditional writes use its version.
+            leader.zk_version = state.zk_version;
+            leader.isr.settle_from(state.isr.clone());
+            return;
+        }
         if state.leader_epoch < partition.leader_epoch
             || (state.leader_epoch == partition.leader_epoch && !fresh)
         {
@@ -179,6 +192,7 @@ impl Broker {
         if let Some(obs) = partition.maybe_increment_hw(eligible, now, rule) {
             ctx.observe(obs);
             self.complete_produces(ctx, tp);
+            self.wake_fetches(ctx, tp, true);
         }
     }
 
@@ -233,10 +247,11 @@ impl Broker {
             };
             ctx.send(from, Msg::Response(response));
         }
-        // Kafka updates the follower's state after the read: the response carries the old HW.
-        if let Some(follower) = replica {
+        // Kafka updates the follower's state after the read (the response carries the old HW),
+        // once per fetch: not again when a long poll completes.
+        if let Some(follower) = replica.filter(|_| may_wait) {
             for want in wanted {
-                self.record_follower_fetch(ctx, want.tp, *follower, want.fetch_offset, now);
+                self.record_follower_fetch(ctx, want.tp, follower, want.fetch_offset, now);
             }
         }
     }
@@ -322,14 +337,23 @@ impl Broker {
 
     /// New data on `tp`: answer the fetches waiting on it for any data.
     pub(super) fn wake_fetches_for(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
+        self.wake_fetches(ctx, tp, false);
+    }
+
+    /// Answers the fetches waiting on `tp` for any data; with `consumers_only`, only consumer
+    /// fetches (they read below the HW, so a higher HW is new data for them; a follower's long
+    /// poll is not answered for a new HW alone, as in Kafka).
+    fn wake_fetches(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition, consumers_only: bool) {
         let waiting: Vec<u64> = self
             .fetches
             .iter()
             // A fetch asking for more than a byte waits out its `max_wait_ms` instead: counting
             // the bytes on every append would cost a read per append.
             .filter(|f| {
-                matches!(&f.request, Request::Fetch { partitions, min_bytes, .. }
-                if *min_bytes <= 1 && partitions.iter().any(|p| p.tp == tp))
+                matches!(&f.request, Request::Fetch { partitions, min_bytes, replica, .. }
+                if *min_bytes <= 1
+                    && (replica.is_none() || !consumers_only)
+                    && partitions.iter().any(|p| p.tp == tp))
             })
             .map(|f| f.id)
             .collect();
@@ -478,7 +502,63 @@ impl Broker {
                 ctx.observe(Obs::Note(format!(
                     "{name} ISR update to {isr:?} refused: {why}"
                 )));
+                // The write may have landed (its answer lost) or the znode moved on: read it, as
+                // Kafka's leader does, and adopt it if it still names this leader and epoch.
+                let topic = &self.spec.topics[tp.topic as usize].name;
+                let op = ZkOp::GetData {
+                    path: zkpaths::state_path(topic, tp.partition),
+                    watch: false,
+                };
+                self.zk_op(ctx, op, ZkTag::IsrReread { tp, epoch });
             }
+        }
+    }
+
+    /// The partition state re-read after a refused or lost ISR write: adopt its ISR and version
+    /// if it is still this leader's epoch (otherwise a newer leader exists and the controller
+    /// will say so).
+    pub(super) fn on_isr_reread(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        tp: TopicPartition,
+        epoch: u32,
+        result: Result<ZkReply, ZkError>,
+    ) {
+        let Ok(ZkReply::Data { data, stat }) = result else {
+            return;
+        };
+        let Some(json) = LeaderIsrJson::decode(&data) else {
+            return;
+        };
+        let me = self.id;
+        let Some(partition) = self.partitions.get_mut(&tp) else {
+            return;
+        };
+        if partition.leader_epoch != epoch
+            || json.leader_epoch != epoch
+            || json.leader() != Some(me)
+        {
+            return;
+        }
+        let name = partition.name.clone();
+        let Role::Leader(leader) = &mut partition.role else {
+            return;
+        };
+        if leader.isr.pending.is_some() {
+            return;
+        }
+        leader.zk_version = stat.version;
+        let mut isr = json.isr.clone();
+        isr.sort_unstable();
+        if isr != leader.isr.committed {
+            let expanded = isr.len() > leader.isr.committed.len();
+            leader.isr.settle_from(isr.clone());
+            ctx.observe(Obs::Isr {
+                partition: name,
+                isr,
+                expanded,
+            });
+            self.update_hw(ctx, tp);
         }
     }
 }

@@ -58,6 +58,13 @@ pub enum ZkTag {
     WatchController,
     /// A controller request.
     Controller(super::controller::Tag),
+    /// Re-reading a partition's state after a refused or lost ISR update.
+    IsrReread {
+        /// The partition.
+        tp: TopicPartition,
+        /// The leader epoch of the write.
+        epoch: u32,
+    },
     /// A leader's conditional ISR update.
     IsrWrite {
         /// The partition.
@@ -419,6 +426,7 @@ impl Broker {
                 }
             }
             ZkTag::IsrWrite { tp, epoch, isr } => self.on_isr_written(ctx, tp, epoch, isr, result),
+            ZkTag::IsrReread { tp, epoch } => self.on_isr_reread(ctx, tp, epoch, result),
         }
     }
 
@@ -454,6 +462,7 @@ impl Broker {
                     self.apply_controller_out(ctx, out);
                 }
             }
+            ZkTag::IsrReread { .. } => {}
             ZkTag::IsrWrite { tp, epoch, isr } => {
                 let lost = Err(ZkError::NoNode);
                 self.on_isr_written(ctx, tp, epoch, isr, lost);

@@ -9,18 +9,27 @@ use crate::scenario::AnomalyKind;
 
 /// Finds records the tail reader read that the final reader did not find.
 pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
-    let present: BTreeMap<&str, BTreeSet<RecordId>> = finals
+    let present: BTreeMap<&str, (u64, BTreeSet<RecordId>)> = finals
         .iter()
         .filter(|p| p.read.is_some())
-        .map(|p| (&*p.name, p.committed().iter().map(|(_, id)| *id).collect()))
+        .map(|p| {
+            (
+                &*p.name,
+                (
+                    p.log_start_offset(),
+                    p.committed().iter().map(|(_, id)| *id).collect(),
+                ),
+            )
+        })
         .collect();
     let mut reported = BTreeSet::new();
     let mut anomalies = Vec::new();
     for (at, partition, offset, id) in &history.tail_reads {
-        let Some(records) = present.get(&**partition) else {
+        let Some((log_start, records)) = present.get(&**partition) else {
             continue;
         };
-        if records.contains(id) || !reported.insert(*id) {
+        // Below the log start, retention deleted it: no loss.
+        if *offset < *log_start || records.contains(id) || !reported.insert(*id) {
             continue;
         }
         let record = history.record_name(*id);

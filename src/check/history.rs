@@ -265,6 +265,21 @@ impl FinalPartition {
             .map_or(0, |r| r.log_start_offset)
     }
 
+    /// The leader's replica, if the partition has a leader.
+    pub fn leader_replica(&self) -> Option<&ReplicaView> {
+        self.leader
+            .and_then(|l| self.replicas.iter().find(|r| r.broker == l))
+    }
+
+    /// Whether the leader's log holds `id` at `offset` (committed or not).
+    pub fn leader_holds(&self, offset: u64, id: RecordId) -> bool {
+        self.leader_replica().is_some_and(|r| {
+            r.records
+                .binary_search_by_key(&offset, |(o, _)| *o)
+                .is_ok_and(|k| r.records[k].1 == id)
+        })
+    }
+
     /// What the fresh `read_uncommitted` final reader saw (nothing if it could not read).
     pub fn committed(&self) -> &[(u64, RecordId)] {
         self.read.as_deref().unwrap_or(&[])

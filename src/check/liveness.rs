@@ -19,6 +19,25 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
                 .into(),
         });
     }
+    for partition in finals.iter().filter(|p| p.read.is_some()) {
+        let Some(leader) = partition.leader_replica() else {
+            continue;
+        };
+        if leader.high_watermark < leader.log_end_offset {
+            anomalies.push(Anomaly {
+                kind: AnomalyKind::Liveness,
+                partition: partition.name.to_string(),
+                offset: leader.high_watermark,
+                record: String::new(),
+                at_ms: end_ms,
+                explanation: format!(
+                    "the high watermark is stuck at {} below the leader's log end {} after the \
+                     settle phase: those writes never committed.",
+                    leader.high_watermark, leader.log_end_offset
+                ),
+            });
+        }
+    }
     let pending: Vec<_> = history
         .sends()
         .filter(|(_, op)| op.outcome == Outcome::Pending)

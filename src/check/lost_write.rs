@@ -27,8 +27,12 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
         let Some((partition, records)) = present.get(&*op.partition) else {
             continue;
         };
-        // Below the log start, retention deleted it: that is no loss.
-        if records.contains(&id) || offset < partition.log_start_offset() {
+        // Below the log start, retention deleted it: that is no loss. Held by the leader above
+        // a stuck high watermark, it is not lost either (the liveness checker reports that).
+        if records.contains(&id)
+            || offset < partition.log_start_offset()
+            || partition.leader_holds(offset, id)
+        {
             continue;
         }
         let explanation = explain(history, partition, id, (offset, broker), at.as_millis());

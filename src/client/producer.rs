@@ -78,6 +78,9 @@ struct Batch {
     closed: bool,
     /// Whether it has been sent at least once (a failure after that is indefinite).
     sent: bool,
+    /// Whether an attempt failed in a way that may have written it (a timeout, a lost
+    /// connection, a leader that appended before losing leadership).
+    maybe_written: bool,
     /// Not before this time (retry backoff).
     not_before: SimTime,
     attempts: u32,
@@ -226,6 +229,7 @@ impl Producer {
                 created: now,
                 closed: false,
                 sent: false,
+                maybe_written: false,
                 not_before: now,
                 attempts: 0,
             });
@@ -501,6 +505,7 @@ impl Producer {
         ) {
             self.leaders[partition as usize] = None;
         }
+        batch.maybe_written |= error != KafkaError::NotEnoughReplicas;
         if error.is_retriable() && batch.attempts <= self.spec.config.retries {
             batch.not_before = ctx.now() + millis(self.spec.config.retry_backoff_ms);
             // Back in record order, ahead of newer batches: several batches failing together
@@ -515,7 +520,7 @@ impl Producer {
             return;
         }
         // Only NOT_ENOUGH_REPLICAS is certain: the leader refused before appending.
-        let definite = error == KafkaError::NotEnoughReplicas;
+        let definite = error == KafkaError::NotEnoughReplicas && !batch.maybe_written;
         self.fail(ctx, partition, &batch, definite, error);
     }
 

@@ -9,7 +9,10 @@
 //! fault that would leave more than `max_faulty_brokers` brokers killed, powered off, paused or
 //! cut off at some instant — counting a broker as faulty until its session has expired and it
 //! could rejoin the ISR after the fault ends — is not drawn, so configurations Kafka promises to
-//! survive must come out clean. Network faults are not overlapped (a heal would end both).
+//! survive must come out clean — with one exception Kafka documents: it does not fsync, so a
+//! broker back from a power-off may have lost what it acknowledged and still be in the ISR, or
+//! lead again in the same epoch under a new controller (the problem KIP-966 addresses); power-off
+//! can lose data under every protocol. Network faults are not overlapped (a heal would end both).
 
 use rand::RngExt;
 
