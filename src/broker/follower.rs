@@ -7,6 +7,7 @@
 use super::partition::{FollowerPhase, Role};
 use super::server::{Broker, BrokerTimer, Deadline};
 use crate::node::{Msg, Node, Obs, Timer, millis, push_disk_ops};
+use crate::protocol::UNDEFINED_EPOCH_OFFSET;
 use crate::protocol::{
     FetchPartition, FetchedPartition, KafkaError, Request, Response, TopicPartition,
 };
@@ -270,6 +271,12 @@ impl Broker {
             .expect("in flight implies present");
         let leo = partition.log_end_offset();
         let (target, done, rule) = match protocol {
+            // Kafka 0.11: an undefined answer falls back to truncating to the HW.
+            ReplicationProtocol::Kip101 if leader_end == UNDEFINED_EPOCH_OFFSET => (
+                partition.high_watermark.min(leo),
+                true,
+                "kip-101 undefined: hw",
+            ),
             ReplicationProtocol::Kip101 => (leader_end.min(leo), true, "kip-101"),
             _ => match partition.log.end_offset_for_epoch(leader_epoch) {
                 Some((mine, my_end)) if mine == leader_epoch => {
@@ -290,8 +297,13 @@ impl Broker {
         if done && let Role::Follower(f) = &mut partition.role {
             f.phase = FollowerPhase::Fetching;
         }
+        let end = if leader_end == UNDEFINED_EPOCH_OFFSET {
+            "undefined".to_owned()
+        } else {
+            leader_end.to_string()
+        };
         ctx.observe(Obs::Note(format!(
-            "{} OffsetsForLeaderEpoch -> epoch {leader_epoch} end {leader_end}",
+            "{} OffsetsForLeaderEpoch -> epoch {leader_epoch} end {end}",
             partition.name
         )));
         self.send_follower_request(ctx, tp);

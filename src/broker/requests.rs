@@ -8,6 +8,7 @@ use super::partition::Role;
 use super::server::{Broker, Deadline, PendingFetch, ZkTag};
 use super::zkpaths::{self, LeaderIsrJson};
 use crate::node::{Msg, Node, Obs, millis, push_disk_ops};
+use crate::protocol::UNDEFINED_EPOCH_OFFSET;
 use crate::protocol::{
     BrokerId, FetchedPartition, KafkaError, PartitionState, Request, Response, TopicPartition,
 };
@@ -380,6 +381,17 @@ impl Broker {
         let leo = partition.log_end_offset();
         match self.spec.protocol {
             ReplicationProtocol::Kip101 => {
+                // Kafka 0.11's `endOffsetFor`: an epoch older than the cache's first is
+                // undefined (the follower then falls back to its HW).
+                let first = partition
+                    .log
+                    .epoch_cache()
+                    .entries()
+                    .first()
+                    .map(|e| e.epoch);
+                if first.is_some_and(|first| leader_epoch < first) {
+                    return Ok((leader_epoch, UNDEFINED_EPOCH_OFFSET));
+                }
                 let offset = partition
                     .log
                     .start_offset_of_first_epoch_after(leader_epoch)

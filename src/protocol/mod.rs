@@ -6,6 +6,10 @@ mod errors;
 mod messages;
 
 pub use errors::KafkaError;
+
+/// Kafka's `UNDEFINED_EPOCH_OFFSET`: a leader's answer to `OffsetsForLeaderEpoch` for an epoch it
+/// knows nothing about.
+pub const UNDEFINED_EPOCH_OFFSET: u64 = u64::MAX;
 pub use messages::{
     BrokerId, FetchPartition, FetchedPartition, PartitionState, Request, Response, TopicPartition,
 };
