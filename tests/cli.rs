@@ -119,7 +119,7 @@ fn run_prints_the_design_json_and_writes_a_trace_whose_hash_is_the_runs() {
     assert_eq!(json["anomaly_counts"]["committed-read-lost"], 1);
     assert_eq!(json["expect_met"], true);
     let log = std::fs::read(&trace).unwrap();
-    let hash = kafkasim::trace::fnv1a(0xcbf2_9ce4_8422_2325, &log);
+    let hash = kafkasim::trace::hash_log(&log);
     assert_eq!(json["trace_hash"], format!("{hash:016x}"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,5 +1,5 @@
 //! Observations and the trace. Every state change worth seeing becomes one line of the short
-//! log — `<time ms> <node> <event>` — and the run's `trace_hash` is the 64-bit FNV-1a hash of
+//! log — `<time ms> <node> <event>` — and the run's `trace_hash` is a 64-bit hash of
 //! exactly those lines, each followed by `\n`, whether or not the log is kept. So the hash of a
 //! `--trace` file is the run's `trace_hash`, and two runs with equal hashes printed the same log.
 
@@ -7,14 +7,38 @@ use std::fmt::{self, Write as _};
 
 use crate::sim::SimTime;
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+/// Where every trace hash starts.
+pub const TRACE_HASH_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// The 64-bit FNV-1a hash of `bytes`, continuing from `state`.
-pub fn fnv1a(state: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(state, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+fn mix_word(h: u64, word: u64) -> u64 {
+    let h = (h ^ word).wrapping_mul(MIX);
+    h ^ (h >> 29)
+}
+
+/// Folds one short-log line (its bytes, newline included) into the hash `h`, eight bytes at a
+/// time with its length mixed in first: lines are hashed one by one, so equal logs have equal
+/// hashes and a line boundary is never ambiguous.
+pub fn hash_line(h: u64, line: &[u8]) -> u64 {
+    let mut h = mix_word(h, line.len() as u64);
+    let mut words = line.chunks_exact(8);
+    for word in &mut words {
+        h = mix_word(h, u64::from_le_bytes(word.try_into().expect("8 bytes")));
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..tail.len()].copy_from_slice(tail);
+        h = mix_word(h, u64::from_le_bytes(buf));
+    }
+    h
+}
+
+/// The trace hash of a whole short log (a `--trace` file): its lines folded in order.
+pub fn hash_log(text: &[u8]) -> u64 {
+    text.split_inclusive(|&b| b == b'\n')
+        .fold(TRACE_HASH_SEED, hash_line)
 }
 
 /// The rolling hash of a run's observations and, optionally, their short log.
@@ -32,7 +56,7 @@ impl Trace {
     /// An empty trace; `keep_log` keeps the short log's text in memory.
     pub fn new(keep_log: bool) -> Trace {
         Trace {
-            hash: FNV_OFFSET,
+            hash: TRACE_HASH_SEED,
             observations: 0,
             log: keep_log.then(String::new),
             line: String::new(),
@@ -53,7 +77,7 @@ impl Trace {
             self.line
         );
         self.line.push('\n');
-        self.hash = fnv1a(self.hash, self.line.as_bytes());
+        self.hash = hash_line(self.hash, self.line.as_bytes());
         self.observations += 1;
         if let Some(log) = &mut self.log {
             log.push_str(&self.line);
@@ -115,14 +139,15 @@ mod tests {
         trace.record(SimTime::from_millis(13_000), "broker-1", &"restart");
         let log = trace.log().expect("kept");
         assert_eq!(log, "12000.250 broker-1 kill\n13000.000 broker-1 restart\n");
-        assert_eq!(trace.hash(), fnv1a(FNV_OFFSET, log.as_bytes()));
+        assert_eq!(trace.hash(), hash_log(log.as_bytes()));
         assert_eq!(trace.observations(), 2);
         for us in [0, 7, 999, 1_000, 12_000_250, u64::MAX] {
             let mut fast = String::new();
             write_time(&mut fast, SimTime::from_micros(us));
             assert_eq!(fast, SimTime::from_micros(us).to_string());
         }
-        // FNV-1a's published test vector.
-        assert_eq!(fnv1a(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+        // A different log hashes differently, and so does the same text split differently.
+        assert_ne!(hash_log(b"a\nb\n"), hash_log(b"ab\n"));
+        assert_ne!(hash_log(log.as_bytes()), hash_log(b""));
     }
 }
