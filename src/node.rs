@@ -297,6 +297,12 @@ impl Process for Node {
         }
     }
 
+    /// The checkers read client operations, leaderships, ISR changes, truncations and reads; LEO
+    /// and HW moves and notes live in the trace only (the bulk of a busy run's observations).
+    fn retain(observation: &Obs) -> bool {
+        !matches!(observation, Obs::Leo { .. } | Obs::Hw { .. } | Obs::Note(_))
+    }
+
     fn check_invariants(&self) -> Result<(), String> {
         match self {
             Node::Zk(zk) => zk.check_invariants(),

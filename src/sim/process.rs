@@ -43,6 +43,12 @@ pub trait Process: Sized {
     /// Learns that the sync or atomic write issued with `token` is durable.
     fn on_sync_done(&mut self, _ctx: &mut Ctx<'_, Self>, _token: u64) {}
 
+    /// Whether a kept run keeps this observation beyond the trace (for checkers); the rest only
+    /// feed the trace hash and the short log.
+    fn retain(_observation: &Self::Observation) -> bool {
+        true
+    }
+
     /// Checks the process's local invariants; the simulator calls it after every handler.
     fn check_invariants(&self) -> Result<(), String> {
         Ok(())

@@ -32,7 +32,7 @@ pub struct World<P: Process> {
     pub disk: DiskModel,
     /// Whether to keep the short log's text (the hash is always kept).
     pub keep_log: bool,
-    /// Whether to keep every process observation, typed, for checkers and charts.
+    /// Whether to keep process observations (those `Process::retain` picks), typed, for checkers.
     pub keep_observations: bool,
 }
 
@@ -469,7 +469,9 @@ impl<P: Process> Simulator<P> {
             Effect::Observe(observation) => {
                 self.trace
                     .record(self.now, &self.names[node.index()], &observation);
-                if let Some(kept) = &mut self.observations {
+                if let Some(kept) = &mut self.observations
+                    && P::retain(&observation)
+                {
                     kept.push((self.now, node, observation));
                 }
             }
