@@ -11,7 +11,7 @@ use super::isr::{self, HwRule, IsrState};
 use super::replica::FollowerState;
 use crate::log::PartitionLog;
 use crate::node::Obs;
-use crate::protocol::{BrokerId, KafkaError, PartitionState, TopicPartition};
+use crate::protocol::{BrokerId, PartitionState, TopicPartition};
 use crate::record::RecordBatch;
 use crate::sim::{DiskOp, SimTime};
 
@@ -215,19 +215,6 @@ impl Partition {
             to,
             rule,
         })
-    }
-
-    /// The leader's answer to a follower's fetch at `fetch_offset` (read before the follower's
-    /// state is updated, as Kafka does: the follower learns a new HW one round trip later).
-    pub fn read_for_follower(
-        &self,
-        fetch_offset: u64,
-        max_bytes: u64,
-    ) -> Result<Vec<RecordBatch>, KafkaError> {
-        let leo = self.log_end_offset();
-        self.log
-            .read(fetch_offset, max_bytes, leo)
-            .map_err(|_| KafkaError::OffsetOutOfRange)
     }
 
     /// Records a follower's fetch; returns an ISR expansion to propose, if it may join.

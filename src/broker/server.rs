@@ -308,9 +308,8 @@ impl Broker {
                 if let Some((tag, result)) = answer {
                     self.on_zk_result(ctx, tag, result);
                 }
-                for tag in self.zk.take_lost() {
-                    self.on_zk_lost(ctx, tag);
-                }
+                let lost = self.zk.take_lost();
+                self.on_zk_lost(ctx, lost);
                 if self.zk_resync && self.zk.is_connected() {
                     self.zk_resync = false;
                     self.resync_watches(ctx);
@@ -449,23 +448,26 @@ impl Broker {
         }
     }
 
-    /// A request whose connection closed: its outcome is unknown, so ask again where needed.
-    fn on_zk_lost(&mut self, ctx: &mut Ctx<'_, Node>, tag: ZkTag) {
-        match tag {
-            ZkTag::EnsurePath => {}
-            ZkTag::Register | ZkTag::WatchOldRegistration => self.register(ctx),
-            ZkTag::ElectController | ZkTag::WatchController => self.try_become_controller(ctx),
-            ZkTag::Controller(_) => {
-                if let Some(controller) = &mut self.controller {
-                    let mut out = ControllerOut::default();
-                    controller.on_connection_lost(&mut out);
-                    self.apply_controller_out(ctx, out);
-                }
-            }
-            ZkTag::IsrReread { .. } => {}
-            ZkTag::IsrWrite { tp, epoch, isr } => {
-                let lost = Err(ZkError::NoNode);
-                self.on_isr_written(ctx, tp, epoch, isr, lost);
+    /// Requests whose outcome is unknown (their connection closed, or a later answer proved
+    /// them lost): ask again what matters, each thing once however many requests were lost.
+    fn on_zk_lost(&mut self, ctx: &mut Ctx<'_, Node>, tags: Vec<ZkTag>) {
+        let any = |pred: fn(&ZkTag) -> bool| tags.iter().any(pred);
+        if any(|t| matches!(t, ZkTag::Register | ZkTag::WatchOldRegistration)) {
+            self.register(ctx);
+        }
+        if any(|t| matches!(t, ZkTag::ElectController | ZkTag::WatchController)) {
+            self.try_become_controller(ctx);
+        }
+        if any(|t| matches!(t, ZkTag::Controller(_)))
+            && let Some(controller) = &mut self.controller
+        {
+            let mut out = ControllerOut::default();
+            controller.on_connection_lost(&mut out);
+            self.apply_controller_out(ctx, out);
+        }
+        for tag in tags {
+            if let ZkTag::IsrWrite { tp, epoch, isr } = tag {
+                self.on_isr_written(ctx, tp, epoch, isr, Err(ZkError::NoNode));
             }
         }
     }
@@ -632,9 +634,8 @@ impl Broker {
         if peer == self.spec.zk {
             // Watch events may be lost with the connection: re-read once it answers again.
             self.zk_resync = true;
-            for tag in self.zk.on_connection_closed() {
-                self.on_zk_lost(ctx, tag);
-            }
+            let lost = self.zk.on_connection_closed();
+            self.on_zk_lost(ctx, lost);
             if !self.zk.is_connected() && !self.zk.is_connecting() {
                 let connect = self.zk.connect();
                 ctx.send(self.spec.zk, Msg::Zk(connect));
