@@ -45,13 +45,6 @@ pub fn unsupported(scenario: &Scenario) -> Option<String> {
                 .into(),
         );
     }
-    if scenario
-        .faults
-        .iter()
-        .any(|f| matches!(f.trigger, crate::scenario::FaultTrigger::When(_)))
-    {
-        return Some("condition-triggered faults (`when`) are not supported yet".into());
-    }
     None
 }
 

@@ -78,6 +78,9 @@ pub struct Partition {
     pub role: Role,
     /// Volatile: records appended since the last fsync (`log.flush.interval.messages`).
     pub unflushed_messages: u64,
+    /// Volatile: the ISR as this replica last heard it, from `LeaderAndIsr` or, as leader, from
+    /// its own ISR writes; a new leader compares it with the ISR it is elected with.
+    pub known_isr: Vec<BrokerId>,
 }
 
 impl Partition {

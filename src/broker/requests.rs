@@ -134,6 +134,7 @@ impl Broker {
             // answer was lost. Take the state so later conditional writes use its version.
             leader.zk_version = state.zk_version;
             leader.isr.settle_from(state.isr.clone());
+            partition.known_isr.clone_from(&state.isr);
             return;
         }
         if state.leader_epoch < partition.leader_epoch
@@ -142,8 +143,28 @@ impl Broker {
             return;
         }
         let mut ops = Vec::new();
+        let known_isr = std::mem::replace(&mut partition.known_isr, state.isr.clone());
         let obs = match state.leader {
-            Some(leader) if leader == me => partition.become_leader(&state, now, &mut ops),
+            Some(leader) if leader == me => {
+                let role = partition.become_leader(&state, now, &mut ops);
+                let sorted = |isr: &[BrokerId]| {
+                    let mut isr = isr.to_vec();
+                    isr.sort_unstable();
+                    isr
+                };
+                if !known_isr.is_empty() && sorted(&known_isr) != sorted(&state.isr) {
+                    // The controller changed the ISR with the leader (a broker died, or an
+                    // election): the new leader's ISR is a change like its own writes.
+                    ctx.observe(role);
+                    Obs::Isr {
+                        partition: partition.name.clone(),
+                        isr: state.isr.clone(),
+                        expanded: state.isr.len() > known_isr.len(),
+                    }
+                } else {
+                    role
+                }
+            }
             Some(_) => {
                 let role = partition.become_follower(&state, phase);
                 ctx.observe(role);
@@ -491,6 +512,7 @@ impl Broker {
                 let expanded = isr.len() > leader.isr.committed.len();
                 leader.isr.settle(Some(isr.clone()));
                 leader.zk_version = stat.version;
+                partition.known_isr.clone_from(&isr);
                 ctx.observe(Obs::Isr {
                     partition: name,
                     isr,
@@ -565,6 +587,7 @@ impl Broker {
         if isr != leader.isr.committed {
             let expanded = isr.len() > leader.isr.committed.len();
             leader.isr.settle_from(isr.clone());
+            partition.known_isr.clone_from(&isr);
             ctx.observe(Obs::Isr {
                 partition: name,
                 isr,

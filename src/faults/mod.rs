@@ -6,11 +6,13 @@
 //! Scenario `[[fault]]` entries and the nemesis both produce these values; every applied fault is
 //! listed in the run's output so that any run can be replayed as a scripted scenario.
 
+mod conditions;
 pub mod nemesis;
 mod scripted;
 
 use std::fmt;
 
+pub use conditions::Watch;
 pub use scripted::schedule;
 
 use crate::sim::{NodeId, SimDuration};

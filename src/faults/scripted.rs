@@ -7,7 +7,8 @@ use crate::scenario::{Fault, FaultKind, FaultTrigger, Scenario};
 use crate::sim::{NodeId, SimDuration, SimTime};
 
 /// Resolves every time-triggered `[[fault]]` of `scenario` against the node `names`, in time
-/// order (file order among equal times). Condition-triggered faults are not supported yet.
+/// order (file order among equal times). Condition-triggered faults are left to a
+/// [`Watch`](super::Watch).
 pub fn schedule(
     scenario: &Scenario,
     names: &[String],
@@ -16,14 +17,11 @@ pub fn schedule(
     for (index, fault) in scenario.faults.iter().enumerate() {
         let at_ms = match &fault.trigger {
             FaultTrigger::AtMs(at_ms) => *at_ms,
-            FaultTrigger::When(_) => {
-                return Err(format!(
-                    "[[fault]] #{index}: condition-triggered faults (`when`) are not supported yet"
-                ));
-            }
+            FaultTrigger::When(_) => continue,
         };
         let at = SimTime::from_millis(at_ms);
-        let (action, undo) = resolve(fault, scenario.disk.torn_tail, names)?;
+        let (action, undo) = resolve(fault, scenario.disk.torn_tail, names)
+            .map_err(|e| format!("[[fault]] #{index}: {e}"))?;
         timed.push((at, action));
         if let Some((after, undo)) = undo {
             timed.push((at + after, undo));
@@ -33,10 +31,10 @@ pub fn schedule(
     Ok(timed)
 }
 
-type Undo = Option<(SimDuration, FaultAction)>;
+pub(super) type Undo = Option<(SimDuration, FaultAction)>;
 
 /// One fault's action and, with `for_ms`, the action that undoes it and when.
-fn resolve(
+pub(super) fn resolve(
     fault: &Fault,
     torn_default: bool,
     names: &[String],

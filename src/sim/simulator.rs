@@ -12,7 +12,7 @@ use super::ids::{NodeId, TimerId};
 use super::process::{Ctx, DiskOp, Effect, Process};
 use super::queue::EventQueue;
 use super::rng::{RootRng, SimRng, Stream};
-use super::time::SimTime;
+use super::time::{SimDuration, SimTime};
 use crate::disk::{Disk, DiskModel, SyncTicket};
 use crate::faults::FaultAction;
 use crate::net::{Network, NetworkModel, SendOutcome};
@@ -159,7 +159,18 @@ pub struct Simulator<P: Process> {
     failure: Option<SimError>,
     /// Process observations in order, when kept.
     observations: Option<Vec<(SimTime, NodeId, P::Observation)>>,
+    /// Decides condition-triggered faults from observations as they are made.
+    trigger: Option<Box<Trigger<P>>>,
+    /// Faults a trigger fired during the current event, with their delays.
+    triggered: Vec<(SimDuration, FaultAction)>,
 }
+
+/// A watcher of observations that fires faults: called with every observation as it is made, it
+/// pushes `(delay, fault)` pairs; they apply once the event that made the observation has been
+/// handled in full (delay zero: before any other event), so a condition's fault lands exactly
+/// when the condition first holds.
+pub type Trigger<P> =
+    dyn FnMut(SimTime, NodeId, &<P as Process>::Observation, &mut Vec<(SimDuration, FaultAction)>);
 
 impl<P: Process> Simulator<P> {
     /// Builds the world and boots every node at time zero, in node id order.
@@ -201,6 +212,8 @@ impl<P: Process> Simulator<P> {
             faults: Vec::new(),
             failure: None,
             observations: world.keep_observations.then(Vec::new),
+            trigger: None,
+            triggered: Vec::new(),
         };
         for i in 0..sim.nodes.len() {
             sim.boot(NodeId::from_index(i));
@@ -271,6 +284,11 @@ impl<P: Process> Simulator<P> {
         self.queue.len()
     }
 
+    /// Installs the watcher that fires condition-triggered faults (see [`Trigger`]).
+    pub fn set_trigger(&mut self, trigger: Box<Trigger<P>>) {
+        self.trigger = Some(trigger);
+    }
+
     /// Schedules a fault at `at` (not before now).
     pub fn schedule_fault(&mut self, at: SimTime, fault: FaultAction) {
         assert!(
@@ -315,6 +333,9 @@ impl<P: Process> Simulator<P> {
         self.now = at;
         self.events += 1;
         self.handle(event);
+        if !self.triggered.is_empty() {
+            self.fire_triggered();
+        }
         true
     }
 
@@ -371,10 +392,24 @@ impl<P: Process> Simulator<P> {
                     self.dispatch(node, incarnation, Input::SyncDone { token });
                 }
             }
-            Event::Fault(fault) => self.apply_fault(*fault),
+            Event::Fault(fault) => self.apply_one(*fault),
             Event::FaultEnds(fault) => {
                 let text = format!("end {}", fault.describe(&self.names));
                 self.trace.record(self.now, "fault", &text);
+            }
+        }
+    }
+
+    /// Applies (or schedules, if delayed) the faults triggers fired during the last event; faults
+    /// they apply may fire more, which apply in turn.
+    fn fire_triggered(&mut self) {
+        while !self.triggered.is_empty() {
+            for (delay, fault) in std::mem::take(&mut self.triggered) {
+                if delay == SimDuration::ZERO {
+                    self.apply_one(fault);
+                } else {
+                    self.schedule_fault(self.now + delay, fault);
+                }
             }
         }
     }
@@ -469,6 +504,9 @@ impl<P: Process> Simulator<P> {
             Effect::Observe(observation) => {
                 self.trace
                     .record(self.now, &self.names[node.index()], &observation);
+                if let Some(trigger) = &mut self.trigger {
+                    trigger(self.now, node, &observation, &mut self.triggered);
+                }
                 if let Some(kept) = &mut self.observations
                     && P::retain(&observation)
                 {
@@ -564,8 +602,14 @@ impl<P: Process> Simulator<P> {
         assert!(valid, "fault names a node outside the world: {fault:?}");
     }
 
-    /// Applies a fault now and records it in the trace and the fault list.
+    /// Applies a fault now and records it in the trace and the fault list; then any fault a
+    /// trigger fired in response.
     pub fn apply_fault(&mut self, fault: FaultAction) {
+        self.apply_one(fault);
+        self.fire_triggered();
+    }
+
+    fn apply_one(&mut self, fault: FaultAction) {
         self.check_targets(&fault);
         let text = fault.describe(&self.names).to_string();
         self.trace.record(self.now, "fault", &text);

@@ -1,0 +1,194 @@
+//! Condition-triggered faults: `[[fault]]` entries with `when = { … }` fire the first time their
+//! condition holds — a replica's LEO or HW reaching an offset, a partition's leader changing,
+//! its ISR shrinking, the n-th acknowledged record — so that a protocol window one message wide
+//! can be scripted exactly. A [`Watch`] follows the observations as the simulator makes them and
+//! fires each fault once; the fault applies as soon as the event that made the condition true
+//! has been handled, before anything else happens.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::FaultAction;
+use super::scripted::resolve;
+use crate::node::Obs;
+use crate::scenario::{Condition, FaultTrigger, Scenario};
+use crate::sim::{NodeId, SimDuration, SimTime};
+
+/// A condition with its names resolved.
+#[derive(Debug)]
+enum Watched {
+    Leo {
+        partition: Arc<str>,
+        node: Option<NodeId>,
+        offset: u64,
+    },
+    Hw {
+        partition: Arc<str>,
+        node: Option<NodeId>,
+        offset: u64,
+    },
+    LeaderChange {
+        partition: Arc<str>,
+    },
+    IsrShrink {
+        partition: Arc<str>,
+    },
+    Acked {
+        records: u64,
+    },
+}
+
+/// One condition-triggered fault.
+#[derive(Debug)]
+struct Rule {
+    condition: Watched,
+    /// The fault and, with `for_ms`, its undo after that delay.
+    faults: Vec<(SimDuration, FaultAction)>,
+    fired: bool,
+}
+
+/// Watches observations and fires the scenario's condition-triggered faults.
+#[derive(Debug, Default)]
+pub struct Watch {
+    rules: Vec<Rule>,
+    /// Records acknowledged so far, over every producer.
+    acked: u64,
+    /// The first leader epoch seen per partition: a leader in a later epoch is a change.
+    first_epoch: BTreeMap<Arc<str>, u32>,
+}
+
+impl Watch {
+    /// The watch of `scenario`'s condition-triggered faults, with nodes resolved against
+    /// `names`; `None` if it has none.
+    pub fn for_scenario(scenario: &Scenario, names: &[String]) -> Result<Option<Watch>, String> {
+        let mut rules = Vec::new();
+        for (index, fault) in scenario.faults.iter().enumerate() {
+            let FaultTrigger::When(condition) = &fault.trigger else {
+                continue;
+            };
+            let (action, undo) = resolve(fault, scenario.disk.torn_tail, names)
+                .map_err(|e| format!("[[fault]] #{index}: {e}"))?;
+            let node = |name: Option<&str>| -> Result<Option<NodeId>, String> {
+                name.map(|name| {
+                    names
+                        .iter()
+                        .position(|n| n == name)
+                        .map(NodeId::from_index)
+                        .ok_or_else(|| format!("[[fault]] #{index}: unknown node `{name}`"))
+                })
+                .transpose()
+            };
+            let partition = |topic: &str, p: u32| Arc::<str>::from(format!("{topic}-{p}"));
+            let condition = match condition {
+                Condition::LogEndOffset {
+                    topic,
+                    partition: p,
+                    node: n,
+                    offset,
+                } => Watched::Leo {
+                    partition: partition(topic, *p),
+                    node: node(n.as_deref())?,
+                    offset: *offset,
+                },
+                Condition::HighWatermark {
+                    topic,
+                    partition: p,
+                    node: n,
+                    offset,
+                } => Watched::Hw {
+                    partition: partition(topic, *p),
+                    node: node(n.as_deref())?,
+                    offset: *offset,
+                },
+                Condition::LeaderChange {
+                    topic,
+                    partition: p,
+                } => Watched::LeaderChange {
+                    partition: partition(topic, *p),
+                },
+                Condition::IsrShrink {
+                    topic,
+                    partition: p,
+                } => Watched::IsrShrink {
+                    partition: partition(topic, *p),
+                },
+                Condition::Acked { records } => Watched::Acked { records: *records },
+            };
+            let mut faults = vec![(SimDuration::ZERO, action)];
+            faults.extend(undo);
+            rules.push(Rule {
+                condition,
+                faults,
+                fired: false,
+            });
+        }
+        Ok((!rules.is_empty()).then(|| Watch {
+            rules,
+            ..Watch::default()
+        }))
+    }
+
+    /// Follows one observation; pushes the faults whose condition now holds for the first time.
+    pub fn observe(
+        &mut self,
+        _at: SimTime,
+        node: NodeId,
+        obs: &Obs,
+        fire: &mut Vec<(SimDuration, FaultAction)>,
+    ) {
+        let mut leader_change = None;
+        match obs {
+            Obs::Ack { count, .. } => self.acked += u64::from(*count),
+            Obs::Role {
+                partition,
+                epoch,
+                leads: true,
+                ..
+            } => {
+                let first = *self.first_epoch.entry(partition.clone()).or_insert(*epoch);
+                if *epoch > first {
+                    leader_change = Some(partition);
+                }
+            }
+            Obs::Leo { .. } | Obs::Hw { .. } | Obs::Isr { .. } => {}
+            _ => return,
+        }
+        let acked = self.acked;
+        for rule in self.rules.iter_mut().filter(|r| !r.fired) {
+            let at = |watched: Option<NodeId>| watched.is_none_or(|w| w == node);
+            let holds = match (&rule.condition, obs) {
+                (
+                    Watched::Leo {
+                        partition,
+                        node: watched,
+                        offset,
+                    },
+                    Obs::Leo { partition: p, leo },
+                ) => p == partition && at(*watched) && leo >= offset,
+                (
+                    Watched::Hw {
+                        partition,
+                        node: watched,
+                        offset,
+                    },
+                    Obs::Hw { partition: p, hw },
+                ) => p == partition && at(*watched) && hw >= offset,
+                (
+                    Watched::IsrShrink { partition },
+                    Obs::Isr {
+                        partition: p,
+                        expanded: false,
+                        ..
+                    },
+                ) => p == partition,
+                (Watched::LeaderChange { partition }, _) => leader_change == Some(partition),
+                (Watched::Acked { records }, Obs::Ack { .. }) => acked >= *records,
+                _ => false,
+            };
+            if holds {
+                rule.fired = true;
+                fire.extend(rule.faults.iter().cloned());
+            }
+        }
+    }
+}
