@@ -138,7 +138,14 @@ pub fn build(scenario: &Scenario, seed: u64, keep_log: bool) -> Simulator<Node> 
         keep_observations: true,
     };
     let mut sim = Simulator::new(world);
-    let schedule = faults::schedule(scenario, sim.names()).expect("time-triggered faults only");
+    let schedule = faults::schedule(scenario, sim.names()).expect("validated fault targets");
+    if let Some(mut watch) =
+        faults::Watch::for_scenario(scenario, sim.names()).expect("validated fault targets")
+    {
+        sim.set_trigger(Box::new(move |at, node, obs, fire| {
+            watch.observe(at, node, obs, fire)
+        }));
+    }
     // The final reader is no part of the scenario: the nemesis never sees it.
     let scenario_nodes = &sim.names()[..sim.names().len() - READERS];
     let nemesis = faults::nemesis::schedule(scenario, scenario_nodes, seed);
@@ -173,6 +180,22 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
     let producers = scenario.producers.iter().map(|p| p.name.clone()).collect();
     let mut history =
         History::from_observations(sim.observations(), producers, sim.names().to_vec());
+    history.producer_crashes = scenario
+        .producers
+        .iter()
+        .map(|p| {
+            let node = sim.node_id(&p.name);
+            let crashed = |fault: &FaultAction| match fault {
+                FaultAction::Kill(n) | FaultAction::PowerOff { node: n, .. } => Some(*n) == node,
+                _ => false,
+            };
+            sim.faults()
+                .iter()
+                .filter(|(_, fault)| crashed(fault))
+                .map(|(at, _)| *at)
+                .collect()
+        })
+        .collect();
     history.tail_reads = reads_of(&sim, NodeId::from_index(sim.names().len() - READERS))
         .map(|(at, partition, offset, id)| (at, partition.clone(), offset, id))
         .collect();

@@ -16,7 +16,7 @@ use super::zkpaths;
 use crate::log::{PartitionLog, decode_offset_checkpoint, encode_offset_checkpoint};
 use crate::node::{Msg, Node, Obs, Timer, millis, push_disk_ops};
 use crate::protocol::{BrokerId, KafkaError, PartitionState, Request, TopicPartition};
-use crate::sim::{Ctx, DeadlineId, Deadlines, DiskOp, NodeId, SimDuration};
+use crate::sim::{Ctx, DeadlineId, Deadlines, DiskOp, NodeId, SimDuration, SimTime};
 use crate::zk::{WatchEvent, WatchKind, ZkClient, ZkError, ZkOp, ZkReply, ZkToClient};
 
 /// A broker's timers.
@@ -142,6 +142,8 @@ pub struct Broker {
     pub(super) resend_armed: bool,
     /// Whether the metadata-service connection was lost since the watches were last re-read.
     pub(super) zk_resync: bool,
+    /// When the metadata service last answered (or the connection was last started over).
+    pub(super) zk_heard_at: SimTime,
 }
 
 impl Broker {
@@ -166,12 +168,14 @@ impl Broker {
             channels: BTreeMap::new(),
             resend_armed: false,
             zk_resync: false,
+            zk_heard_at: SimTime::ZERO,
         }
     }
 
     /// Recovers logs and the HW checkpoint, connects to the metadata service, starts timers.
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
         self.recover(ctx);
+        self.zk_heard_at = ctx.now();
         let connect = self.zk.connect();
         ctx.send(self.spec.zk, Msg::Zk(connect));
         let config = &self.spec.config;
@@ -245,6 +249,7 @@ impl Broker {
             leader_epoch: 0,
             role: Role::None,
             unflushed_messages: 0,
+            known_isr: Vec::new(),
         }
     }
 
@@ -298,6 +303,9 @@ impl Broker {
 
     /// Handles any message.
     pub fn on_message(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
+        if let Msg::ZkReply(_) = &msg {
+            self.zk_heard_at = ctx.now();
+        }
         match msg {
             Msg::ZkReply(ZkToClient::Response(resp)) => {
                 let was_connected = self.zk.is_connected();
@@ -396,11 +404,19 @@ impl Broker {
                 }
                 Err(err) => ctx.observe(Obs::Note(format!("registration failed: {err}"))),
             },
-            ZkTag::WatchOldRegistration => {
-                if matches!(result, Ok(ZkReply::Exists(None))) {
-                    self.register(ctx);
+            ZkTag::WatchOldRegistration => match result {
+                Ok(ZkReply::Exists(None)) => self.register(ctx),
+                // Our own create landed though its answer was lost (Kafka's checked ephemeral
+                // create): the registration is ours.
+                Ok(ZkReply::Exists(Some(stat)))
+                    if stat.ephemeral_owner.is_some()
+                        && stat.ephemeral_owner == self.zk.session() =>
+                {
+                    self.registered = true;
+                    self.try_become_controller(ctx);
                 }
-            }
+                _ => {}
+            },
             ZkTag::ElectController => match result {
                 Ok(_) => self.become_controller(ctx),
                 Err(_) => {
@@ -412,6 +428,15 @@ impl Broker {
                 }
             },
             ZkTag::WatchController => match result {
+                Ok(ZkReply::Data { data, stat })
+                    if self.controller.is_none()
+                        && stat.ephemeral_owner.is_some()
+                        && stat.ephemeral_owner == self.zk.session() =>
+                {
+                    // Our own election write landed though its answer was lost.
+                    debug_assert_eq!(zkpaths::controller_id(&data), Some(self.id));
+                    self.become_controller(ctx);
+                }
                 Ok(ZkReply::Data { data, .. }) => {
                     self.controller_id = zkpaths::controller_id(&data)
                 }
@@ -544,6 +569,16 @@ impl Broker {
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, timer: BrokerTimer) {
         match timer {
             BrokerTimer::ZkPing => {
+                let read_timeout = millis(self.zk.session_timeout_ms() * 2 / 3);
+                if self.zk.in_flight() > 0
+                    && ctx.now().saturating_since(self.zk_heard_at) >= read_timeout
+                {
+                    // ZooKeeper's client gives up on a connection silent for two thirds of the
+                    // session timeout (requests sent into a partition vanish without a close).
+                    ctx.observe(Obs::Note("zk connection timed out".into()));
+                    self.zk_heard_at = ctx.now();
+                    self.on_connection_closed(ctx, self.spec.zk);
+                }
                 if self.zk.ping_due(ctx.now()) {
                     let ping = self.zk.ping(ctx.now());
                     ctx.send(self.spec.zk, Msg::Zk(ping));
@@ -642,7 +677,10 @@ impl Broker {
             }
             return;
         }
+        // Responses go back on the connection a request came in on: with it closed, waiting
+        // produces and long polls from that peer have no one to answer.
         self.fetches.retain(|f| f.from != peer);
+        self.produces.retain(|p| p.client != peer);
         let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
         let tps: Vec<TopicPartition> = self
             .partitions

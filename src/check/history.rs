@@ -51,14 +51,17 @@ pub struct History {
     /// Node names by node id.
     pub nodes: Vec<String>,
     /// Every sent record, by producer index and then record number (a producer's records are
-    /// numbered densely from 0, so a `Vec` indexes them).
-    pub sends: Vec<Vec<SendOp>>,
+    /// numbered from 0, so a `Vec` indexes them; `None` for numbers never sent, which a producer
+    /// restarted after a crash skips).
+    pub sends: Vec<Vec<Option<SendOp>>>,
     /// Leaderships taken: (time, broker node, partition, epoch).
     pub leaderships: Vec<(SimTime, NodeId, Arc<str>, u32)>,
     /// ISR changes: (time, leader node, partition, ISR).
     pub isrs: Vec<(SimTime, NodeId, Arc<str>, Vec<u32>)>,
     /// Log truncations, in order.
     pub truncations: Vec<Truncation>,
+    /// When each producer (by index) crashed: sends still pending then died with it.
+    pub producer_crashes: Vec<Vec<SimTime>>,
     /// What the tail reader read during the run: (time, partition, offset, record).
     pub tail_reads: Vec<(SimTime, Arc<str>, u64, RecordId)>,
 }
@@ -105,12 +108,12 @@ impl History {
                         history.sends.resize_with(producer + 1, Vec::new);
                     }
                     let sends = &mut history.sends[producer];
-                    assert_eq!(
-                        sends.len(),
-                        id.n as usize,
-                        "records are sent in number order"
-                    );
-                    sends.push(op);
+                    let n = id.n as usize;
+                    if sends.len() <= n {
+                        sends.resize_with(n + 1, || None);
+                    }
+                    // A record is sent once; the first send is the one the checkers follow.
+                    sends[n].get_or_insert(op);
                 }
                 Obs::Ack {
                     id,
@@ -184,11 +187,19 @@ impl History {
         history
     }
 
+    /// Whether the producer of `id` crashed after `sent_at`, taking the send's outcome with it.
+    pub fn died_after(&self, id: RecordId, sent_at: SimTime) -> bool {
+        self.producer_crashes
+            .get(id.producer as usize)
+            .is_some_and(|crashes| crashes.iter().any(|&at| at >= sent_at))
+    }
+
     fn set(&mut self, id: RecordId, outcome: Outcome) {
         if let Some(op) = self
             .sends
             .get_mut(id.producer as usize)
             .and_then(|s| s.get_mut(id.n as usize))
+            .and_then(Option::as_mut)
         {
             op.outcome = outcome;
         }
@@ -197,21 +208,23 @@ impl History {
     /// Every sent record with its id, by producer and then record number.
     pub fn sends(&self) -> impl Iterator<Item = (RecordId, &SendOp)> + '_ {
         self.sends.iter().enumerate().flat_map(|(producer, ops)| {
-            ops.iter().enumerate().map(move |(n, op)| {
-                (
-                    RecordId {
-                        producer: producer as u16,
-                        n: n as u32,
-                    },
-                    op,
-                )
+            ops.iter().enumerate().filter_map(move |(n, op)| {
+                let id = RecordId {
+                    producer: producer as u16,
+                    n: n as u32,
+                };
+                op.as_ref().map(|op| (id, op))
             })
         })
     }
 
     /// How many records were sent.
     pub fn send_count(&self) -> usize {
-        self.sends.iter().map(Vec::len).sum()
+        self.sends
+            .iter()
+            .flatten()
+            .filter(|op| op.is_some())
+            .count()
     }
 
     /// The record's name: `<producer>-<n>`.

@@ -1,5 +1,5 @@
 //! `liveness`: after the heal and the settle phase, a partition without a leader, or sends that
-//! never completed.
+//! never completed (unless their producer crashed with them).
 
 use super::{Anomaly, FinalPartition, History, Outcome};
 use crate::scenario::AnomalyKind;
@@ -40,7 +40,7 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
     }
     let pending: Vec<_> = history
         .sends()
-        .filter(|(_, op)| op.outcome == Outcome::Pending)
+        .filter(|(id, op)| op.outcome == Outcome::Pending && !history.died_after(*id, op.sent_at))
         .collect();
     if let Some((id, op)) = pending.first() {
         anomalies.push(Anomaly {

@@ -150,12 +150,24 @@ impl Producer {
         }
     }
 
-    /// Starts the workload and asks for metadata.
+    /// Starts the workload and asks for metadata. The workload is a source that makes a record
+    /// every `1 / rate_per_sec`: a producer restarted after a crash resumes with the record the
+    /// source makes next; what it made meanwhile, and what was in the accumulator, is gone.
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
         self.request_metadata(ctx);
-        if self.spec.records > 0 {
-            let start = SimTime::from_millis(self.spec.start_ms).saturating_since(ctx.now());
-            ctx.set_timer(start, Timer::Producer(ProducerTimer::NextRecord));
+        let start = SimTime::from_millis(self.spec.start_ms);
+        let interval = self.interval().as_micros().max(1);
+        // Records are due at `start + k * interval`; a restart resumes after the last one due.
+        self.next_record = if ctx.now() > start {
+            let elapsed = ctx.now().saturating_since(start).as_micros();
+            (elapsed / interval + 1).min(self.spec.records)
+        } else {
+            0
+        };
+        if self.next_record < self.spec.records {
+            let next = start + SimDuration::from_micros(self.next_record * interval);
+            let after = next.saturating_since(ctx.now());
+            ctx.set_timer(after, Timer::Producer(ProducerTimer::NextRecord));
         }
     }
 

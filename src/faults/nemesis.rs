@@ -2,8 +2,9 @@
 //! explicit schedule before the run starts, so every injected fault is known, listed in the
 //! run's output and replayable as a scripted scenario.
 //!
-//! Every `interval_ms` (drawn from the range) it picks one of the enabled actions and a target
-//! among the `targets` globs, and undoes the fault after `fault_ms` (drawn): a kill or power-off
+//! First the seed decides which actions are on and how often each is drawn ([`swarm`]). Then
+//! every `interval_ms` (drawn from the range) it picks one of those actions and a target among
+//! the `targets` globs (brokers, `zk`, client instances), and undoes the fault after `fault_ms` (drawn): a kill or power-off
 //! by a restart, a pause by a resume, a partition, isolation or cut by a heal (which restores
 //! every link), a slowdown by its own end; `restart` is a bounce (kill, then start at once). A
 //! fault that would leave more than `max_faulty_brokers` brokers killed, powered off, paused or
@@ -68,6 +69,7 @@ pub fn schedule(scenario: &Scenario, names: &[String], seed: u64) -> Vec<(SimTim
         spans: Vec::new(),
         network_until: SimTime::ZERO,
     };
+    let weights = swarm(nemesis, &mut rng);
     let mut schedule = Vec::new();
     let end = SimTime::from_millis(scenario.duration_ms);
     let mut at = SimTime::from_millis(nemesis.start_ms);
@@ -80,7 +82,7 @@ pub fn schedule(scenario: &Scenario, names: &[String], seed: u64) -> Vec<(SimTim
         if at >= end || nemesis.actions.is_empty() || targets.is_empty() {
             break;
         }
-        let kind = nemesis.actions[rng.random_range(0..nemesis.actions.len())];
+        let kind = pick(&mut rng, &weights);
         let lasts = draw(&mut rng, nemesis.fault_ms.min_ms, nemesis.fault_ms.max_ms);
         let until = (at + lasts).min(end);
         let plan = Plan {
@@ -98,6 +100,44 @@ pub fn schedule(scenario: &Scenario, names: &[String], seed: u64) -> Vec<(SimTim
     }
     schedule.sort_by_key(|(at, _)| *at);
     schedule
+}
+
+/// The actions this seed draws from, with their weights. With `swarm` (swarm testing: a seed
+/// that never pauses finds what pauses hide), each distinct action is switched on with
+/// probability ½ — at least one always is — and weighted 1 to 4; otherwise all weigh 1.
+pub fn swarm(nemesis: &Nemesis, rng: &mut SimRng) -> Vec<(FaultKind, u32)> {
+    let mut kinds = nemesis.actions.clone();
+    kinds.sort_unstable_by_key(|k| k.as_str());
+    kinds.dedup();
+    if !nemesis.swarm || kinds.is_empty() {
+        return kinds.into_iter().map(|k| (k, 1)).collect();
+    }
+    let mut weights: Vec<(FaultKind, u32)> = kinds
+        .iter()
+        .filter_map(|&kind| {
+            let on = rng.random_range(0..2u8) == 1;
+            let weight = rng.random_range(1..=4u32);
+            on.then_some((kind, weight))
+        })
+        .collect();
+    if weights.is_empty() {
+        let kind = kinds[rng.random_range(0..kinds.len())];
+        weights.push((kind, rng.random_range(1..=4u32)));
+    }
+    weights
+}
+
+/// A kind drawn with the given weights.
+fn pick(rng: &mut SimRng, weights: &[(FaultKind, u32)]) -> FaultKind {
+    let total: u32 = weights.iter().map(|(_, w)| w).sum();
+    let mut ticket = rng.random_range(0..total);
+    for &(kind, weight) in weights {
+        if ticket < weight {
+            return kind;
+        }
+        ticket -= weight;
+    }
+    unreachable!("a ticket below the total weight lands on a kind")
 }
 
 fn draw(rng: &mut SimRng, min_ms: u64, max_ms: u64) -> SimDuration {

@@ -403,6 +403,10 @@ pub struct Nemesis {
     /// When the nemesis starts.
     #[serde(default)]
     pub start_ms: u64,
+    /// Swarm testing: each seed switches some actions off entirely and draws the rest at
+    /// different rates (default true); false draws every action at the same rate.
+    #[serde(default = "yes")]
+    pub swarm: bool,
 }
 
 impl Nemesis {
@@ -455,6 +459,10 @@ fn default_record_bytes() -> u32 {
 
 fn one_u64() -> u64 {
     1
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one_u32() -> u32 {

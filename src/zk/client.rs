@@ -12,9 +12,9 @@
 //! session is gone with its ephemerals; [`ZkClient::session_expired`] turns true and the broker
 //! must [`ZkClient::connect`] again and re-register (a new session).
 //!
-//! Left out: the client-side connection timeout (ZooKeeper declares the connection lost after
-//! two thirds of the session timeout without a reply; here the network's connection-close
-//! notice does that), server lists and `SetWatches`. Pings are sent every third of the session
+//! The client-side connection timeout (ZooKeeper declares the connection lost after two thirds
+//! of the session timeout without a reply) is the broker's: it calls
+//! [`ZkClient::on_connection_closed`] then. Left out: server lists and `SetWatches`. Pings are sent every third of the session
 //! timeout whether or not other requests flowed, which costs a message and keeps the rule free
 //! of clocks in [`ZkClient::request`].
 
