@@ -19,6 +19,7 @@
 //! - [`trace`]: observations, the short log and the rolling `trace_hash`.
 //! - [`zk`]: the ZooKeeper-style metadata service (sessions, ephemerals, watches) and its client.
 //! - [`scenario`]: the TOML scenario format: schema, Kafka defaults, validation, `--set`.
+//! - [`shrink`]: a failing run cut down to a minimal scenario that still shows its anomaly.
 //! - [`cli`]: the `kafkasim` command: subcommands, output formats, exit codes.
 //!
 //! ```
@@ -40,6 +41,7 @@ pub mod protocol;
 pub mod record;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 pub mod sim;
 pub mod trace;
 pub mod zk;

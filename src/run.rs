@@ -162,12 +162,17 @@ pub struct RunOptions {
     pub keep_log: bool,
     /// Render every partition's final log as JSON Lines (`run --dump-log`).
     pub dump_log: bool,
+    /// Test-only: disturb the network's random stream once at this time, so that `replay`'s
+    /// determinism check can be seen to catch a nondeterministic run.
+    #[doc(hidden)]
+    pub perturb_at: Option<SimTime>,
 }
 
 /// Runs `scenario` with `seed` through every phase.
 pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOutcome, SimError> {
     let settled = SimTime::from_millis(scenario.duration_ms + scenario.settle_ms);
-    let mut sim = run_to(scenario, seed, options.keep_log, settled)?;
+    let mut sim = build(scenario, seed, options.keep_log);
+    run_phases(&mut sim, scenario, settled, options.perturb_at)?;
     let reader = NodeId::from_index(sim.names().len() - 1);
     let reader_done =
         |sim: &Simulator<Node>| matches!(sim.process(reader), Some(Node::Reader(r)) if r.done());
@@ -315,13 +320,27 @@ pub fn run_to(
     at: SimTime,
 ) -> Result<Simulator<Node>, SimError> {
     let mut sim = build(scenario, seed, keep_log);
+    run_phases(&mut sim, scenario, at, None)?;
+    Ok(sim)
+}
+
+fn run_phases(
+    sim: &mut Simulator<Node>,
+    scenario: &Scenario,
+    at: SimTime,
+    perturb_at: Option<SimTime>,
+) -> Result<(), SimError> {
     let safety_end = SimTime::from_millis(scenario.duration_ms);
+    if let Some(when) = perturb_at.filter(|t| *t < safety_end.min(at)) {
+        sim.run_until(when)?;
+        sim.perturb_network();
+    }
     sim.run_until(safety_end.min(at))?;
     if at >= safety_end {
-        heal(&mut sim);
+        heal(sim);
         sim.run_until(at)?;
     }
-    Ok(sim)
+    Ok(())
 }
 
 /// The heal phase: the network heals, crashed nodes restart, paused nodes resume.

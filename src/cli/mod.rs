@@ -7,7 +7,10 @@
 mod check;
 mod describe;
 mod output;
+mod replay;
 mod run;
+mod shrink;
+mod sweep;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -15,6 +18,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use output::{AnomalyRecord, FaultRecord, RunSummary, Stats, write_atomically};
+pub use replay::first_difference;
+pub use sweep::{SeedRange, SeedResult, Shard, shard_seeds};
 
 /// Exit code: the run met its expectations.
 pub const EXIT_OK: i32 = 0;
@@ -35,6 +40,13 @@ Examples:
 
   kafkasim check scenarios/
   kafkasim describe scenarios/r1-hw-truncation-loss.toml --at-ms 5000
+
+  kafkasim sweep tests/data/sweep-3-brokers.toml --seeds 0..1000 --jobs 2 --out results.jsonl
+  kafkasim sweep tests/data/sweep-3-brokers.toml --seeds 0..1000 --shard 3/8 --out shard-3.jsonl
+  kafkasim merge shard-*.jsonl
+  kafkasim replay tests/data/sweep-3-brokers.toml --seed 12
+  kafkasim shrink tests/data/sweep-3-brokers.toml --seed 12 \\
+      --set cluster.replication.protocol=hw-truncation --out minimal.toml
 
 Exit codes: 0 expectations met, 1 anomalies differ from [expect], 2 bad input, 3 internal error.";
 
@@ -59,6 +71,77 @@ enum Command {
     },
     /// Show every partition's leader, ISR, LEO and HW at a simulated time.
     Describe(DescribeArgs),
+    /// Run one scenario under many seeds, in parallel; JSON Lines and a summary.
+    #[command(after_help = EXAMPLES)]
+    Sweep(SweepArgs),
+    /// Summarize sweep results (JSON Lines files, e.g. the shards of one sweep).
+    Merge {
+        /// Files written by `sweep --out`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run a seed twice and check that both runs are the same, observation for observation.
+    Replay(ReplayArgs),
+    /// Cut a failing run down to a minimal scenario that still shows its anomaly.
+    #[command(after_help = EXAMPLES)]
+    Shrink(ShrinkArgs),
+}
+
+/// Arguments of `kafkasim sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// The seeds: `A..B` (B excluded) or `A..=B`.
+    #[arg(long, value_name = "A..B")]
+    pub seeds: SeedRange,
+    /// Worker threads (default: all cores); results are the same for any number.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Run only every N-th seed of the range from the I-th (0-based), e.g. `3/8`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// Write the JSON Lines to FILE (default: stdout, with the summary on stderr).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Override a scenario key (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+/// Arguments of `kafkasim replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// The seed; overrides the scenario's `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override a scenario key (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Test-only: disturb the second run's network randomness at this time.
+    #[arg(long, hide = true, value_name = "MS")]
+    pub inject_nondeterminism_at_ms: Option<u64>,
+}
+
+/// Arguments of `kafkasim shrink`.
+#[derive(Debug, Args)]
+pub struct ShrinkArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// The seed, kept while shrinking; overrides the scenario's `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The anomaly kind to keep (default: the first the run shows).
+    #[arg(long, value_name = "KIND")]
+    pub anomaly: Option<String>,
+    /// Write the minimal scenario to FILE (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Override a scenario key (repeatable); the minimal scenario says it in the file.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
 }
 
 /// Arguments of `kafkasim describe`.
@@ -123,6 +206,10 @@ where
         Command::Run(args) => run::run(&args),
         Command::Check { paths } => check::check(&paths),
         Command::Describe(args) => describe::describe(&args),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Merge { files } => sweep::merge(&files),
+        Command::Replay(args) => replay::replay(&args),
+        Command::Shrink(args) => shrink::shrink(&args),
     });
     outcome.unwrap_or_else(|_| {
         eprintln!("internal error: kafkasim broke one of its own invariants (message above)");
@@ -145,6 +232,25 @@ pub(crate) fn load_runnable(
         return Err(EXIT_USAGE);
     }
     Ok(scenario)
+}
+
+/// The command that replays a seed, with shell quoting where an argument needs it.
+pub(crate) fn replay_command(scenario: &std::path::Path, seed: u64, sets: &[String]) -> String {
+    let mut command = format!("kafkasim run {} --seed {seed}", quote(&scenario.display().to_string()));
+    for set in sets {
+        command += &format!(" --set {}", quote(set));
+    }
+    command
+}
+
+/// `arg` as a POSIX shell word.
+fn quote(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.,:/=@+%".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
 }
 
 /// The binary's entry point: parses `std::env::args` and returns the exit code.

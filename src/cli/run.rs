@@ -28,6 +28,7 @@ pub fn run(args: &RunArgs) -> i32 {
     let options = run::RunOptions {
         keep_log: args.trace.is_some(),
         dump_log: args.dump_log.is_some(),
+        ..run::RunOptions::default()
     };
     let outcome = match run::run(&scenario, seed, options) {
         Ok(outcome) => outcome,
@@ -67,15 +68,11 @@ pub fn run(args: &RunArgs) -> i32 {
 
 /// The command that replays this run.
 fn replay_command(args: &RunArgs, seed: u64) -> String {
-    let mut command = format!("kafkasim run {} --seed {seed}", args.scenario.display());
-    for set in &args.sets {
-        command += &format!(" --set {set}");
-    }
-    command
+    super::replay_command(&args.scenario, seed, &args.sets)
 }
 
 /// Checks that an output file can be created: its directory exists and it is not a directory.
-fn check_output_path(path: &Path) -> Result<(), String> {
+pub(super) fn check_output_path(path: &Path) -> Result<(), String> {
     if path.is_dir() {
         return Err("is a directory".into());
     }

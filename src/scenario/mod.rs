@@ -124,6 +124,24 @@ pub fn parse_str(
     }
 }
 
+/// The TOML document of a loadable scenario with every `--set` applied, as if the file said
+/// them (for tools that rewrite scenarios, such as `kafkasim shrink`).
+pub fn document_with_sets(
+    source: &str,
+    file_label: &str,
+    sets: &[String],
+) -> Result<DocumentMut, ScenarioError> {
+    parse_str(source, file_label, sets)?;
+    let mut doc: DocumentMut = source.parse().map_err(|e| {
+        let p = locate::syntax_problem(&e);
+        ScenarioError::in_file(file_label, source, p.span, p.message)
+    })?;
+    for set in sets {
+        overrides::apply(&mut doc, &overrides::parse_flag(set)?)?;
+    }
+    Ok(doc)
+}
+
 /// Deserializes, resolves and validates one text.
 fn check(text: &str) -> Result<Scenario, Problem> {
     let file: file::ScenarioFile =

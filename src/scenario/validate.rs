@@ -76,6 +76,15 @@ impl Cx {
         Ok(())
     }
 
+    /// Requires a fault time within the safety phase; its very end (`duration_ms`) counts: a
+    /// fault there still applies before the heal.
+    pub fn not_after_end(&self, key: &str, at_ms: u64, duration_ms: u64) -> Result<(), Issue> {
+        if at_ms == duration_ms {
+            return Ok(());
+        }
+        self.before_end(key, at_ms, duration_ms)
+    }
+
     /// Requires a time that happens during the safety phase.
     pub fn before_end(&self, key: &str, at_ms: u64, duration_ms: u64) -> Result<(), Issue> {
         if at_ms < duration_ms {

@@ -42,7 +42,7 @@ fn known_node(cx: &Cx, nodes: &[String], at: Vec<Seg>, node: &str) -> Result<(),
 fn check_fault(s: &Scenario, nodes: &[String], i: usize, f: &Fault) -> Result<(), Issue> {
     let cx = Cx::new(fault_label(i), key_path!["fault", i]);
     match &f.trigger {
-        FaultTrigger::AtMs(at_ms) => cx.before_end("at_ms", *at_ms, s.duration_ms)?,
+        FaultTrigger::AtMs(at_ms) => cx.not_after_end("at_ms", *at_ms, s.duration_ms)?,
         FaultTrigger::When(condition) => check_condition(s, i, condition)?,
     }
     if let Some(node) = &f.node {

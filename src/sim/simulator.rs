@@ -284,6 +284,13 @@ impl<P: Process> Simulator<P> {
         self.queue.len()
     }
 
+    /// Test-only: draws one value from the network's random stream, shifting every later
+    /// latency — a stand-in for a nondeterminism bug, so tests can see it caught.
+    #[doc(hidden)]
+    pub fn perturb_network(&mut self) {
+        let _: u64 = rand::RngExt::random(&mut self.net_rng);
+    }
+
     /// Installs the watcher that fires condition-triggered faults (see [`Trigger`]).
     pub fn set_trigger(&mut self, trigger: Box<Trigger<P>>) {
         self.trigger = Some(trigger);
