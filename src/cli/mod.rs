@@ -4,6 +4,7 @@
 //! usage, with a message on stderr and nothing written; 3 internal error. This is the only module
 //! that may read the wall clock, to report `wall_ms`.
 
+mod assign;
 mod check;
 mod describe;
 mod output;
@@ -35,6 +36,7 @@ Examples:
 
   kafkasim check scenarios/
   kafkasim describe scenarios/r1-hw-truncation-loss.toml --at-ms 5000
+  kafkasim assign --strategy cooperative-sticky < members.json
 
 Exit codes: 0 expectations met, 1 anomalies differ from [expect], 2 bad input, 3 internal error.";
 
@@ -59,6 +61,8 @@ enum Command {
     },
     /// Show every partition's leader, ISR, LEO and HW at a simulated time.
     Describe(DescribeArgs),
+    /// Print what a Kafka assignor would assign to the group read as JSON on stdin.
+    Assign(assign::AssignArgs),
 }
 
 /// Arguments of `kafkasim describe`.
@@ -123,6 +127,7 @@ where
         Command::Run(args) => run::run(&args),
         Command::Check { paths } => check::check(&paths),
         Command::Describe(args) => describe::describe(&args),
+        Command::Assign(args) => assign::assign(&args),
     });
     outcome.unwrap_or_else(|_| {
         eprintln!("internal error: kafkasim broke one of its own invariants (message above)");
