@@ -178,7 +178,7 @@ impl Builder<'_> {
         list.len()
     }
 
-    /// Kafka's `verifyUnfilledMembers`: members left below `min_quota` mean a bug, and Kafka throws.
+    /// Kafka's `verifyUnfilledMembers`: members left below `min_quota` mean a bug; Kafka throws.
     fn verify_unfilled(&self) -> Result<(), AssignError> {
         if self.under_min.is_empty() {
             return Ok(());
