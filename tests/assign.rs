@@ -697,3 +697,47 @@ fn cli_help_lists_assign() {
         .expect("the binary runs");
     assert!(text(&out.stdout).contains("cooperative-sticky"));
 }
+
+#[test]
+fn kafka_test_assignment_with_conflicting_previous_generations() {
+    // AbstractStickyAssignorTest.testAssignmentWithConflictingPreviousGenerations, without racks:
+    // consumer1 (generation 1) claims partitions that consumer2 and consumer3 (generation 2)
+    // also claim; the newer claims win and the result is 4/4/4.
+    let all = ["topic", "topic2", "topic3"];
+    let counts = [("topic", 4), ("topic2", 4), ("topic3", 4)];
+    for all_equal in [true, false] {
+        let (c1_topics, c2_topics): (&[&str], &[&str]) = if all_equal {
+            (&all, &all)
+        } else {
+            (&["topic"], &["topic", "topic2"])
+        };
+        let c1_owned = if all_equal {
+            "topicp0 topicp1 topicp2 topic2p2 topic2p3 topic3p0"
+        } else {
+            "topicp0 topicp1 topicp2 topicp3"
+        };
+        let c2_owned = "topicp0 topicp1 topic2p0 topic2p1 topic2p2 topic2p3";
+        let c3_owned = "topicp2 topicp3 topic3p0 topic3p1 topic3p2 topic3p3";
+        let members = [
+            owner("consumer1", c1_topics, c1_owned, 1),
+            owner("consumer2", c2_topics, c2_owned, 2),
+            owner("consumer3", &all, c3_owned, 2),
+        ];
+        let a = run(Sticky, &counts, &members);
+        let sizes: Vec<usize> = a.values().map(Vec::len).collect();
+        assert_eq!(sizes, [4, 4, 4], "{a:?}");
+        for (member, list) in &a {
+            let m = members
+                .iter()
+                .find(|m| &m.member_id == member)
+                .expect("a member");
+            assert!(list.iter().all(|tp| m.topics.contains(&tp.topic)), "{a:?}");
+            if member != "consumer1" {
+                assert!(
+                    list.iter().all(|tp| m.owned_partitions.contains(tp)),
+                    "{a:?}"
+                );
+            }
+        }
+    }
+}

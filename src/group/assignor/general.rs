@@ -480,3 +480,51 @@ fn balance_score(assignment: &Assignment) -> usize {
     }
     score
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(partition: u32) -> TopicPartition {
+        TopicPartition::new("t", partition)
+    }
+
+    #[test]
+    fn undoing_a_move_picks_the_first_earlier_move_in_java_hash_set_order() {
+        let mut movements = Movements::default();
+        movements.move_partition(&tp(0), "a", "b");
+        movements.move_partition(&tp(1), "a", "b");
+        // t-0 hashes to bucket 5 and t-1 to bucket 4 of Java's table: t-1 comes first.
+        assert_eq!(movements.actual_partition_to_move(&tp(7), "b", "a"), tp(1));
+        // No earlier move from c to b: the partition itself moves.
+        assert_eq!(movements.actual_partition_to_move(&tp(7), "b", "c"), tp(7));
+        // Another topic's moves do not count.
+        let other = TopicPartition::new("u", 0);
+        assert_eq!(movements.actual_partition_to_move(&other, "b", "a"), other);
+    }
+
+    #[test]
+    fn a_partition_moved_back_leaves_no_record_and_chains_collapse() {
+        let mut movements = Movements::default();
+        movements.move_partition(&tp(0), "a", "b");
+        movements.move_partition(&tp(1), "a", "b");
+        movements.move_partition(&tp(1), "b", "a");
+        assert_eq!(movements.actual_partition_to_move(&tp(7), "b", "a"), tp(0));
+        movements.move_partition(&tp(0), "b", "c");
+        assert_eq!(
+            movements.by_partition[&tp(0)],
+            ("a".to_owned(), "c".to_owned())
+        );
+        let pair = ("a".to_owned(), "b".to_owned());
+        assert!(!movements.by_topic["t"].contains_key(&pair));
+    }
+
+    #[test]
+    fn balance_score_sums_pairwise_differences() {
+        let assignment: Assignment = [("a", 3), ("b", 1), ("c", 0)]
+            .into_iter()
+            .map(|(m, n)| (m.to_owned(), (0..n).map(tp).collect()))
+            .collect();
+        assert_eq!(balance_score(&assignment), 2 + 3 + 1);
+    }
+}

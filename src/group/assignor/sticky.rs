@@ -192,3 +192,26 @@ fn partitions_changing_owner(
     added.retain(|tp, _| revoked.contains(tp));
     added
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tps(list: &[(&str, u32)]) -> Vec<TopicPartition> {
+        list.iter()
+            .map(|(t, p)| TopicPartition::new(t, *p))
+            .collect()
+    }
+
+    #[test]
+    fn member_data_orders_owned_partitions_as_each_assignor_receives_them() {
+        let owned = tps(&[("b", 1), ("q", 0), ("a", 2), ("b", 0), ("a", 1)]);
+        // Cooperative: the consumer protocol sorts by topic, then partition.
+        let cooperative = tps(&[("a", 1), ("a", 2), ("b", 0), ("b", 1), ("q", 0)]);
+        assert_eq!(member_data_partitions(&owned, true), cooperative);
+        // Eager sticky user data: topics in Java HashMap order ("q", met before "a", shares
+        // bucket 1 with it; "b" is in bucket 2), each topic's partitions as given.
+        let eager = tps(&[("q", 0), ("a", 2), ("a", 1), ("b", 1), ("b", 0)]);
+        assert_eq!(member_data_partitions(&owned, false), eager);
+    }
+}
