@@ -9,13 +9,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 
 use clap::Args;
 use clap::builder::PossibleValuesParser;
 use serde::Deserialize;
 
-use super::{EXIT_OK, EXIT_USAGE};
+use super::{EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
 use crate::group::assignor::{
     self, Assignment, DEFAULT_GENERATION, Member, Strategy, TopicPartition,
 };
@@ -76,8 +76,15 @@ pub fn assign(args: &AssignArgs) -> i32 {
     }
     match assign_text(&args.strategy, &text) {
         Ok(line) => {
-            println!("{line}");
-            EXIT_OK
+            let mut stdout = std::io::stdout().lock();
+            match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+                // A reader that stopped early (`| head`) is not a failure.
+                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: cannot write the assignment to stdout: {err}");
+                    EXIT_INTERNAL
+                }
+                _ => EXIT_OK,
+            }
         }
         Err(message) => {
             eprintln!("error: {message}");
