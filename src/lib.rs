@@ -12,6 +12,7 @@
 //! - [`protocol`]: Kafka's requests, responses and error codes as Rust values.
 //! - [`broker`]: Kafka's replication rules: follower state, ISR, high watermark, elections.
 //! - [`client`]: Kafka clients: the producer's partitioner (murmur2, sticky, round-robin).
+//! - [`group`]: consumer groups: Kafka's partition assignors (range, roundrobin, sticky, …).
 //! - [`node`]: the process enum of a Kafka cluster, its messages, timers and observations.
 //! - [`check`]: checkers over the history and the final logs, anomalies by name.
 //! - [`run`]: one run of a scenario: world, phases, final reads, checkers, summary.
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod client;
 pub mod disk;
 pub mod faults;
+pub mod group;
 pub mod log;
 pub mod net;
 pub mod node;

@@ -202,7 +202,11 @@ fn names(kinds: &[AnomalyKind]) -> String {
     if kinds.is_empty() {
         return "none".into();
     }
-    kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs candidates with the seed and asks whether the anomaly kind is still there.
@@ -296,7 +300,12 @@ impl State {
     }
 
     /// Removes whole `[[section]]` entries (and the faults that name their nodes).
-    fn drop_entries(&mut self, work: &mut Work, section: &str, progress: &mut dyn FnMut(&str)) -> bool {
+    fn drop_entries(
+        &mut self,
+        work: &mut Work,
+        section: &str,
+        progress: &mut dyn FnMut(&str),
+    ) -> bool {
         let mut changed = false;
         let mut index = 0;
         while index < entries(&self.doc, section).len() {
@@ -309,7 +318,10 @@ impl State {
                 }
             }
             let faults = without_node(&self.faults, |node| {
-                node == name || node.strip_prefix(&format!("{name}-")).is_some_and(is_number)
+                node == name
+                    || node
+                        .strip_prefix(&format!("{name}-"))
+                        .is_some_and(is_number)
             });
             if self.try_doc(work, &doc, &faults) {
                 progress(&format!("removed {section} {name}"));
@@ -355,9 +367,8 @@ impl State {
     ) -> bool {
         let mut changed = false;
         for index in 0..entries(&self.doc, section).len() {
-            let current = |doc: &DocumentMut| {
-                doc[section][index].get(key).and_then(Item::as_integer)
-            };
+            let current =
+                |doc: &DocumentMut| doc[section][index].get(key).and_then(Item::as_integer);
             let Some(start) = current(&self.doc) else {
                 continue;
             };
@@ -438,7 +449,12 @@ fn entries(doc: &DocumentMut, section: &str) -> Vec<String> {
         .and_then(Item::as_array_of_tables)
         .map(|a| {
             a.iter()
-                .map(|t| t.get("name").and_then(Item::as_str).unwrap_or("").to_owned())
+                .map(|t| {
+                    t.get("name")
+                        .and_then(Item::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -578,7 +594,11 @@ impl Snapshot {
     fn changes(&self, after: &Snapshot) -> Vec<String> {
         let mut out = Vec::new();
         if after.faults < self.faults {
-            out.push(format!("{} of {} faults", self.faults - after.faults, self.faults));
+            out.push(format!(
+                "{} of {} faults",
+                self.faults - after.faults,
+                self.faults
+            ));
         }
         for ((section, before), (_, kept)) in self.entries.iter().zip(&after.entries) {
             for gone in before.difference(kept) {

@@ -4,6 +4,7 @@
 //! usage, with a message on stderr and nothing written; 3 internal error. This is the only module
 //! that may read the wall clock, to report `wall_ms`.
 
+mod assign;
 mod check;
 mod describe;
 mod output;
@@ -40,6 +41,7 @@ Examples:
 
   kafkasim check scenarios/
   kafkasim describe scenarios/r1-hw-truncation-loss.toml --at-ms 5000
+  kafkasim assign --strategy cooperative-sticky < members.json
 
   kafkasim sweep tests/data/sweep-3-brokers.toml --seeds 0..1000 --jobs 2 --out results.jsonl
   kafkasim sweep tests/data/sweep-3-brokers.toml --seeds 0..1000 --shard 3/8 --out shard-3.jsonl
@@ -71,6 +73,8 @@ enum Command {
     },
     /// Show every partition's leader, ISR, LEO and HW at a simulated time.
     Describe(DescribeArgs),
+    /// Print what a Kafka assignor would assign to the group read as JSON on stdin.
+    Assign(assign::AssignArgs),
     /// Run one scenario under many seeds, in parallel; JSON Lines and a summary.
     #[command(after_help = EXAMPLES)]
     Sweep(SweepArgs),
@@ -210,6 +214,7 @@ where
         Command::Merge { files } => sweep::merge(&files),
         Command::Replay(args) => replay::replay(&args),
         Command::Shrink(args) => shrink::shrink(&args),
+        Command::Assign(args) => assign::assign(&args),
     });
     outcome.unwrap_or_else(|_| {
         eprintln!("internal error: kafkasim broke one of its own invariants (message above)");
@@ -236,7 +241,10 @@ pub(crate) fn load_runnable(
 
 /// The command that replays a seed, with shell quoting where an argument needs it.
 pub(crate) fn replay_command(scenario: &std::path::Path, seed: u64, sets: &[String]) -> String {
-    let mut command = format!("kafkasim run {} --seed {seed}", quote(&scenario.display().to_string()));
+    let mut command = format!(
+        "kafkasim run {} --seed {seed}",
+        quote(&scenario.display().to_string())
+    );
     for set in sets {
         command += &format!(" --set {}", quote(set));
     }

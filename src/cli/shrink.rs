@@ -93,6 +93,9 @@ fn parse_kind(name: &str) -> Result<AnomalyKind, String> {
         .find(|k| k.as_str() == name)
         .ok_or_else(|| {
             let known: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.as_str()).collect();
-            format!("unknown anomaly kind `{name}` (known: {})", known.join(", "))
+            format!(
+                "unknown anomaly kind `{name}` (known: {})",
+                known.join(", ")
+            )
         })
 }

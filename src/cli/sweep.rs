@@ -385,10 +385,9 @@ fn progress_bar(len: u64) -> ProgressBar {
         ProgressDrawTarget::hidden()
     };
     let bar = ProgressBar::with_draw_target(Some(len), target);
-    let style = ProgressStyle::with_template(
-        "{bar:30} {pos}/{len} seeds  {per_sec}  {msg}  ETA {eta}",
-    )
-    .expect("a valid template");
+    let style =
+        ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {per_sec}  {msg}  ETA {eta}")
+            .expect("a valid template");
     bar.set_style(style);
     bar.set_message("0 failing");
     bar
