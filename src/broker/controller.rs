@@ -472,6 +472,10 @@ impl Controller {
                 .push((replica, self.leader_and_isr(vec![state.clone()])));
         }
         self.update_metadata_all(out);
+        // The write was decided on the live brokers of its time; brokers may have come or gone
+        // while it was in flight (Kafka's controller, handling one event at a time, cannot see
+        // that happen): decide again on today's.
+        self.reconcile(tp, out);
     }
 
     /// Requests were lost with the connection: re-read the live brokers and every state.

@@ -21,14 +21,15 @@ use super::FaultAction;
 use crate::scenario::{FaultKind, Nemesis, Scenario};
 use crate::sim::{NodeId, RootRng, SimDuration, SimRng, SimTime, Stream};
 
-/// When each broker is faulty: `(from, until)` spans, to honour `max_faulty_brokers`.
+/// When each node is faulty: `(from, until)` spans, so that no node takes a second fault
+/// while under one and brokers honour `max_faulty_brokers`.
 struct Faulty {
     spans: Vec<(NodeId, SimTime, SimTime)>,
     network_until: SimTime,
 }
 
 impl Faulty {
-    fn brokers_faulty_during(&self, from: SimTime, until: SimTime) -> Vec<NodeId> {
+    fn faulty_during(&self, from: SimTime, until: SimTime) -> Vec<NodeId> {
         let mut nodes: Vec<NodeId> = self
             .spans
             .iter()
@@ -188,11 +189,10 @@ impl Plan<'_> {
         if network && faulty.network_until > self.at {
             return None;
         }
-        let busy = faulty.brokers_faulty_during(self.at, self.until);
+        let busy = faulty.faulty_during(self.at, self.until);
+        let busy_brokers = busy.iter().filter(|n| self.brokers.contains(n)).count();
         let allowed = |n: &NodeId| {
-            !self.brokers.contains(n)
-                || busy.contains(n)
-                || (busy.len() as u32) < self.nemesis.max_faulty_brokers
+            !self.brokers.contains(n) || (busy_brokers as u32) < self.nemesis.max_faulty_brokers
         };
         let candidates: Vec<NodeId> = targets
             .iter()
@@ -285,12 +285,14 @@ impl Plan<'_> {
             }
             FaultKind::Resume | FaultKind::Heal => return None,
         };
-        let takes_broker_down = !matches!(self.kind, FaultKind::SlowLink | FaultKind::SlowDisk);
-        if takes_broker_down && self.brokers.contains(&target) {
+        let takes_down = !matches!(self.kind, FaultKind::SlowLink | FaultKind::SlowDisk);
+        if takes_down && self.brokers.contains(&target) {
             // A broker is not whole again when the fault ends: its old session must expire and
             // it must catch up into the ISR (a powered-off one with what it lost). Until then a
             // second fault would be a second failure Kafka never promised to survive.
             faulty.spans.push((target, at, until + self.recovery));
+        } else if takes_down {
+            faulty.spans.push((target, at, until));
         }
         if network {
             faulty.network_until = until;
