@@ -27,6 +27,10 @@ pub struct RunOutcome {
     pub finals: Vec<FinalPartition>,
     /// The final logs as JSON Lines, if asked for.
     pub dump: Option<String>,
+    /// Every kept observation in order, LEO and HW moves included, if asked for (a report).
+    pub observations: Vec<(SimTime, NodeId, Obs)>,
+    /// Node names, indexed by node id.
+    pub names: Vec<String>,
 }
 
 /// Why a scenario cannot run in this build, if it cannot.
@@ -162,12 +166,19 @@ pub struct RunOptions {
     pub keep_log: bool,
     /// Render every partition's final log as JSON Lines (`run --dump-log`).
     pub dump_log: bool,
+    /// Keep every LEO and HW move and the controller's partition states as typed observations,
+    /// for charts (`run --report`).
+    pub keep_series: bool,
 }
 
 /// Runs `scenario` with `seed` through every phase.
 pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOutcome, SimError> {
     let settled = SimTime::from_millis(scenario.duration_ms + scenario.settle_ms);
-    let mut sim = run_to(scenario, seed, options.keep_log, settled)?;
+    let mut sim = build(scenario, seed, options.keep_log);
+    if options.keep_series {
+        sim.retain_also(crate::report::series::charted);
+    }
+    run_phases(&mut sim, scenario, settled)?;
     let reader = NodeId::from_index(sim.names().len() - 1);
     let reader_done =
         |sim: &Simulator<Node>| matches!(sim.process(reader), Some(Node::Reader(r)) if r.done());
@@ -186,11 +197,18 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
     let anomalies = check::check_all(&history, &finals, end.as_millis());
     let summary = summarize(&sim, scenario, seed, &history, anomalies);
     let dump = options.dump_log.then(|| dump_log(&sim, scenario, &finals));
+    let observations = if options.keep_series {
+        sim.take_observations()
+    } else {
+        Vec::new()
+    };
     Ok(RunOutcome {
         summary,
         log: sim.trace().log().map(str::to_owned),
         finals,
         dump,
+        observations,
+        names: sim.names().to_vec(),
     })
 }
 
@@ -299,13 +317,20 @@ pub fn run_to(
     at: SimTime,
 ) -> Result<Simulator<Node>, SimError> {
     let mut sim = build(scenario, seed, keep_log);
+    run_phases(&mut sim, scenario, at)?;
+    Ok(sim)
+}
+
+/// Runs a built world through the safety phase and, past `duration_ms`, the heal and the settle
+/// phase, up to `at`.
+fn run_phases(sim: &mut Simulator<Node>, scenario: &Scenario, at: SimTime) -> Result<(), SimError> {
     let safety_end = SimTime::from_millis(scenario.duration_ms);
     sim.run_until(safety_end.min(at))?;
     if at >= safety_end {
-        heal(&mut sim);
+        heal(sim);
         sim.run_until(at)?;
     }
-    Ok(sim)
+    Ok(())
 }
 
 /// The heal phase: the network heals, crashed nodes restart, paused nodes resume.

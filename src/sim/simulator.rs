@@ -159,6 +159,8 @@ pub struct Simulator<P: Process> {
     failure: Option<SimError>,
     /// Process observations in order, when kept.
     observations: Option<Vec<(SimTime, NodeId, P::Observation)>>,
+    /// Observations kept besides those `Process::retain` picks (a report run's LEO and HW moves).
+    retain_also: Option<fn(&P::Observation) -> bool>,
 }
 
 impl<P: Process> Simulator<P> {
@@ -201,6 +203,7 @@ impl<P: Process> Simulator<P> {
             faults: Vec::new(),
             failure: None,
             observations: world.keep_observations.then(Vec::new),
+            retain_also: None,
         };
         for i in 0..sim.nodes.len() {
             sim.boot(NodeId::from_index(i));
@@ -264,6 +267,22 @@ impl<P: Process> Simulator<P> {
     /// Every process observation so far, if the world keeps them.
     pub fn observations(&self) -> &[(SimTime, NodeId, P::Observation)] {
         self.observations.as_deref().unwrap_or(&[])
+    }
+
+    /// From now on also keeps the observations `extra` picks, besides those `Process::retain`
+    /// does, so a report can chart LEO and HW moves. The trace and its hash are the same either
+    /// way.
+    pub fn retain_also(&mut self, extra: fn(&P::Observation) -> bool) {
+        self.observations.get_or_insert_with(Vec::new);
+        self.retain_also = Some(extra);
+    }
+
+    /// Takes the kept observations out of the simulator, leaving none.
+    pub fn take_observations(&mut self) -> Vec<(SimTime, NodeId, P::Observation)> {
+        self.observations
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// How many events are pending.
@@ -470,7 +489,8 @@ impl<P: Process> Simulator<P> {
                 self.trace
                     .record(self.now, &self.names[node.index()], &observation);
                 if let Some(kept) = &mut self.observations
-                    && P::retain(&observation)
+                    && (P::retain(&observation)
+                        || self.retain_also.is_some_and(|f| f(&observation)))
                 {
                     kept.push((self.now, node, observation));
                 }
