@@ -146,6 +146,10 @@ mod tests {
         let steps = vec![(1_000, 4), (50_000, 9)];
         let path = step_path(&steps, Window::from_millis(10, 20), 100);
         assert_eq!(path, vec![(10.0, 4.0), (20.0, 4.0)]);
-        assert!(step_path(&steps, Window::from_millis(0, 0), 100).is_empty());
+        let before = Window {
+            from_us: 0,
+            to_us: 999,
+        };
+        assert!(step_path(&steps, before, 100).is_empty());
     }
 }
