@@ -183,7 +183,17 @@ fn replica_events(series: &PartitionSeries, offset: u64, events: &mut Vec<Event>
     for replica in &series.replicas {
         let b = replica.broker;
         let crossings = crossings(&replica.leo, offset);
-        for (at_us, before, after) in crossings.into_iter().take(EVENTS_PER_KIND_MAX) {
+        // A truncation across the offset tells the loss better, with its rule.
+        let truncated = |at_us: u64| {
+            series
+                .truncations
+                .iter()
+                .any(|t| t.at_us == at_us && t.broker == b && t.to <= offset && t.from > offset)
+        };
+        let crossings = crossings
+            .into_iter()
+            .filter(|&(at_us, _, after)| after > offset || !truncated(at_us));
+        for (at_us, before, after) in crossings.take(EVENTS_PER_KIND_MAX) {
             let (text, removal) = if after > offset {
                 (
                     format!("broker-{b} writes offset {offset} (LEO {before} → {after})"),
