@@ -18,6 +18,7 @@
 //! - [`run`]: one run of a scenario: world, phases, final reads, checkers, summary.
 //! - [`faults`]: fault actions (kill, power-off, partition, …) as data, resolved to node ids.
 //! - [`trace`]: observations, the short log and the rolling `trace_hash`.
+//! - [`report`]: LEO/HW timeline charts (SVG, PNG) and the HTML run report of `run --report`.
 //! - [`zk`]: the ZooKeeper-style metadata service (sessions, ephemerals, watches) and its client.
 //! - [`scenario`]: the TOML scenario format: schema, Kafka defaults, validation, `--set`.
 //! - [`shrink`]: a failing run cut down to a minimal scenario that still shows its anomaly.
@@ -41,6 +42,7 @@ pub mod net;
 pub mod node;
 pub mod protocol;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod shrink;

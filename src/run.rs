@@ -27,6 +27,10 @@ pub struct RunOutcome {
     pub finals: Vec<FinalPartition>,
     /// The final logs as JSON Lines, if asked for.
     pub dump: Option<String>,
+    /// Every kept observation in order, LEO and HW moves included, if asked for (a report).
+    pub observations: Vec<(SimTime, NodeId, Obs)>,
+    /// Node names, indexed by node id.
+    pub names: Vec<String>,
 }
 
 /// Why a scenario cannot run in this build, if it cannot.
@@ -166,12 +170,18 @@ pub struct RunOptions {
     /// determinism check can be seen to catch a nondeterministic run.
     #[doc(hidden)]
     pub perturb_at: Option<SimTime>,
+    /// Keep every LEO and HW move and the controller's partition states as typed observations,
+    /// for charts (`run --report`).
+    pub keep_series: bool,
 }
 
 /// Runs `scenario` with `seed` through every phase.
 pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOutcome, SimError> {
     let settled = SimTime::from_millis(scenario.duration_ms + scenario.settle_ms);
     let mut sim = build(scenario, seed, options.keep_log);
+    if options.keep_series {
+        sim.retain_also(crate::report::series::charted);
+    }
     run_phases(&mut sim, scenario, settled, options.perturb_at)?;
     let reader = NodeId::from_index(sim.names().len() - 1);
     let reader_done =
@@ -207,11 +217,18 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
     let anomalies = check::check_all(&history, &finals, end.as_millis());
     let summary = summarize(&sim, scenario, seed, &history, anomalies);
     let dump = options.dump_log.then(|| dump_log(&sim, scenario, &finals));
+    let observations = if options.keep_series {
+        sim.take_observations()
+    } else {
+        Vec::new()
+    };
     Ok(RunOutcome {
         summary,
         log: sim.trace().log().map(str::to_owned),
         finals,
         dump,
+        observations,
+        names: sim.names().to_vec(),
     })
 }
 
@@ -324,6 +341,8 @@ pub fn run_to(
     Ok(sim)
 }
 
+/// Runs a built world through the safety phase and, past `duration_ms`, the heal and the settle
+/// phase, up to `at`; `perturb_at` is test-only (see [`RunOptions::perturb_at`]).
 fn run_phases(
     sim: &mut Simulator<Node>,
     scenario: &Scenario,

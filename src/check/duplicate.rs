@@ -22,8 +22,10 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
                 record: history.record_name(id),
                 at_ms: end_ms,
                 explanation: format!(
-                    "{} is in the final log at offsets {offsets:?}: a retried send was written twice.",
-                    history.record_name(id)
+                    "{} is in the final log at offsets {offsets:?}{}: a retried send was written \
+                     twice.",
+                    history.record_name(id),
+                    history.outcome_clause(id)
                 ),
             });
         }

@@ -227,6 +227,28 @@ impl History {
             .count()
     }
 
+    /// What became of a record's send, as a clause (`, acknowledged at offset 1 at 1011 ms by
+    /// broker-0`).
+    pub fn outcome_clause(&self, id: RecordId) -> String {
+        let op = self
+            .sends
+            .get(usize::from(id.producer))
+            .and_then(|sends| sends.get(id.n as usize))
+            .and_then(Option::as_ref);
+        match op.map(|op| &op.outcome) {
+            Some(Outcome::Acked { offset, at, broker }) => format!(
+                ", acknowledged at offset {offset} at {} ms by broker-{broker}",
+                at.as_millis()
+            ),
+            Some(Outcome::Failed { definite, error }) => {
+                let how = if *definite { "failed" } else { "indefinite" };
+                format!(", whose send was {how} ({error})")
+            }
+            Some(Outcome::Pending) => ", never answered".into(),
+            None => String::new(),
+        }
+    }
+
     /// The record's name: `<producer>-<n>`.
     pub fn record_name(&self, id: RecordId) -> String {
         let producer = self

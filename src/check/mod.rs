@@ -67,7 +67,7 @@ pub fn check_all(history: &History, finals: &[FinalPartition], end_ms: u64) -> V
     let mut anomalies = Vec::new();
     anomalies.extend(lost_write::check(history, finals, end_ms));
     anomalies.extend(duplicate::check(history, finals, end_ms));
-    anomalies.extend(divergence::check(finals, end_ms));
+    anomalies.extend(divergence::check(history, finals, end_ms));
     anomalies.extend(committed_read_lost::check(history, finals));
     anomalies.extend(inconsistent_offsets::check(history, finals, end_ms));
     anomalies.extend(multiple_leaders::check(history));

@@ -36,6 +36,7 @@ Examples:
   kafkasim run scenarios/r1-hw-truncation-loss.toml --seed 7
   kafkasim run scenarios/r1-hw-truncation-loss.toml --json --trace run.log
   kafkasim run scenarios/r1-hw-truncation-loss.toml --set cluster.replication.protocol=kip-279
+  kafkasim run scenarios/r1-hw-truncation-loss.toml --report reports/r1-hw-truncation
   kafkasim run scenarios/o2-acks-1-loss.toml --set cluster.config.min.insync.replicas=2 \\
       --set producer.p1.config.acks=1
 
@@ -181,6 +182,12 @@ pub struct RunArgs {
     /// Write every partition's final log as JSON Lines (like kafka-dump-log) to FILE.
     #[arg(long, value_name = "FILE")]
     pub dump_log: Option<PathBuf>,
+    /// Write a report to DIR: LEO/HW charts per partition (SVG, PNG), index.html, run.json.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Draw the report's partition charts over this window of simulated ms only.
+    #[arg(long, value_name = "A..B", value_parser = crate::report::parse_window, requires = "report")]
+    pub window_ms: Option<(u64, u64)>,
     /// Override a scenario key, e.g. `cluster.config.min.insync.replicas=2` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,

@@ -18,6 +18,13 @@ pub fn run(args: &RunArgs) -> i32 {
             return EXIT_USAGE;
         }
     }
+    if let Some(dir) = &args.report
+        && let Some(file) = dir.ancestors().find(|a| a.exists() && !a.is_dir())
+    {
+        let what = format!("{} is not a directory", file.display());
+        eprintln!("error: --report {}: {what}", dir.display());
+        return EXIT_USAGE;
+    }
     let scenario = match super::load_runnable(&args.scenario, &args.sets) {
         Ok(scenario) => scenario,
         Err(code) => return code,
@@ -26,8 +33,9 @@ pub fn run(args: &RunArgs) -> i32 {
     #[allow(clippy::disallowed_methods)] // the CLI alone reads the wall clock, for `wall_ms`
     let started = std::time::Instant::now();
     let options = run::RunOptions {
-        keep_log: args.trace.is_some(),
+        keep_log: args.trace.is_some() || args.report.is_some(),
         dump_log: args.dump_log.is_some(),
+        keep_series: args.report.is_some(),
         ..run::RunOptions::default()
     };
     let outcome = match run::run(&scenario, seed, options) {
@@ -38,8 +46,15 @@ pub fn run(args: &RunArgs) -> i32 {
             return EXIT_INTERNAL;
         }
     };
-    let mut summary = outcome.summary;
+    let mut summary = outcome.summary.clone();
     summary.wall_ms = started.elapsed().as_millis() as u64;
+    let report = match &args.report {
+        Some(_) => match render_report(args, &scenario, &outcome, seed) {
+            Ok(files) => Some(files),
+            Err(code) => return code,
+        },
+        None => None,
+    };
     if let (Some(path), Some(log)) = (&args.trace, &outcome.log)
         && let Err(err) = write_atomically(path, log.as_bytes())
     {
@@ -52,6 +67,19 @@ pub fn run(args: &RunArgs) -> i32 {
         eprintln!("error: --dump-log {}: {err}", path.display());
         return EXIT_USAGE;
     }
+    if let (Some(dir), Some((files, render_ms))) = (&args.report, &report) {
+        if let Err(err) = crate::report::write(dir, files) {
+            eprintln!("error: --report {}: {err}", dir.display());
+            return EXIT_USAGE;
+        }
+        let bytes: usize = files.iter().map(|f| f.bytes.len()).sum();
+        eprintln!(
+            "report: {} files, {} KiB in {} (rendered in {render_ms} ms)",
+            files.len(),
+            bytes / 1024,
+            dir.display()
+        );
+    }
     let text = if args.json {
         summary.to_json() + "\n"
     } else {
@@ -63,6 +91,42 @@ pub fn run(args: &RunArgs) -> i32 {
         EXIT_OK
     } else {
         EXIT_ANOMALIES
+    }
+}
+
+/// Renders the report of a finished run; a window outside the run is a usage error (exit 2),
+/// a chart that cannot be drawn an internal one (exit 3).
+fn render_report(
+    args: &RunArgs,
+    scenario: &crate::scenario::Scenario,
+    outcome: &run::RunOutcome,
+    seed: u64,
+) -> Result<(Vec<crate::report::ReportFile>, u128), i32> {
+    if let Err(message) = crate::report::chart_window(&outcome.summary, args.window_ms) {
+        eprintln!("error: --window-ms: {message}");
+        return Err(EXIT_USAGE);
+    }
+    #[allow(clippy::disallowed_methods)] // the CLI alone reads the wall clock
+    let started = std::time::Instant::now();
+    let replay = replay_command(args, seed);
+    let input = crate::report::ReportInput {
+        summary: &outcome.summary,
+        replay: &replay,
+        description: &scenario.description,
+        observations: &outcome.observations,
+        names: &outcome.names,
+        log: outcome.log.as_deref().unwrap_or(""),
+    };
+    let options = crate::report::ReportOptions {
+        window_ms: args.window_ms,
+        ..crate::report::ReportOptions::default()
+    };
+    match crate::report::render(&input, &options) {
+        Ok(files) => Ok((files, started.elapsed().as_millis())),
+        Err(message) => {
+            eprintln!("internal error: --report: {message}");
+            Err(EXIT_INTERNAL)
+        }
     }
 }
 

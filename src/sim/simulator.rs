@@ -163,6 +163,8 @@ pub struct Simulator<P: Process> {
     trigger: Option<Box<Trigger<P>>>,
     /// Faults a trigger fired during the current event, with their delays.
     triggered: Vec<(SimDuration, FaultAction)>,
+    /// Observations kept besides those `Process::retain` picks (a report run's LEO and HW moves).
+    retain_also: Option<fn(&P::Observation) -> bool>,
 }
 
 /// A watcher of observations that fires faults: called with every observation as it is made, it
@@ -214,6 +216,7 @@ impl<P: Process> Simulator<P> {
             observations: world.keep_observations.then(Vec::new),
             trigger: None,
             triggered: Vec::new(),
+            retain_also: None,
         };
         for i in 0..sim.nodes.len() {
             sim.boot(NodeId::from_index(i));
@@ -277,6 +280,22 @@ impl<P: Process> Simulator<P> {
     /// Every process observation so far, if the world keeps them.
     pub fn observations(&self) -> &[(SimTime, NodeId, P::Observation)] {
         self.observations.as_deref().unwrap_or(&[])
+    }
+
+    /// From now on also keeps the observations `extra` picks, besides those `Process::retain`
+    /// does, so a report can chart LEO and HW moves. The trace and its hash are the same either
+    /// way.
+    pub fn retain_also(&mut self, extra: fn(&P::Observation) -> bool) {
+        self.observations.get_or_insert_with(Vec::new);
+        self.retain_also = Some(extra);
+    }
+
+    /// Takes the kept observations out of the simulator, leaving none.
+    pub fn take_observations(&mut self) -> Vec<(SimTime, NodeId, P::Observation)> {
+        self.observations
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// How many events are pending.
@@ -515,7 +534,8 @@ impl<P: Process> Simulator<P> {
                     trigger(self.now, node, &observation, &mut self.triggered);
                 }
                 if let Some(kept) = &mut self.observations
-                    && P::retain(&observation)
+                    && (P::retain(&observation)
+                        || self.retain_also.is_some_and(|f| f(&observation)))
                 {
                     kept.push((self.now, node, observation));
                 }
