@@ -47,8 +47,8 @@ Examples:
   kafkasim sweep tests/data/sweep-3-brokers.toml --seeds 0..1000 --jobs 2 --out results.jsonl
   kafkasim sweep tests/data/sweep-3-brokers.toml --seeds 0..1000 --shard 3/8 --out shard-3.jsonl
   kafkasim merge shard-*.jsonl
-  kafkasim replay tests/data/sweep-3-brokers.toml --seed 12
-  kafkasim shrink tests/data/sweep-3-brokers.toml --seed 12 \\
+  kafkasim replay tests/data/sweep-3-brokers.toml --seed 11
+  kafkasim shrink tests/data/sweep-3-brokers.toml --seed 11 \\
       --set cluster.replication.protocol=hw-truncation --out minimal.toml
 
 Exit codes: 0 expectations met, 1 anomalies differ from [expect], 2 bad input, 3 internal error.";
@@ -125,6 +125,9 @@ pub struct ReplayArgs {
     /// Override a scenario key (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// Also write the run's report (charts, index.html, run.json) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
     /// Test-only: disturb the second run's network randomness at this time.
     #[arg(long, hide = true, value_name = "MS")]
     pub inject_nondeterminism_at_ms: Option<u64>,

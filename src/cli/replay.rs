@@ -1,7 +1,7 @@
-//! `kafkasim replay <scenario> --seed N`: runs the seed with the short log, runs it again, and
-//! compares the two trace hashes; on a mismatch it names the first observation that differs —
-//! a broken determinism promise, exit 3. Otherwise it prints the run's summary and exits as
-//! `run` does.
+//! `kafkasim replay <scenario> --seed N [--report DIR]`: runs the seed with the short log, runs
+//! it again, and compares the two trace hashes; on a mismatch it names the first observation
+//! that differs — a broken determinism promise, exit 3. Otherwise it prints the run's summary,
+//! writes its report if asked, and exits as `run` does.
 
 use super::{EXIT_ANOMALIES, EXIT_INTERNAL, EXIT_OK, ReplayArgs};
 use crate::run::{self, RunOptions};
@@ -9,6 +9,11 @@ use crate::sim::SimTime;
 
 /// Runs `kafkasim replay` and returns the exit code.
 pub fn replay(args: &ReplayArgs) -> i32 {
+    if let Some(dir) = &args.report
+        && let Err(code) = super::run::check_report_dir(dir)
+    {
+        return code;
+    }
     let scenario = match super::load_runnable(&args.scenario, &args.sets) {
         Ok(scenario) => scenario,
         Err(code) => return code,
@@ -17,6 +22,7 @@ pub fn replay(args: &ReplayArgs) -> i32 {
     let command = super::replay_command(&args.scenario, seed, &args.sets);
     let options = RunOptions {
         keep_log: true,
+        keep_series: args.report.is_some(),
         ..RunOptions::default()
     };
     let perturbed = RunOptions {
@@ -52,6 +58,13 @@ pub fn replay(args: &ReplayArgs) -> i32 {
         }
         println!("replay     {command}");
         return EXIT_INTERNAL;
+    }
+    if let Some(dir) = &args.report {
+        let written = super::run::render_report(&scenario, first, &command, None)
+            .and_then(|report| super::run::write_report(dir, &report));
+        if let Err(code) = written {
+            return code;
+        }
     }
     let lines = logs.0.lines().count();
     let summary = &first.summary;

@@ -19,11 +19,9 @@ pub fn run(args: &RunArgs) -> i32 {
         }
     }
     if let Some(dir) = &args.report
-        && let Some(file) = dir.ancestors().find(|a| a.exists() && !a.is_dir())
+        && let Err(code) = check_report_dir(dir)
     {
-        let what = format!("{} is not a directory", file.display());
-        eprintln!("error: --report {}: {what}", dir.display());
-        return EXIT_USAGE;
+        return code;
     }
     let scenario = match super::load_runnable(&args.scenario, &args.sets) {
         Ok(scenario) => scenario,
@@ -49,7 +47,12 @@ pub fn run(args: &RunArgs) -> i32 {
     let mut summary = outcome.summary.clone();
     summary.wall_ms = started.elapsed().as_millis() as u64;
     let report = match &args.report {
-        Some(_) => match render_report(args, &scenario, &outcome, seed) {
+        Some(_) => match render_report(
+            &scenario,
+            &outcome,
+            &replay_command(args, seed),
+            args.window_ms,
+        ) {
             Ok(files) => Some(files),
             Err(code) => return code,
         },
@@ -67,18 +70,10 @@ pub fn run(args: &RunArgs) -> i32 {
         eprintln!("error: --dump-log {}: {err}", path.display());
         return EXIT_USAGE;
     }
-    if let (Some(dir), Some((files, render_ms))) = (&args.report, &report) {
-        if let Err(err) = crate::report::write(dir, files) {
-            eprintln!("error: --report {}: {err}", dir.display());
-            return EXIT_USAGE;
-        }
-        let bytes: usize = files.iter().map(|f| f.bytes.len()).sum();
-        eprintln!(
-            "report: {} files, {} KiB in {} (rendered in {render_ms} ms)",
-            files.len(),
-            bytes / 1024,
-            dir.display()
-        );
+    if let (Some(dir), Some(report)) = (&args.report, &report)
+        && let Err(code) = write_report(dir, report)
+    {
+        return code;
     }
     let text = if args.json {
         summary.to_json() + "\n"
@@ -94,31 +89,59 @@ pub fn run(args: &RunArgs) -> i32 {
     }
 }
 
+/// Refuses a report directory that is, or sits under, a file (exit 2).
+pub(super) fn check_report_dir(dir: &Path) -> Result<(), i32> {
+    if let Some(file) = dir.ancestors().find(|a| a.exists() && !a.is_dir()) {
+        let what = format!("{} is not a directory", file.display());
+        eprintln!("error: --report {}: {what}", dir.display());
+        return Err(EXIT_USAGE);
+    }
+    Ok(())
+}
+
+/// A rendered report: its files and how long rendering took.
+pub(super) type Report = (Vec<crate::report::ReportFile>, u128);
+
+/// Writes a rendered report into `dir` and says so on stderr.
+pub(super) fn write_report(dir: &Path, (files, render_ms): &Report) -> Result<(), i32> {
+    if let Err(err) = crate::report::write(dir, files) {
+        eprintln!("error: --report {}: {err}", dir.display());
+        return Err(EXIT_USAGE);
+    }
+    let bytes: usize = files.iter().map(|f| f.bytes.len()).sum();
+    eprintln!(
+        "report: {} files, {} KiB in {} (rendered in {render_ms} ms)",
+        files.len(),
+        bytes / 1024,
+        dir.display()
+    );
+    Ok(())
+}
+
 /// Renders the report of a finished run; a window outside the run is a usage error (exit 2),
 /// a chart that cannot be drawn an internal one (exit 3).
-fn render_report(
-    args: &RunArgs,
+pub(super) fn render_report(
     scenario: &crate::scenario::Scenario,
     outcome: &run::RunOutcome,
-    seed: u64,
-) -> Result<(Vec<crate::report::ReportFile>, u128), i32> {
-    if let Err(message) = crate::report::chart_window(&outcome.summary, args.window_ms) {
+    replay: &str,
+    window_ms: Option<(u64, u64)>,
+) -> Result<Report, i32> {
+    if let Err(message) = crate::report::chart_window(&outcome.summary, window_ms) {
         eprintln!("error: --window-ms: {message}");
         return Err(EXIT_USAGE);
     }
     #[allow(clippy::disallowed_methods)] // the CLI alone reads the wall clock
     let started = std::time::Instant::now();
-    let replay = replay_command(args, seed);
     let input = crate::report::ReportInput {
         summary: &outcome.summary,
-        replay: &replay,
+        replay,
         description: &scenario.description,
         observations: &outcome.observations,
         names: &outcome.names,
         log: outcome.log.as_deref().unwrap_or(""),
     };
     let options = crate::report::ReportOptions {
-        window_ms: args.window_ms,
+        window_ms,
         ..crate::report::ReportOptions::default()
     };
     match crate::report::render(&input, &options) {
