@@ -226,7 +226,9 @@ impl Work<'_> {
         if run::unsupported(&scenario).is_some() {
             return None;
         }
-        let outcome = run::run(&scenario, self.seed, RunOptions::default()).ok()?;
+        // A candidate that breaks an invariant (or panics) is no reproduction of this anomaly.
+        let run = || run::run(&scenario, self.seed, RunOptions::default());
+        let outcome = std::panic::catch_unwind(run).ok()?.ok()?;
         let counts = outcome.summary.anomaly_counts;
         Some(
             AnomalyKind::ALL

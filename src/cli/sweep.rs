@@ -145,6 +145,7 @@ pub fn sweep(args: &SweepArgs) -> i32 {
     let mut jsonl = String::new();
     let mut results = Vec::with_capacity(seeds.len());
     let mut failing = 0u64;
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     let mut stdout = std::io::stdout().lock();
     run_seeds(&scenario, &seeds, jobs, |seed, outcome, wall_ms| {
         let command = super::replay_command(&args.scenario, seed, &args.sets);
@@ -186,9 +187,13 @@ pub fn sweep(args: &SweepArgs) -> i32 {
                 line
             }
         };
-        if !results.last().is_some_and(|r| r.expect_met) {
-            failing += 1;
-            progress.set_message(format!("{failing} failing"));
+        if let Some(last) = results.last() {
+            failing += u64::from(!last.expect_met);
+            for kind in last.anomaly_counts.keys() {
+                *seen.entry(kind.clone()).or_insert(0u64) += 1;
+            }
+            let kinds: Vec<String> = seen.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            progress.set_message(format!("{failing} failing · {}", kinds.join(", ")));
         }
         progress.inc(1);
         if args.out.is_some() {
@@ -385,9 +390,13 @@ fn progress_bar(len: u64) -> ProgressBar {
         ProgressDrawTarget::hidden()
     };
     let bar = ProgressBar::with_draw_target(Some(len), target);
+    let rate = |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{:.1} seeds/s", state.per_sec());
+    };
     let style =
-        ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {per_sec}  {msg}  ETA {eta}")
-            .expect("a valid template");
+        ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {rate}  {msg}  ETA {eta}")
+            .expect("a valid template")
+            .with_key("rate", rate);
     bar.set_style(style);
     bar.set_message("0 failing");
     bar
