@@ -147,8 +147,7 @@ fn a_snapshot_past_the_recovered_log_end_is_deleted() {
     let cut = *log
         .segments()
         .iter()
-        .filter(|&&base| base < last)
-        .next_back()
+        .rfind(|&&base| base < last)
         .expect("a segment before the snapshot");
     let later: Vec<String> = disk
         .list(&format!("{DIR}/"))
