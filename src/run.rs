@@ -41,11 +41,11 @@ pub fn unsupported(scenario: &Scenario) -> Option<String> {
     if scenario
         .producers
         .iter()
-        .any(|p| p.config.idempotence_enabled() || p.config.is_transactional())
+        .any(|p| p.config.is_transactional())
     {
         return Some(
-            "idempotent and transactional producers are not supported yet (set \
-             producer.<name>.config.enable.idempotence=false)"
+            "transactional producers are not supported yet (remove \
+             producer.<name>.config.transactional.id)"
                 .into(),
         );
     }

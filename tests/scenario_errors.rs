@@ -98,6 +98,16 @@ const CASES: &[Case] = &[
         "`enable.idempotence` = true conflicts with `acks` = 1",
     ),
     case(
+        "idempotence-retries-conflict.toml",
+        Some(18),
+        "`enable.idempotence` = true conflicts with `retries` = 0; idempotence needs retries > 0",
+    ),
+    case(
+        "idempotence-in-flight-conflict.toml",
+        Some(18),
+        "conflicts with `max.in.flight.requests.per.connection` = 6; idempotence needs at most 5",
+    ),
+    case(
         "transactional-without-idempotence.toml",
         Some(18),
         "`transactional.id` requires idempotence",

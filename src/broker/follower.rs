@@ -118,7 +118,9 @@ impl Broker {
                     self.on_controller_ack(ctx, broker, correlation);
                 }
             }
-            Response::Produce { .. } | Response::Metadata { .. } => {}
+            Response::Produce { .. }
+            | Response::Metadata { .. }
+            | Response::InitProducerId { .. } => {}
         }
     }
 

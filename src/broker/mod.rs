@@ -8,6 +8,7 @@ pub mod election;
 mod follower;
 pub mod isr;
 pub mod partition;
+pub mod producer_ids;
 mod purgatory;
 pub mod replica;
 mod requests;

@@ -4,7 +4,8 @@
 
 use super::isr;
 use super::server::{Broker, Deadline, PendingProduce};
-use crate::node::{Msg, Node, millis, push_disk_ops};
+use crate::log::AppendCheck;
+use crate::node::{Msg, Node, Obs, millis, push_disk_ops};
 use crate::protocol::{KafkaError, Response, TopicPartition};
 use crate::record::RecordBatch;
 use crate::scenario::Acks;
@@ -87,6 +88,31 @@ impl Broker {
             .ok_or(KafkaError::NotLeaderOrFollower)?;
         if acks == Acks::All {
             isr::check_enough_replicas(partition.isr_size(), min_isr)?;
+        }
+        match partition.log.check_producer_append(&batch) {
+            Ok(AppendCheck::Append) => {}
+            Ok(AppendCheck::Duplicate {
+                first_offset,
+                last_offset,
+            }) => {
+                ctx.observe(Obs::Note(format!(
+                    "{} duplicate: producer {} epoch {} sequence {} is at offset {first_offset}",
+                    partition.name, batch.producer_id, batch.producer_epoch, batch.base_sequence
+                )));
+                return Ok((first_offset, last_offset + 1));
+            }
+            Err(error) => {
+                let last = partition
+                    .log
+                    .producer_state()
+                    .entry(batch.producer_id)
+                    .map(|e| (e.producer_epoch, e.last_sequence()));
+                ctx.observe(Obs::Note(format!(
+                    "{} {error}: producer {} epoch {} sequence {} after {last:?}",
+                    partition.name, batch.producer_id, batch.producer_epoch, batch.base_sequence
+                )));
+                return Err(error);
+            }
         }
         let mut ops = Vec::new();
         let offsets = partition.append_as_leader(batch, now, &mut ops);

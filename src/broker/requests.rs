@@ -85,6 +85,9 @@ impl Broker {
                     }),
                 );
             }
+            Request::InitProducerId { correlation } => {
+                self.handle_init_producer_id(ctx, from, correlation);
+            }
             Request::IsrChangeNotification { tp } => {
                 if let Some(controller) = &mut self.controller {
                     let mut out = Default::default();

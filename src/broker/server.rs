@@ -65,6 +65,8 @@ pub enum ZkTag {
         /// The leader epoch of the write.
         epoch: u32,
     },
+    /// A step of a producer id block claim.
+    ProducerIdBlock(super::producer_ids::ProducerIdTag),
     /// A leader's conditional ISR update.
     IsrWrite {
         /// The partition.
@@ -144,6 +146,8 @@ pub struct Broker {
     pub(super) zk_resync: bool,
     /// When the metadata service last answered (or the connection was last started over).
     pub(super) zk_heard_at: SimTime,
+    /// Volatile: producer ids for `InitProducerId`.
+    pub(super) producer_ids: super::producer_ids::ProducerIdManager,
 }
 
 impl Broker {
@@ -169,6 +173,7 @@ impl Broker {
             resend_armed: false,
             zk_resync: false,
             zk_heard_at: SimTime::ZERO,
+            producer_ids: Default::default(),
         }
     }
 
@@ -451,6 +456,7 @@ impl Broker {
             }
             ZkTag::IsrWrite { tp, epoch, isr } => self.on_isr_written(ctx, tp, epoch, isr, result),
             ZkTag::IsrReread { tp, epoch } => self.on_isr_reread(ctx, tp, epoch, result),
+            ZkTag::ProducerIdBlock(tag) => self.on_producer_id_block(ctx, tag, result),
         }
     }
 
@@ -489,6 +495,9 @@ impl Broker {
             let mut out = ControllerOut::default();
             controller.on_connection_lost(&mut out);
             self.apply_controller_out(ctx, out);
+        }
+        if any(|t| matches!(t, ZkTag::ProducerIdBlock(_))) {
+            self.on_producer_id_block_lost(ctx);
         }
         for tag in tags {
             if let ZkTag::IsrWrite { tp, epoch, isr } = tag {

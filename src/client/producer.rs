@@ -6,12 +6,16 @@
 //! `NOT_LEADER_OR_FOLLOWER`. Every record's outcome is observed: acknowledged with its offset,
 //! failed for certain (never written), or indefinite (it may or may not have been written).
 //!
-//! Batches carry the producer id/epoch/sequence header fields with Kafka's "none" values:
-//! idempotence and transactions are not modelled yet.
+//! An idempotent producer (`enable.idempotence`, see [`super::idempotence`]) first asks a broker
+//! for a producer id, then stamps every batch with it, its epoch and a per-partition sequence;
+//! otherwise batches carry Kafka's "none" values. Transactions are not modelled yet.
+
+mod idempotent;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use super::idempotence::{BatchSequence, Idempotence};
 use super::partitioner::{NullKeyPartitioner, partition_for_key};
 use crate::node::{Msg, Node, Obs, Timer, millis};
 use crate::protocol::{BrokerId, KafkaError, PartitionState, Request, Response, TopicPartition};
@@ -84,6 +88,8 @@ struct Batch {
     /// Not before this time (retry backoff).
     not_before: SimTime,
     attempts: u32,
+    /// Idempotence: the producer id, epoch and sequence, from the first drain on.
+    sequence: Option<BatchSequence>,
 }
 
 /// A produce request in flight.
@@ -118,6 +124,12 @@ pub struct Producer {
     /// The one pending wake-up timer, if any: lingering, retries and refreshes share it.
     wakeup: Option<SimTime>,
     next_correlation: u64,
+    /// The idempotent producer's ids and sequences (none when idempotence is off).
+    idempotence: Option<Idempotence>,
+    /// The `InitProducerId` request in flight: its correlation id and broker node.
+    init_in_flight: Option<(u64, NodeId)>,
+    /// No `InitProducerId` before this time (`retry.backoff.ms` after a failed one).
+    init_not_before: SimTime,
 }
 
 impl Producer {
@@ -147,6 +159,12 @@ impl Producer {
             metadata_in_flight: false,
             wakeup: None,
             next_correlation: 0,
+            idempotence: spec
+                .config
+                .idempotence_enabled()
+                .then(|| Idempotence::new(spec.partitions)),
+            init_in_flight: None,
+            init_not_before: SimTime::ZERO,
         }
     }
 
@@ -155,6 +173,7 @@ impl Producer {
     /// source makes next; what it made meanwhile, and what was in the accumulator, is gone.
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
         self.request_metadata(ctx);
+        self.maybe_init_producer_id(ctx);
         let start = SimTime::from_millis(self.spec.start_ms);
         let interval = self.interval().as_micros().max(1);
         // Records are due at `start + k * interval`; a restart resumes after the last one due.
@@ -196,6 +215,9 @@ impl Producer {
             }
             ProducerTimer::RequestTimeouts => {
                 for correlation in self.timeouts.expired(ctx.now()) {
+                    if self.init_in_flight.is_some_and(|(c, _)| c == correlation) {
+                        self.on_init_failed(ctx, KafkaError::RequestTimedOut);
+                    }
                     if let Some(flight) = self.take_in_flight(correlation) {
                         for (partition, batch) in flight.batches {
                             self.on_failure(ctx, partition, batch, KafkaError::RequestTimedOut);
@@ -244,6 +266,7 @@ impl Producer {
                 maybe_written: false,
                 not_before: now,
                 attempts: 0,
+                sequence: None,
             });
         }
         let batch = queue.back_mut().expect("just ensured");
@@ -275,6 +298,9 @@ impl Producer {
     fn send_ready(&mut self, ctx: &mut Ctx<'_, Node>) {
         let now = ctx.now();
         self.expire_batches(ctx);
+        if self.idempotence.is_some() && !self.prepare_idempotent_send(ctx) {
+            return;
+        }
         let mut per_broker: BTreeMap<BrokerId, Vec<(u32, Batch)>> = BTreeMap::new();
         let mut need_metadata = false;
         let mut next_wakeup: Option<SimTime> = None;
@@ -297,10 +323,20 @@ impl Producer {
             if self.in_flight_per_broker[leader as usize] >= limit {
                 continue;
             }
+            if let Some(idem) = &self.idempotence
+                && !idem.may_drain(partition, first.sequence.as_ref())
+            {
+                continue;
+            }
             let mut batch = self.queues[partition as usize]
                 .pop_front()
                 .expect("front exists");
             batch.closed = true;
+            if batch.sequence.is_none()
+                && let Some(idem) = &mut self.idempotence
+            {
+                batch.sequence = Some(idem.assign(partition, batch.records.len() as u64));
+            }
             per_broker
                 .entry(leader)
                 .or_default()
@@ -327,6 +363,9 @@ impl Producer {
             {
                 let batch = self.queues[partition].pop_front().expect("front exists");
                 let definite = !batch.sent;
+                if let (Some(idem), Some(sequence)) = (&mut self.idempotence, &batch.sequence) {
+                    idem.on_expired(partition as u32, sequence);
+                }
                 self.fail(
                     ctx,
                     partition as u32,
@@ -435,17 +474,46 @@ impl Producer {
     pub fn on_response(&mut self, ctx: &mut Ctx<'_, Node>, _from: NodeId, response: Response) {
         match response {
             Response::Metadata { partitions, .. } => self.on_metadata(partitions),
+            Response::InitProducerId {
+                correlation,
+                result,
+            } => self.on_init_producer_id(ctx, correlation, result),
             Response::Produce {
                 correlation,
                 partitions,
             } => {
-                let Some(flight) = self.take_in_flight(correlation) else {
+                let Some(broker) = self.in_flight.get(&correlation).map(|f| f.broker) else {
                     return;
                 };
+                if self
+                    .in_flight
+                    .range(..correlation)
+                    .any(|(_, f)| f.broker == broker)
+                {
+                    // Kafka's NetworkClient: responses come back in request order on a
+                    // connection; one overtaking an older request means something was lost, and
+                    // the client closes the connection, failing everything in flight on it.
+                    let node = self.spec.brokers[broker as usize];
+                    ctx.observe(Obs::Note(format!(
+                        "response {correlation} from broker-{broker} overtook an older request: \
+                         closing the connection"
+                    )));
+                    self.fail_connection(ctx, node);
+                    self.send_ready(ctx);
+                    return;
+                }
+                let flight = self.take_in_flight(correlation).expect("looked up");
                 for ((partition, batch), (_, result)) in flight.batches.into_iter().zip(partitions)
                 {
                     match result {
-                        Ok(base) => self.acknowledge(ctx, flight.broker, partition, &batch, base),
+                        Ok(base) => {
+                            if let (Some(idem), Some(seq)) =
+                                (&mut self.idempotence, &batch.sequence)
+                            {
+                                idem.on_completed(partition, seq);
+                            }
+                            self.acknowledge(ctx, flight.broker, partition, &batch, base)
+                        }
                         Err(error) => self.on_failure(ctx, partition, batch, error),
                     }
                 }
@@ -517,8 +585,38 @@ impl Producer {
         ) {
             self.leaders[partition as usize] = None;
         }
-        batch.maybe_written |= error != KafkaError::NotEnoughReplicas;
-        if error.is_retriable() && batch.attempts <= self.spec.config.retries {
+        // These errors refuse the batch before the append.
+        let refused = matches!(
+            error,
+            KafkaError::NotEnoughReplicas
+                | KafkaError::OutOfOrderSequenceNumber
+                | KafkaError::InvalidProducerEpoch
+        );
+        batch.maybe_written |= !refused;
+        let retries_left = batch.attempts <= self.spec.config.retries;
+        let retriable = match (&mut self.idempotence, &batch.sequence) {
+            (Some(idem), Some(sequence)) => {
+                retries_left && idem.can_retry(partition, sequence, error)
+            }
+            _ => retries_left && error.is_retriable(),
+        };
+        if let (Some(sequence), true) = (
+            &batch.sequence,
+            refused && error != KafkaError::NotEnoughReplicas,
+        ) {
+            ctx.observe(Obs::Note(format!(
+                "{} {error} for epoch {} sequence {}: {}",
+                self.names[partition as usize],
+                sequence.id.epoch,
+                sequence.wire_sequence(),
+                if retriable {
+                    "retrying"
+                } else {
+                    "failing the batch"
+                }
+            )));
+        }
+        if retriable {
             batch.not_before = ctx.now() + millis(self.spec.config.retry_backoff_ms);
             // Back in record order, ahead of newer batches: several batches failing together
             // (a closed connection) keep their order.
@@ -531,8 +629,11 @@ impl Producer {
             queue.insert(at, batch);
             return;
         }
-        // Only NOT_ENOUGH_REPLICAS is certain: the leader refused before appending.
-        let definite = error == KafkaError::NotEnoughReplicas && !batch.maybe_written;
+        if let (Some(idem), Some(sequence)) = (&mut self.idempotence, &batch.sequence) {
+            idem.on_failed(partition, sequence, error, retries_left);
+        }
+        // Only a refusal before the append is certain, if no earlier attempt may have written it.
+        let definite = refused && !batch.maybe_written;
         self.fail(ctx, partition, &batch, definite, error);
     }
 
@@ -576,7 +677,16 @@ impl Producer {
 
     /// A broker connection closed: its requests failed with a network error.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx<'_, Node>, peer: NodeId) {
+        self.fail_connection(ctx, peer);
+        self.send_ready(ctx);
+    }
+
+    /// Fails what was in flight on the connection to `peer` with a network error.
+    fn fail_connection(&mut self, ctx: &mut Ctx<'_, Node>, peer: NodeId) {
         self.metadata_in_flight = false;
+        if self.init_in_flight.is_some_and(|(_, node)| node == peer) {
+            self.on_init_failed(ctx, KafkaError::NetworkException);
+        }
         // Partitions led by that broker need fresh metadata, even with nothing in flight (acks=0).
         for leader in &mut self.leaders {
             if leader.is_some_and(|l| self.spec.brokers[l as usize] == peer) {
@@ -595,18 +705,22 @@ impl Producer {
                 self.on_failure(ctx, partition, batch, KafkaError::NetworkException);
             }
         }
-        self.send_ready(ctx);
     }
 }
 
-/// The wire batch of a producer batch (no idempotence or transactions yet).
+/// The wire batch of a producer batch (no transactions yet).
 fn record_batch(batch: &Batch) -> RecordBatch {
+    let (producer_id, producer_epoch, base_sequence) = batch
+        .sequence
+        .map_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE), |s| {
+            (s.id.producer_id, s.id.epoch, s.wire_sequence())
+        });
     RecordBatch {
         base_offset: 0,
         partition_leader_epoch: 0,
-        producer_id: NO_PRODUCER_ID,
-        producer_epoch: NO_PRODUCER_EPOCH,
-        base_sequence: NO_SEQUENCE,
+        producer_id,
+        producer_epoch,
+        base_sequence,
         transactional: false,
         control: None,
         max_timestamp_ms: batch.created.as_millis(),

@@ -12,7 +12,7 @@
 //! Fault model: a `kill` keeps every written byte, so recovery reproduces the log; a power-off
 //! keeps each file's durable prefix or a torn tail, which recovery cuts at the first batch whose
 //! length or CRC is wrong, dropping every later segment so offsets stay contiguous. Left out:
-//! compaction, the time and transaction indexes, producer-state snapshots, `DeleteRecords`
+//! compaction, the time and transaction indexes, `DeleteRecords`
 //! (the log start offset is always the first segment's base), and Kafka's recovery point (all
 //! segments are re-validated on every recovery).
 //!
@@ -37,12 +37,16 @@ mod checkpoint;
 pub mod codec;
 mod epoch_cache;
 mod index;
+mod producer_snapshots;
+pub mod producer_state;
 mod recovery;
 mod retention;
 mod segment;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::protocol::KafkaError;
 use crate::record::RecordBatch;
 use crate::scenario::LogConfig;
 use crate::sim::DiskOp;
@@ -54,6 +58,7 @@ pub use checkpoint::{
 pub use codec::DecodeError;
 pub use epoch_cache::{EpochCache, EpochEntry, Truncation};
 pub use index::{INDEX_ENTRY_BYTES, IndexEntry, OffsetIndex};
+pub use producer_state::{AppendCheck, ProducerStateManager};
 pub use recovery::RecoveryReport;
 pub use segment::{
     RELATIVE_OFFSET_MAX, SEGMENT_BYTES_MAX, Segment, index_file_name, log_file_name,
@@ -102,6 +107,11 @@ pub struct PartitionLog {
     epoch_cache: EpochCache,
     /// Volatile: the token of the syncs and atomic writes this log issues.
     sync_token: u64,
+    /// Volatile: every idempotent producer's state, implied by the batches (rebuilt on recovery
+    /// and truncation from the snapshots and the log).
+    producer_state: ProducerStateManager,
+    /// Durable in `<offset>.snapshot` files: the producer state at segment rolls.
+    producer_snapshots: BTreeMap<u64, ProducerStateManager>,
 }
 
 impl PartitionLog {
@@ -130,6 +140,8 @@ impl PartitionLog {
             segments,
             epoch_cache: epochs,
             sync_token: 0,
+            producer_state: ProducerStateManager::new(),
+            producer_snapshots: BTreeMap::new(),
         };
         log.assert_invariants();
         log
@@ -226,6 +238,11 @@ impl PartitionLog {
             self.write_epoch_checkpoint(out);
         }
         offsets
+    }
+
+    /// A leader's check of a produced batch against the producer state, before appending it.
+    pub fn check_producer_append(&self, batch: &RecordBatch) -> Result<AppendCheck, KafkaError> {
+        self.producer_state.check_append(batch)
     }
 
     /// Appends batches fetched from the leader, which carry their offsets and epochs; they must
@@ -338,6 +355,7 @@ impl PartitionLog {
         if self.epoch_cache.truncate_from_end(new_end) {
             self.write_epoch_checkpoint(out);
         }
+        self.reload_producer_state(out);
         self.assert_invariants();
         log_end - new_end
     }
@@ -356,6 +374,7 @@ impl PartitionLog {
         if self.epoch_cache.clear() {
             self.write_epoch_checkpoint(out);
         }
+        self.clear_producer_state(out);
         self.assert_invariants();
     }
 
@@ -413,11 +432,13 @@ impl PartitionLog {
             .active_segment()
             .should_roll(&batch, &self.config, now_ms)
         {
+            self.take_producer_snapshot(out);
             let base_offset = self.log_end_offset();
             let segment = Segment::new(base_offset, self.config.index_interval_bytes, now_ms);
             segment.create_files(&self.dir, out);
             self.segments.push(segment);
         }
+        self.producer_state.update(&batch);
         let active = self.segments.last_mut().expect("a log has a segment");
         active.append(&self.dir, batch, out);
     }

@@ -12,8 +12,8 @@
 //! nothing (a file created but never synced). Segments after a cut would leave a gap in the
 //! offsets, so they go too: Kafka tolerates offset gaps (compaction makes them), kafkasim's logs
 //! are contiguous. Left out: Kafka's recovery point (every segment is re-validated, not only
-//! those after it), the `.swap`/`.cleaned`/`.deleted` files of interrupted operations, and the
-//! producer-state rebuild (a separate module's job).
+//! those after it) and the `.swap`/`.cleaned`/`.deleted` files of interrupted operations. The
+//! producer state is rebuilt from its snapshots and the batches (`producer_snapshots`).
 
 use std::collections::BTreeSet;
 
@@ -88,7 +88,8 @@ impl PartitionLog {
         report.segments_loaded = segments.len();
         report.batches_loaded = segments.iter().map(|s| s.batches().len() as u64).sum();
         let epochs = recover_epochs(dir, &segments, disk, &mut report, out);
-        let log = PartitionLog::from_parts(dir, config, segments, epochs);
+        let mut log = PartitionLog::from_parts(dir, config, segments, epochs);
+        log.load_producer_state(disk, out);
         (log, report)
     }
 }

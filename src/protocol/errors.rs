@@ -30,6 +30,8 @@ pub enum KafkaError {
     InvalidProducerEpoch,
     /// A sequence gap (idempotence).
     OutOfOrderSequenceNumber,
+    /// The broker cannot hand out a producer id yet (its id block is being fetched).
+    CoordinatorLoadInProgress,
 }
 
 impl KafkaError {
@@ -48,6 +50,7 @@ impl KafkaError {
             KafkaError::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
             KafkaError::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
             KafkaError::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+            KafkaError::CoordinatorLoadInProgress => "COORDINATOR_LOAD_IN_PROGRESS",
         }
     }
 
@@ -64,6 +67,7 @@ impl KafkaError {
                 | KafkaError::FencedLeaderEpoch
                 | KafkaError::UnknownLeaderEpoch
                 | KafkaError::UnknownTopicOrPartition
+                | KafkaError::CoordinatorLoadInProgress
         )
     }
 }

@@ -139,6 +139,12 @@ pub enum Request {
         /// Matches the response to the request.
         correlation: u64,
     },
+    /// An idempotent producer asks any broker for a producer id (Kafka's `InitProducerId` without
+    /// a `transactional.id`).
+    InitProducerId {
+        /// Matches the response to the request.
+        correlation: u64,
+    },
     /// A leader changed an ISR in the metadata service (the `/isr_change_notification` znode).
     IsrChangeNotification {
         /// The partition whose ISR changed.
@@ -176,6 +182,13 @@ pub enum Response {
     ControllerAck {
         /// The request's correlation id.
         correlation: u64,
+    },
+    /// A producer id and epoch for an idempotent producer, or why not.
+    InitProducerId {
+        /// The request's correlation id.
+        correlation: u64,
+        /// `(producer_id, producer_epoch)`.
+        result: Result<(i64, i16), KafkaError>,
     },
     /// Metadata for clients: live brokers and partition leaders.
     Metadata {
