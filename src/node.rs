@@ -262,7 +262,10 @@ impl Process for Node {
             (Node::Zk(zk), Msg::Zk(req)) => {
                 with_zk(ctx, |now, out| zk.on_request(now, from, req, out))
             }
-            (Node::Broker(broker), msg) => broker.on_message(ctx, from, msg),
+            (Node::Broker(broker), msg) => {
+                broker.on_message(ctx, from, msg);
+                broker.pump_requests(ctx);
+            }
             (Node::Producer(producer), Msg::Response(resp)) => {
                 producer.on_response(ctx, from, resp)
             }
@@ -274,7 +277,10 @@ impl Process for Node {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
         match (self, timer) {
             (Node::Zk(zk), Timer::Zk(t)) => with_zk(ctx, |now, out| zk.on_timer(now, t, out)),
-            (Node::Broker(broker), Timer::Broker(t)) => broker.on_timer(ctx, t),
+            (Node::Broker(broker), Timer::Broker(t)) => {
+                broker.on_timer(ctx, t);
+                broker.pump_requests(ctx);
+            }
             (Node::Producer(producer), Timer::Producer(t)) => producer.on_timer(ctx, t),
             (Node::Reader(reader), Timer::Reader(t)) => reader.on_timer(ctx, t),
             (_, timer) => unreachable!("a timer reached the wrong kind of process: {timer:?}"),
@@ -284,7 +290,10 @@ impl Process for Node {
     fn on_connection_closed(&mut self, ctx: &mut Ctx<'_, Self>, peer: NodeId) {
         match self {
             Node::Zk(zk) => with_zk(ctx, |now, out| zk.on_connection_closed(now, peer, out)),
-            Node::Broker(broker) => broker.on_connection_closed(ctx, peer),
+            Node::Broker(broker) => {
+                broker.on_connection_closed(ctx, peer);
+                broker.pump_requests(ctx);
+            }
             Node::Producer(producer) => producer.on_connection_closed(ctx, peer),
             Node::Reader(reader) => reader.on_connection_closed(peer),
         }

@@ -364,6 +364,8 @@ fn run_phases(
 
 /// The heal phase: the network heals, crashed nodes restart, paused nodes resume.
 fn heal(sim: &mut Simulator<Node>) {
+    // Condition-triggered faults belong to the safety phase.
+    sim.clear_trigger();
     sim.apply_fault(FaultAction::Heal);
     for node in (0..sim.names().len()).map(NodeId::from_index) {
         match sim.status(node) {

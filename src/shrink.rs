@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, Value, value};
 
+use crate::cli::FaultRecord;
 use crate::faults::{self, FaultAction};
 use crate::run::{self, RunOptions};
 use crate::scenario::{self, AnomalyKind, ScenarioError};
@@ -109,11 +110,20 @@ pub fn shrink(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<Shrun
     let mut node_names = scenario.node_names();
     node_names.extend(["tail-reader".into(), "final-reader".into()]);
     let nemesis = faults::nemesis::schedule(&scenario, &scenario.node_names(), request.seed);
-    let mut fault_tables: Vec<Table> = doc
-        .get("fault")
-        .and_then(Item::as_array_of_tables)
-        .map(|a| a.iter().cloned().collect())
-        .unwrap_or_default();
+    // `[[fault]]` tables, or `fault = [{ … }, …]` written inline.
+    let mut fault_tables: Vec<Table> = match doc.get("fault") {
+        Some(Item::ArrayOfTables(array)) => array.iter().cloned().collect(),
+        Some(item) => item
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_inline_table)
+                    .map(|t| t.clone().into_table())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     fault_tables.extend(
         nemesis
             .iter()
@@ -127,6 +137,11 @@ pub fn shrink(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<Shrun
         runs: 0,
     };
     let explicit = with_faults(&doc, &fault_tables);
+    if let Err(err) = scenario::parse_str(&explicit.to_string(), request.label, &[]) {
+        return Err(ShrinkError::Internal(format!(
+            "the run's faults written out as [[fault]] entries make no valid scenario: {err}"
+        )));
+    }
     if !work.reproduces(&explicit) {
         return Err(ShrinkError::Internal(format!(
             "the run with its nemesis written out as [[fault]] entries no longer shows {}",
@@ -156,7 +171,13 @@ pub fn shrink(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<Shrun
     let removed = original.changes(&Snapshot::of(&minimal, state.faults.len()));
     let name = scenario.name.clone() + "-shrunk";
     minimal["name"] = value(name);
-    minimal["seed"] = value(request.seed as i64);
+    // TOML integers are signed: a larger seed stays on the command line (the header says it).
+    match i64::try_from(request.seed) {
+        Ok(seed) => minimal["seed"] = value(seed),
+        Err(_) => {
+            minimal.remove("seed");
+        }
+    }
     let kinds = work.kinds(&minimal).unwrap_or_else(|| vec![kind]);
     let mut expect = Table::new();
     expect["anomalies"] = value(Array::from_iter(kinds.iter().map(|k| k.as_str())));
@@ -508,51 +529,33 @@ fn with_faults(doc: &DocumentMut, faults: &[Table]) -> DocumentMut {
     doc
 }
 
-/// One fault as a `[[fault]]` table.
+/// One fault as a `[[fault]]` table, with the fields the run's `faults` list gives it.
 fn fault_table(at: SimTime, fault: &FaultAction, names: &[String]) -> Table {
-    let name = |node: &crate::sim::NodeId| value(names[node.index()].as_str());
+    let record = FaultRecord::new(at, fault, names);
     let mut t = Table::new();
-    t["at_ms"] = value(at.as_millis() as i64);
-    t["action"] = value(fault.name());
-    match fault {
-        FaultAction::Kill(node)
-        | FaultAction::Restart(node)
-        | FaultAction::Pause(node)
-        | FaultAction::Resume(node)
-        | FaultAction::Isolate(node) => t["node"] = name(node),
-        FaultAction::PowerOff { node, torn } => {
-            t["node"] = name(node);
-            t["torn"] = value(*torn);
+    t["at_ms"] = value(record.at_ms as i64);
+    t["action"] = value(record.action);
+    let mut text = |key: &str, v: Option<String>| {
+        if let Some(v) = v {
+            t[key] = value(v);
         }
-        FaultAction::Partition(groups) => {
-            let groups = groups.iter().map(|group| {
-                Value::Array(Array::from_iter(
-                    group.iter().map(|n| names[n.index()].as_str()),
-                ))
-            });
-            t["groups"] = value(Array::from_iter(groups));
+    };
+    text("node", record.node);
+    text("from", record.from);
+    text("to", record.to);
+    if let Some(groups) = record.groups {
+        let groups = groups
+            .iter()
+            .map(|g| Value::Array(Array::from_iter(g.iter().map(String::as_str))));
+        t["groups"] = value(Array::from_iter(groups));
+    }
+    for (key, v) in [("extra_ms", record.extra_ms), ("for_ms", record.for_ms)] {
+        if let Some(v) = v {
+            t[key] = value(v as i64);
         }
-        FaultAction::Cut { from, to } => {
-            t["from"] = name(from);
-            t["to"] = name(to);
-        }
-        FaultAction::Heal => {}
-        FaultAction::SlowLink {
-            from,
-            to,
-            extra,
-            for_,
-        } => {
-            t["from"] = name(from);
-            t["to"] = name(to);
-            t["extra_ms"] = value(extra.as_millis() as i64);
-            t["for_ms"] = value(for_.as_millis() as i64);
-        }
-        FaultAction::SlowDisk { node, extra, for_ } => {
-            t["node"] = name(node);
-            t["extra_ms"] = value(extra.as_millis() as i64);
-            t["for_ms"] = value(for_.as_millis() as i64);
-        }
+    }
+    if let Some(torn) = record.torn {
+        t["torn"] = value(torn);
     }
     t
 }

@@ -199,7 +199,8 @@ fn bad_seed_ranges_shards_jobs_and_result_files_exit_2() {
     }
 
     let garbage = dir.join("garbage.jsonl");
-    std::fs::write(&garbage, "{\"scenario\": \"x\", \"seed\": 1}\nnot json\n").unwrap();
+    let line = "{\"scenario\": \"x\", \"seed\": 1, \"trace_hash\": \"00\"}";
+    std::fs::write(&garbage, format!("{line}\nnot json\n")).unwrap();
     let out = kafkasim(&["merge", garbage.to_str().unwrap()]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

@@ -74,18 +74,30 @@ node = "broker-1"
         })
         .expect("broker-1's HW reaches 100");
     assert!(reached >= hw);
-    assert!(
-        log[reached + 1].ends_with("fault kill broker-1"),
-        "{}",
-        log[reached + 1]
-    );
+    // The rest of that handler's lines come first (same time, same broker), then the kill.
+    let stamp = |l: &str| l.split(' ').take(2).collect::<Vec<_>>().join(" ");
+    let kill = reached
+        + 1
+        + log[reached + 1..]
+            .iter()
+            .position(|l| stamp(l) != stamp(&log[reached]))
+            .unwrap();
+    assert!(log[kill].ends_with("fault kill broker-1"), "{}", log[kill]);
+    assert_eq!(log[kill].split(' ').next(), log[reached].split(' ').next());
     assert_eq!(log.iter().filter(|l| l.contains("fault kill")).count(), 1);
 }
 
 #[test]
 fn a_leader_change_fires_a_pause_that_ends_after_for_ms() {
+    // broker-2's death bumps orders-0's leader epoch under the same leader (broker-0): no
+    // leader change; broker-0's death is one.
     let log = log_of(
         r#"
+[[fault]]
+at_ms = 500
+action = "kill"
+node = "broker-2"
+
 [[fault]]
 at_ms = 3_000
 action = "kill"
@@ -106,6 +118,7 @@ for_ms = 500
         "the pause follows the new leader's lines: {previous:?}"
     );
     let ms = |line: &str| -> f64 { line.split(' ').next().unwrap().parse().unwrap() };
+    assert!(ms(&log[pause]) > 3000.0, "{}", log[pause]);
     let resume = first(&log, &["fault resume p1"]);
     assert_eq!(ms(&log[resume]) - ms(&log[pause]), 500.0);
 }
@@ -136,6 +149,24 @@ for_ms = 1_000
     );
     let shrink = first(&log, &["orders-0 ISR", "(shrink)"]);
     assert!(log[shrink + 1].contains("fault slow-disk broker-0"));
+}
+
+#[test]
+fn conditions_belong_to_the_safety_phase() {
+    // The 1 500th ack comes at about 7.5 s, after the heal at 5 s: nothing fires.
+    let text = BASE.replace("duration_ms = 20_000", "duration_ms = 5_000");
+    let scenario = parse_str(
+        &format!(
+            "{text}[[fault]]\nwhen = {{ acked = 1500 }}\naction = \"kill\"\nnode = \"broker-1\"\n"
+        ),
+        "late.toml",
+        &[],
+    )
+    .expect("a valid scenario");
+    let outcome = run(&scenario, 1, RunOptions::default()).expect("the run completes");
+    assert!(outcome.summary.stats.acked >= 1500);
+    let actions: Vec<&str> = outcome.summary.faults.iter().map(|f| f.action).collect();
+    assert_eq!(actions, ["heal"], "{actions:?}");
 }
 
 #[test]

@@ -72,6 +72,15 @@ pub struct Controller {
     round: u64,
     /// Partition states as last written, with their znode versions.
     states: BTreeMap<TopicPartition, PartitionState>,
+    /// The (leader epoch, znode version) of the state last sent to each partition's replicas: a
+    /// state read back in another epoch (a write whose answer was lost but which landed) is sent
+    /// again, or its leader would stay on a stale version (Kafka's "cached zkVersion not equal
+    /// to that in zookeeper", KAFKA-2729).
+    announced: BTreeMap<TopicPartition, (u32, i32)>,
+    /// Partition states being read, so a second reason to read one waits for the first.
+    reading: BTreeSet<TopicPartition>,
+    /// Whether the states were asked for since this controller started.
+    states_asked: bool,
 }
 
 /// A listing of `/brokers/ids` waiting for the epochs of its brokers.
@@ -93,6 +102,9 @@ impl Controller {
             listing: None,
             round: 0,
             states: BTreeMap::new(),
+            announced: BTreeMap::new(),
+            reading: BTreeSet::new(),
+            states_asked: false,
         }
     }
 
@@ -150,6 +162,7 @@ impl Controller {
                 self.on_broker_epoch(broker, round, result, out)
             }
             (Tag::ReadState(tp), Ok(ZkReply::Data { data, stat })) => {
+                self.reading.remove(&tp);
                 if let Some(json) = LeaderIsrJson::decode(&data) {
                     let state = self.state_from_json(tp, &json, stat.version);
                     self.states.insert(tp, state);
@@ -157,16 +170,23 @@ impl Controller {
                     self.update_metadata_all(out);
                 }
             }
-            (Tag::ReadState(tp), Err(ZkError::NoNode)) => self.create_state(tp, out),
+            (Tag::ReadState(tp), Err(ZkError::NoNode)) => {
+                self.reading.remove(&tp);
+                self.create_state(tp, out);
+            }
             (Tag::CreateState(tp, state), Ok(_)) => self.committed(tp, *state, 0, out),
             (Tag::CreateState(tp, _), Err(_)) => self.read_state(tp, out),
             (Tag::WriteState(tp, state), Ok(ZkReply::Stat(stat))) => {
                 self.committed(tp, *state, stat.version, out)
             }
             (Tag::WriteState(tp, _), Err(_)) => self.read_state(tp, out),
-            (tag, result) => out
-                .notes
-                .push(format!("controller: unexpected {tag:?} -> {result:?}")),
+            (tag, result) => {
+                if let Tag::ReadState(tp) = &tag {
+                    self.reading.remove(tp);
+                }
+                out.notes
+                    .push(format!("controller: unexpected {tag:?} -> {result:?}"))
+            }
         }
     }
 
@@ -289,7 +309,7 @@ impl Controller {
     }
 
     fn on_live_brokers(&mut self, live: BTreeSet<BrokerId>, out: &mut ControllerOut) {
-        let first_time = self.states.is_empty();
+        let first_time = !std::mem::replace(&mut self.states_asked, true);
         let joined: Vec<BrokerId> = live.difference(&self.live).copied().collect();
         let left: Vec<BrokerId> = self.live.difference(&live).copied().collect();
         if !joined.is_empty() || !left.is_empty() {
@@ -336,7 +356,10 @@ impl Controller {
         tps
     }
 
-    fn read_state(&self, tp: TopicPartition, out: &mut ControllerOut) {
+    fn read_state(&mut self, tp: TopicPartition, out: &mut ControllerOut) {
+        if !self.reading.insert(tp) {
+            return;
+        }
         let path = self.state_path(tp);
         out.zk
             .push((ZkOp::GetData { path, watch: false }, Tag::ReadState(tp)));
@@ -395,6 +418,28 @@ impl Controller {
             zk_version: 0,
             replicas,
         };
+        // The topic's paths first, in case their creation was lost (a create of an existing
+        // path fails harmlessly; the service applies one session's requests in order).
+        let topic = &self.spec.topics[tp.topic as usize];
+        let parents = [
+            (
+                zkpaths::topic_path(&topic.name),
+                zkpaths::topic_assignment(&topic.assignment),
+            ),
+            (zkpaths::partitions_path(&topic.name), String::new()),
+            (
+                zkpaths::partition_path(&topic.name, tp.partition),
+                String::new(),
+            ),
+        ];
+        for (path, data) in parents {
+            let op = ZkOp::Create {
+                path,
+                data,
+                ephemeral: false,
+            };
+            out.zk.push((op, Tag::CreateTopic));
+        }
         let data = LeaderIsrJson::encode(state.controller_epoch, state.leader, 0, &state.isr);
         let op = ZkOp::Create {
             path: self.state_path(tp),
@@ -423,7 +468,12 @@ impl Controller {
         };
         if leader == state.leader && isr == state.isr {
             // Nothing changes; a fresh controller still tells everyone the state.
-            if !state_known(&state, self.epoch) {
+            // A newer version in the same epoch is the leader's own ISR write: it knows.
+            let sent = self
+                .announced
+                .get(&tp)
+                .is_some_and(|&(epoch, _)| epoch == state.leader_epoch);
+            if !state_known(&state, self.epoch) || !sent {
                 self.committed(tp, state.clone(), state.zk_version, out);
             }
             return;
@@ -467,6 +517,8 @@ impl Controller {
             self.spec.topics[tp.topic as usize].name, tp.partition, state.leader_epoch, state.isr
         ));
         self.states.insert(tp, state.clone());
+        self.announced
+            .insert(tp, (state.leader_epoch, state.zk_version));
         for &replica in state.replicas.iter().filter(|id| self.live.contains(id)) {
             out.requests
                 .push((replica, self.leader_and_isr(vec![state.clone()])));
@@ -474,12 +526,23 @@ impl Controller {
         self.update_metadata_all(out);
         // The write was decided on the live brokers of its time; brokers may have come or gone
         // while it was in flight (Kafka's controller, handling one event at a time, cannot see
-        // that happen): decide again on today's.
-        self.reconcile(tp, out);
+        // that happen): decide again on today's. (Without an epoch nothing is written.)
+        if self.epoch.is_some() {
+            self.reconcile(tp, out);
+        }
     }
 
     /// Requests were lost with the connection: re-read the live brokers and every state.
-    pub fn on_connection_lost(&mut self, out: &mut ControllerOut) {
+    pub fn on_connection_lost<'a>(
+        &mut self,
+        lost: impl Iterator<Item = &'a Tag>,
+        out: &mut ControllerOut,
+    ) {
+        for tag in lost {
+            if let Tag::ReadState(tp) = tag {
+                self.reading.remove(tp);
+            }
+        }
         if self.epoch.is_none() {
             self.start(out);
             return;

@@ -3,6 +3,7 @@
 //! functions over the leader's state.
 
 mod channel;
+mod connections;
 pub mod controller;
 pub mod election;
 mod follower;

@@ -75,6 +75,13 @@ fn block_json(broker: u32, start: i64, end: i64) -> String {
 }
 
 impl Broker {
+    /// Whether an `InitProducerId` from `client` waits for an id block.
+    pub(super) fn producer_ids_waiting_for(&self, client: NodeId) -> bool {
+        self.producer_ids.waiting.iter().any(|(c, _)| *c == client)
+    }
+}
+
+impl Broker {
     /// Answers `InitProducerId` from the block in hand, or waits for a new block.
     pub(super) fn handle_init_producer_id(
         &mut self,

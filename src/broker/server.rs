@@ -24,6 +24,8 @@ use crate::zk::{WatchEvent, WatchKind, ZkClient, ZkError, ZkOp, ZkReply, ZkToCli
 pub enum BrokerTimer {
     /// Keep the metadata-service session alive.
     ZkPing,
+    /// Two thirds of the session timeout since the metadata service last answered may be up.
+    ZkReadTimeout,
     /// Write the HW checkpoint (`replica.high.watermark.checkpoint.interval.ms`).
     HwCheckpoint,
     /// The ISR shrink check (every `replica.lag.time.max.ms / 2`).
@@ -133,6 +135,8 @@ pub struct Broker {
     pub(super) live_brokers: Vec<BrokerId>,
     pub(super) produces: Vec<PendingProduce>,
     pub(super) fetches: Vec<PendingFetch>,
+    /// Volatile: requests waiting behind the one in service, per connection.
+    pub(super) queued: super::connections::Queued,
     pub(super) next_id: u64,
     /// Volatile: every timeout, behind one armed timer.
     pub(super) deadlines: Deadlines<Deadline>,
@@ -144,8 +148,10 @@ pub struct Broker {
     pub(super) resend_armed: bool,
     /// Whether the metadata-service connection was lost since the watches were last re-read.
     pub(super) zk_resync: bool,
-    /// When the metadata service last answered (or the connection was last started over).
+    /// Volatile: when the metadata service last answered (or the connection was started over).
     pub(super) zk_heard_at: SimTime,
+    /// Volatile: whether a `ZkReadTimeout` timer is armed.
+    pub(super) zk_read_check: bool,
     /// Volatile: producer ids for `InitProducerId`.
     pub(super) producer_ids: super::producer_ids::ProducerIdManager,
 }
@@ -173,6 +179,8 @@ impl Broker {
             resend_armed: false,
             zk_resync: false,
             zk_heard_at: SimTime::ZERO,
+            zk_read_check: false,
+            queued: Default::default(),
             producer_ids: Default::default(),
         }
     }
@@ -330,7 +338,7 @@ impl Broker {
                 self.after_zk_response(ctx);
             }
             Msg::ZkReply(ZkToClient::Watch(event)) => self.on_watch(ctx, event),
-            Msg::Request(request) => self.on_request(ctx, from, request),
+            Msg::Request(request) => self.accept_request(ctx, from, request),
             Msg::Response(response) => self.on_response(ctx, from, response),
             Msg::Zk(_) => ctx.observe(Obs::Note("a broker got a metadata-service request".into())),
         }
@@ -439,7 +447,7 @@ impl Broker {
                         && stat.ephemeral_owner == self.zk.session() =>
                 {
                     // Our own election write landed though its answer was lost.
-                    debug_assert_eq!(zkpaths::controller_id(&data), Some(self.id));
+                    assert_eq!(zkpaths::controller_id(&data), Some(self.id));
                     self.become_controller(ctx);
                 }
                 Ok(ZkReply::Data { data, .. }) => {
@@ -465,7 +473,7 @@ impl Broker {
     fn resync_watches(&mut self, ctx: &mut Ctx<'_, Node>) {
         if let Some(controller) = &mut self.controller {
             let mut out = ControllerOut::default();
-            controller.on_connection_lost(&mut out);
+            controller.on_connection_lost(std::iter::empty(), &mut out);
             self.apply_controller_out(ctx, out);
         } else {
             let op = ZkOp::GetData {
@@ -492,8 +500,12 @@ impl Broker {
         if any(|t| matches!(t, ZkTag::Controller(_)))
             && let Some(controller) = &mut self.controller
         {
+            let lost = tags.iter().filter_map(|t| match t {
+                ZkTag::Controller(tag) => Some(tag),
+                _ => None,
+            });
             let mut out = ControllerOut::default();
-            controller.on_connection_lost(&mut out);
+            controller.on_connection_lost(lost, &mut out);
             self.apply_controller_out(ctx, out);
         }
         if any(|t| matches!(t, ZkTag::ProducerIdBlock(_))) {
@@ -577,20 +589,21 @@ impl Broker {
     /// Handles a timer.
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, timer: BrokerTimer) {
         match timer {
+            BrokerTimer::ZkReadTimeout => {
+                self.zk_read_check = false;
+                self.check_zk_read_timeout(ctx);
+            }
             BrokerTimer::ZkPing => {
-                let read_timeout = millis(self.zk.session_timeout_ms() * 2 / 3);
-                if self.zk.in_flight() > 0
-                    && ctx.now().saturating_since(self.zk_heard_at) >= read_timeout
-                {
-                    // ZooKeeper's client gives up on a connection silent for two thirds of the
-                    // session timeout (requests sent into a partition vanish without a close).
-                    ctx.observe(Obs::Note("zk connection timed out".into()));
-                    self.zk_heard_at = ctx.now();
-                    self.on_connection_closed(ctx, self.spec.zk);
+                if !self.zk_read_check {
+                    self.check_zk_read_timeout(ctx);
                 }
                 if self.zk.ping_due(ctx.now()) {
                     let ping = self.zk.ping(ctx.now());
                     ctx.send(self.spec.zk, Msg::Zk(ping));
+                }
+                if !self.zk_read_check {
+                    // Arm the check for what is in flight now, the ping included.
+                    self.check_zk_read_timeout(ctx);
                 }
                 let every = millis(self.spec.config.zookeeper_session_timeout_ms / 3);
                 ctx.set_timer(every, Timer::Broker(BrokerTimer::ZkPing));
@@ -673,6 +686,25 @@ impl Broker {
         });
     }
 
+    /// ZooKeeper's client gives up on a connection silent for two thirds of the session timeout
+    /// while it waits for answers (requests sent into a partition vanish without a close);
+    /// otherwise the check is armed for when that would be.
+    fn check_zk_read_timeout(&mut self, ctx: &mut Ctx<'_, Node>) {
+        if self.zk.in_flight() == 0 {
+            return;
+        }
+        let due = self.zk_heard_at + millis(self.zk.session_timeout_ms() * 2 / 3);
+        if ctx.now() >= due {
+            ctx.observe(Obs::Note("zk connection timed out".into()));
+            self.zk_heard_at = ctx.now();
+            self.on_connection_closed(ctx, self.spec.zk);
+        } else {
+            self.zk_read_check = true;
+            let after = due.saturating_since(ctx.now());
+            ctx.set_timer(after, Timer::Broker(BrokerTimer::ZkReadTimeout));
+        }
+    }
+
     /// Handles a closed connection: to the metadata service, a leader, or a client.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx<'_, Node>, peer: NodeId) {
         if peer == self.spec.zk {
@@ -690,6 +722,7 @@ impl Broker {
         // produces and long polls from that peer have no one to answer.
         self.fetches.retain(|f| f.from != peer);
         self.produces.retain(|p| p.client != peer);
+        self.drop_queued(peer);
         let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
         let tps: Vec<TopicPartition> = self
             .partitions

@@ -18,9 +18,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use output::{AnomalyRecord, FaultRecord, RunSummary, Stats, write_atomically};
+pub use output::{AnomalyRecord, FaultRecord, RunSummary, Stats, temporary_path, write_atomically};
 pub use replay::first_difference;
-pub use sweep::{SeedRange, SeedResult, Shard, shard_seeds};
+pub use sweep::{SeedRange, SeedResult, Seeds, Shard};
 
 /// Exit code: the run met its expectations.
 pub const EXIT_OK: i32 = 0;

@@ -65,6 +65,9 @@ pub struct FaultRecord {
     /// How long a slowdown lasts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub for_ms: Option<u64>,
+    /// Whether a power-off left torn tails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub torn: Option<bool>,
 }
 
 /// Counters of a run (DESIGN §7 `stats`).
@@ -118,10 +121,13 @@ impl FaultRecord {
             to: None,
             extra_ms: None,
             for_ms: None,
+            torn: None,
         };
         match fault {
+            FaultAction::PowerOff { node, torn } => {
+                (record.node, record.torn) = (name(node), Some(*torn))
+            }
             FaultAction::Kill(node)
-            | FaultAction::PowerOff { node, .. }
             | FaultAction::Restart(node)
             | FaultAction::Pause(node)
             | FaultAction::Resume(node)
@@ -261,16 +267,22 @@ fn fault_text(fault: &FaultRecord) -> String {
     text
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees half a file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// The hidden file next to `path` that [`write_atomically`] (or a streaming writer) fills before
+/// renaming it to `path`.
+pub fn temporary_path(path: &Path) -> io::Result<std::path::PathBuf> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::other("not a file path"))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(".kafkasim-tmp");
-    let tmp = path.with_file_name(tmp_name);
+    Ok(path.with_file_name(tmp_name))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = temporary_path(path)?;
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);

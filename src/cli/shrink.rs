@@ -75,7 +75,8 @@ pub fn shrink(args: &ShrinkArgs) -> i32 {
                 return EXIT_USAGE;
             }
             report += &format!("wrote      {}\n", path.display());
-            report += &format!("replay     kafkasim run {} --seed {seed}\n", path.display());
+            let replay = super::replay_command(path, seed, &[]);
+            report += &format!("replay     {replay}\n");
             print!("{report}");
         }
         None => {

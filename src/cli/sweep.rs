@@ -2,12 +2,13 @@
 //! scenario under many seeds — each seed single-threaded, seeds spread over worker threads — and
 //! writes one JSON line per seed, in seed order whatever the number of jobs, then a summary per
 //! anomaly kind with the first failing seeds and their replay commands. `kafkasim merge` reads
-//! such files back (shards of one sweep) and prints the same summary.
+//! such files back (shards of one sweep) and prints the same summary. Memory stays flat however
+//! many seeds run: lines stream to their file and the summary keeps counts and first seeds.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -17,7 +18,7 @@ use super::{EXIT_ANOMALIES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RunSummary, Swee
 use crate::run::{self, RunOptions};
 use crate::scenario::Scenario;
 
-/// How many failing seeds the summary lists per anomaly kind.
+/// How many seeds the summary lists per anomaly kind.
 const FIRST_SEEDS: usize = 5;
 
 /// A range of seeds, `A..B` (B excluded) or `A..=B`.
@@ -25,8 +26,8 @@ const FIRST_SEEDS: usize = 5;
 pub struct SeedRange {
     /// The first seed.
     pub start: u64,
-    /// One past the last seed.
-    pub end: u64,
+    /// The last seed.
+    pub last: u64,
 }
 
 impl std::str::FromStr for SeedRange {
@@ -40,16 +41,16 @@ impl std::str::FromStr for SeedRange {
             (None, None) => return Err(usage()),
         };
         let number = |t: &str| t.trim().parse::<u64>().map_err(|_| usage());
-        let (start, last) = (number(a)?, number(b)?);
-        let end = if inclusive {
-            last.checked_add(1).ok_or_else(usage)?
+        let (start, end) = (number(a)?, number(b)?);
+        let last = if inclusive {
+            Some(end)
         } else {
-            last
+            end.checked_sub(1)
         };
-        if end <= start {
-            return Err(format!("`{s}` is an empty seed range"));
+        match last {
+            Some(last) if last >= start => Ok(SeedRange { start, last }),
+            _ => Err(format!("`{s}` is an empty seed range")),
         }
-        Ok(SeedRange { start, end })
     }
 }
 
@@ -77,15 +78,45 @@ impl std::str::FromStr for Shard {
     }
 }
 
-/// The seeds of `range` in `shard`, in order.
-pub fn shard_seeds(range: SeedRange, shard: Shard) -> Vec<u64> {
-    (range.start..range.end)
-        .filter(|seed| (seed - range.start) % shard.count == shard.index)
-        .collect()
+/// The seeds of a range in one shard, computed on demand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seeds {
+    range: SeedRange,
+    shard: Shard,
 }
 
-/// One seed's line of a sweep: the `run --json` object plus the command that replays it, or the
-/// internal error the run hit.
+impl Seeds {
+    /// The seeds of `range` in `shard`.
+    pub fn new(range: SeedRange, shard: Shard) -> Seeds {
+        Seeds { range, shard }
+    }
+
+    /// How many seeds there are.
+    pub fn len(&self) -> u64 {
+        let span = self.range.last - self.range.start; // one less than the range's size
+        if self.shard.index > span {
+            return 0;
+        }
+        (span - self.shard.index) / self.shard.count + 1
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th seed (`i < len()`).
+    pub fn get(&self, i: u64) -> u64 {
+        self.range.start + self.shard.index + i * self.shard.count
+    }
+
+    /// Every seed, in order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// One seed's line of a sweep: the `run --json` object plus the command that replays it.
 #[derive(Serialize)]
 struct SeedLine<'a> {
     #[serde(flatten)]
@@ -100,9 +131,12 @@ pub struct SeedResult {
     pub scenario: String,
     /// The seed.
     pub seed: u64,
-    /// The run's trace hash (empty for an internal error).
+    /// The replication protocol the run used.
     #[serde(default)]
-    pub trace_hash: String,
+    pub replication_protocol: String,
+    /// The run's trace hash (absent for an internal error).
+    #[serde(default)]
+    pub trace_hash: Option<String>,
     /// Anomalies per kind.
     #[serde(default)]
     pub anomaly_counts: BTreeMap<String, u64>,
@@ -117,6 +151,163 @@ pub struct SeedResult {
     pub error: Option<String>,
 }
 
+impl SeedResult {
+    /// The replay command without its `--seed`: what every line of one sweep shares.
+    fn sweep_command(&self) -> String {
+        self.replay.replace(&format!(" --seed {}", self.seed), "")
+    }
+}
+
+/// The summary of a sweep, kept as seeds come: counts and the first seeds of each kind.
+#[derive(Default)]
+pub struct Summary {
+    seeds: u64,
+    missed: Vec<u64>,
+    missed_count: u64,
+    kinds: BTreeMap<String, (u64, Vec<u64>, String)>,
+    errors: (u64, Vec<u64>, String),
+}
+
+impl Summary {
+    /// Counts one seed's result.
+    pub fn add(&mut self, result: &SeedResult) {
+        self.seeds += 1;
+        if !result.expect_met {
+            self.missed_count += 1;
+            if self.missed.len() < FIRST_SEEDS {
+                self.missed.push(result.seed);
+            }
+        }
+        for kind in result.anomaly_counts.keys() {
+            let entry = self
+                .kinds
+                .entry(kind.clone())
+                .or_insert_with(|| (0, Vec::new(), result.replay.clone()));
+            entry.0 += 1;
+            if entry.1.len() < FIRST_SEEDS {
+                entry.1.push(result.seed);
+            }
+        }
+        if result.error.is_some() {
+            if self.errors.0 == 0 {
+                self.errors.2.clone_from(&result.replay);
+            }
+            self.errors.0 += 1;
+            if self.errors.1.len() < FIRST_SEEDS {
+                self.errors.1.push(result.seed);
+            }
+        }
+    }
+
+    /// The exit code: 3 if a seed failed inside the simulator, 1 if one missed its `[expect]`.
+    pub fn exit_code(&self) -> i32 {
+        if self.errors.0 > 0 {
+            EXIT_INTERNAL
+        } else if self.missed_count > 0 {
+            EXIT_ANOMALIES
+        } else {
+            EXIT_OK
+        }
+    }
+
+    /// The summary table: seeds per anomaly kind with the first ones, and a replay command each.
+    pub fn text(&self) -> String {
+        let seeds = |s: &[u64]| s.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
+        let mut text = format!(
+            "expect     met by {} of {} seeds",
+            self.seeds - self.missed_count,
+            self.seeds
+        );
+        if !self.missed.is_empty() {
+            text += &format!(" (first missed: {})", seeds(&self.missed));
+        }
+        text.push('\n');
+        if self.kinds.is_empty() && self.errors.0 == 0 {
+            text += "anomalies  none\n";
+            return text;
+        }
+        let width = self
+            .kinds
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+            .max(14);
+        text += &format!("{:<width$}  {:>6}  first seeds\n", "anomaly", "seeds");
+        for (kind, (count, first, _)) in &self.kinds {
+            text += &format!("{kind:<width$}  {count:>6}  {}\n", seeds(first));
+        }
+        if self.errors.0 > 0 {
+            let (count, first, _) = &self.errors;
+            text += &format!(
+                "{:<width$}  {count:>6}  {}\n",
+                "internal-error",
+                seeds(first)
+            );
+        }
+        for (kind, (_, _, replay)) in &self.kinds {
+            text += &format!("replay     {replay}   # {kind}\n");
+        }
+        if self.errors.0 > 0 {
+            text += &format!("replay     {}   # internal error\n", self.errors.2);
+        }
+        text
+    }
+}
+
+/// Where the JSON Lines go: a temporary file renamed into place at the end, or stdout.
+enum Sink {
+    File {
+        writer: BufWriter<std::fs::File>,
+        tmp: PathBuf,
+    },
+    Stdout(std::io::StdoutLock<'static>),
+}
+
+impl Sink {
+    fn open(out: Option<&Path>) -> std::io::Result<Sink> {
+        match out {
+            Some(path) => {
+                let tmp = super::temporary_path(path)?;
+                let file = std::fs::File::create(&tmp)?;
+                Ok(Sink::File {
+                    writer: BufWriter::new(file),
+                    tmp,
+                })
+            }
+            None => Ok(Sink::Stdout(std::io::stdout().lock())),
+        }
+    }
+
+    fn line(&mut self, line: &str) -> std::io::Result<()> {
+        match self {
+            Sink::File { writer, .. } => writeln!(writer, "{line}"),
+            // A closed pipe (`| head`) is the reader's choice; the summary still goes to stderr.
+            Sink::Stdout(out) => {
+                let _ = writeln!(out, "{line}");
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self, out: Option<&Path>) -> std::io::Result<()> {
+        if let (Sink::File { writer, tmp }, Some(path)) = (self, out) {
+            let file = writer.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path).inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })?;
+        }
+        Ok(())
+    }
+
+    fn abandon(self) {
+        if let Sink::File { tmp, .. } = self {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
 /// Runs `kafkasim sweep` and returns the exit code.
 pub fn sweep(args: &SweepArgs) -> i32 {
     if let Some(path) = &args.out
@@ -129,95 +320,74 @@ pub fn sweep(args: &SweepArgs) -> i32 {
         eprintln!("error: --jobs: must be at least 1");
         return EXIT_USAGE;
     }
+    let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let seeds = Seeds::new(args.seeds, shard);
+    if seeds.is_empty() {
+        eprintln!(
+            "error: --shard {}/{}: no seed of {}..={} falls in it",
+            shard.index, shard.count, args.seeds.start, args.seeds.last
+        );
+        return EXIT_USAGE;
+    }
     let scenario = match super::load_runnable(&args.scenario, &args.sets) {
         Ok(scenario) => scenario,
         Err(code) => return code,
     };
-    let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
-    let seeds = shard_seeds(args.seeds, shard);
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-        .min(seeds.len().max(1));
-    let progress = progress_bar(seeds.len() as u64);
+        .min(usize::try_from(seeds.len()).unwrap_or(usize::MAX));
+    let mut sink = match Sink::open(args.out.as_deref()) {
+        Ok(sink) => sink,
+        Err(err) => {
+            let out = args.out.as_deref().unwrap_or(Path::new("-"));
+            eprintln!("error: --out {}: {err}", out.display());
+            return EXIT_USAGE;
+        }
+    };
+    let progress = progress_bar(seeds.len());
     #[allow(clippy::disallowed_methods)] // the CLI alone reads the wall clock, to report rates
     let started = std::time::Instant::now();
-    let mut jsonl = String::new();
-    let mut results = Vec::with_capacity(seeds.len());
-    let mut failing = 0u64;
+    let mut summary = Summary::default();
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
-    let mut stdout = std::io::stdout().lock();
+    let mut write_error = None;
     run_seeds(&scenario, &seeds, jobs, |seed, outcome, wall_ms| {
         let command = super::replay_command(&args.scenario, seed, &args.sets);
-        let line = match outcome {
-            Ok(mut summary) => {
-                summary.wall_ms = wall_ms;
-                let line = serde_json::to_string(&SeedLine {
-                    summary: &summary,
-                    replay: &command,
-                })
-                .expect("a summary serializes");
-                results.push(SeedResult {
-                    scenario: summary.scenario.clone(),
-                    seed,
-                    trace_hash: summary.trace_hash.clone(),
-                    anomaly_counts: summary.anomaly_counts.clone(),
-                    expect_met: summary.expect_met,
-                    replay: command,
-                    error: None,
-                });
-                line
-            }
-            Err(error) => {
-                let result = SeedResult {
-                    scenario: scenario.name.clone(),
-                    seed,
-                    trace_hash: String::new(),
-                    anomaly_counts: BTreeMap::new(),
-                    expect_met: false,
-                    replay: command,
-                    error: Some(error),
-                };
-                let line = serde_json::json!({
-                    "scenario": result.scenario, "seed": seed, "error": result.error,
-                    "expect_met": false, "replay": result.replay,
-                })
-                .to_string();
-                results.push(result);
-                line
-            }
-        };
-        if let Some(last) = results.last() {
-            failing += u64::from(!last.expect_met);
-            for kind in last.anomaly_counts.keys() {
-                *seen.entry(kind.clone()).or_insert(0u64) += 1;
-            }
-            let kinds: Vec<String> = seen.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            progress.set_message(format!("{failing} failing · {}", kinds.join(", ")));
+        let (line, result) = seed_line(&scenario, seed, outcome, wall_ms, command);
+        summary.add(&result);
+        for kind in result.anomaly_counts.keys() {
+            *seen.entry(kind.clone()).or_insert(0) += 1;
         }
+        let kinds: Vec<String> = seen.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        progress.set_message(format!(
+            "{} failing · {}",
+            summary.missed_count,
+            kinds.join(", ")
+        ));
         progress.inc(1);
-        if args.out.is_some() {
-            jsonl.push_str(&line);
-            jsonl.push('\n');
-        } else {
-            // A closed pipe (`| head`) is the reader's choice; the summary still goes to stderr.
-            let _ = writeln!(stdout, "{line}");
+        if write_error.is_none() {
+            write_error = sink.line(&line).err();
         }
     });
     progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
-    if let Some(path) = &args.out
-        && let Err(err) = super::write_atomically(path, jsonl.as_bytes())
-    {
-        eprintln!("error: --out {}: {err}", path.display());
+    let written = match write_error {
+        Some(err) => {
+            sink.abandon();
+            Err(err)
+        }
+        None => sink.finish(args.out.as_deref()),
+    };
+    if let Err(err) = written {
+        eprintln!("error: --out: {err}");
         return EXIT_USAGE;
     }
     let mut text = format!(
-        "sweep      {} ({}), seeds {}..{}{}, {jobs} job{}\n",
+        "sweep      {} ({}), seeds {}..={}{}, {jobs} job{}\n",
         scenario.name,
         scenario.cluster.replication_protocol.as_str(),
         args.seeds.start,
-        args.seeds.end,
+        args.seeds.last,
         if shard.count > 1 {
             format!(" shard {}/{}", shard.index, shard.count)
         } else {
@@ -227,23 +397,73 @@ pub fn sweep(args: &SweepArgs) -> i32 {
     );
     text += &format!(
         "ran        {} seeds in {wall:.1} s ({:.1} seeds/s)\n",
-        results.len(),
-        results.len() as f64 / wall.max(1e-9)
+        summary.seeds,
+        summary.seeds as f64 / wall.max(1e-9)
     );
-    text += &summary_text(&results);
+    text += &summary.text();
     if let Some(path) = &args.out {
         text += &format!("results    {}\n", path.display());
         print!("{text}");
     } else {
         eprint!("{text}");
     }
-    exit_code(&results)
+    summary.exit_code()
+}
+
+/// One seed's JSON line and the result the summary counts.
+fn seed_line(
+    scenario: &Scenario,
+    seed: u64,
+    outcome: Result<RunSummary, String>,
+    wall_ms: u64,
+    replay: String,
+) -> (String, SeedResult) {
+    match outcome {
+        Ok(mut summary) => {
+            summary.wall_ms = wall_ms;
+            let line = serde_json::to_string(&SeedLine {
+                summary: &summary,
+                replay: &replay,
+            })
+            .expect("a summary serializes");
+            let result = SeedResult {
+                scenario: summary.scenario,
+                seed,
+                replication_protocol: summary.replication_protocol,
+                trace_hash: Some(summary.trace_hash),
+                anomaly_counts: summary.anomaly_counts,
+                expect_met: summary.expect_met,
+                replay,
+                error: None,
+            };
+            (line, result)
+        }
+        Err(error) => {
+            let protocol = scenario.cluster.replication_protocol.as_str();
+            let line = serde_json::json!({
+                "scenario": scenario.name, "seed": seed, "replication_protocol": protocol,
+                "error": error, "expect_met": false, "replay": replay,
+            })
+            .to_string();
+            let result = SeedResult {
+                scenario: scenario.name.clone(),
+                seed,
+                replication_protocol: protocol.to_owned(),
+                trace_hash: None,
+                anomaly_counts: BTreeMap::new(),
+                expect_met: false,
+                replay,
+                error: Some(error),
+            };
+            (line, result)
+        }
+    }
 }
 
 /// Runs `kafkasim merge <files>…` and returns the exit code.
 pub fn merge(files: &[PathBuf]) -> i32 {
     let mut by_seed: BTreeMap<u64, SeedResult> = BTreeMap::new();
-    let mut scenario: Option<(String, PathBuf)> = None;
+    let mut first: Option<(SeedResult, String)> = None;
     for file in files {
         let lines = match read_results(file) {
             Ok(lines) => lines,
@@ -253,50 +473,62 @@ pub fn merge(files: &[PathBuf]) -> i32 {
             }
         };
         for (line, result) in lines {
-            let here = || format!("{}:{line}", file.display());
-            match &scenario {
-                Some((name, first)) if *name != result.scenario => {
-                    eprintln!(
-                        "error: {}: scenario `{}`, but {} holds `{name}`: merge shards of one sweep",
-                        here(),
-                        result.scenario,
-                        first.display()
-                    );
-                    return EXIT_USAGE;
-                }
-                Some(_) => {}
-                None => scenario = Some((result.scenario.clone(), file.clone())),
+            let here = format!("{}:{line}", file.display());
+            if let Some((sweep, at)) = &first
+                && let Some(what) = different_sweep(sweep, &result)
+            {
+                eprintln!("error: {here}: {what} than {at}: merge the shards of one sweep");
+                return EXIT_USAGE;
             }
-            if let Some(seen) = by_seed.get(&result.seed) {
-                if seen.trace_hash != result.trace_hash {
+            first.get_or_insert_with(|| (result.clone(), here.clone()));
+            match by_seed.get(&result.seed).map(|r| &r.trace_hash) {
+                Some(hash) if *hash != result.trace_hash => {
                     eprintln!(
-                        "error: {}: seed {} has trace {}, but an earlier line has {}: the runs \
-                         differ (another scenario version or overrides?)",
-                        here(),
-                        result.seed,
-                        result.trace_hash,
-                        seen.trace_hash
+                        "error: {here}: seed {} ran differently on an earlier line: the files \
+                         come from different builds or scenario versions",
+                        result.seed
                     );
                     return EXIT_USAGE;
                 }
-                continue;
+                Some(_) => continue,
+                None => {}
             }
             by_seed.insert(result.seed, result);
         }
     }
-    let results: Vec<SeedResult> = by_seed.into_values().collect();
-    let Some((name, _)) = scenario else {
+    // In seed order, as the sweep that wrote them counted them.
+    let mut summary = Summary::default();
+    for result in by_seed.values() {
+        summary.add(result);
+    }
+    let Some((sweep, _)) = first else {
         eprintln!("error: the files hold no results");
         return EXIT_USAGE;
     };
     print!(
-        "merge      {name}: {} seeds from {} file{}\n{}",
-        results.len(),
+        "merge      {} ({}): {} seeds from {} file{}\n{}",
+        sweep.scenario,
+        sweep.replication_protocol,
+        summary.seeds,
         files.len(),
         if files.len() == 1 { "" } else { "s" },
-        summary_text(&results)
+        summary.text()
     );
-    exit_code(&results)
+    summary.exit_code()
+}
+
+/// Why `b` cannot come from the same sweep as `a`, if it cannot.
+fn different_sweep(a: &SeedResult, b: &SeedResult) -> Option<String> {
+    if a.scenario != b.scenario {
+        return Some(format!("scenario `{}`, another", b.scenario));
+    }
+    if a.replication_protocol != b.replication_protocol {
+        return Some(format!("protocol {}, another", b.replication_protocol));
+    }
+    if a.sweep_command() != b.sweep_command() {
+        return Some(format!("`{}`, another command", b.sweep_command()));
+    }
+    None
 }
 
 /// Every result line of a JSONL file, with its line number; an error names the file and line.
@@ -316,70 +548,15 @@ fn read_results(path: &Path) -> Result<Vec<(usize, SeedResult)>, String> {
                 e.column()
             )
         })?;
+        if result.trace_hash.is_none() && result.error.is_none() {
+            return Err(format!(
+                "{}:{number}: not a sweep result line: neither `trace_hash` nor `error`",
+                path.display()
+            ));
+        }
         results.push((number, result));
     }
     Ok(results)
-}
-
-fn exit_code(results: &[SeedResult]) -> i32 {
-    if results.iter().any(|r| r.error.is_some()) {
-        EXIT_INTERNAL
-    } else if results.iter().all(|r| r.expect_met) {
-        EXIT_OK
-    } else {
-        EXIT_ANOMALIES
-    }
-}
-
-/// The summary table: seeds per anomaly kind with the first ones, and a replay command each.
-pub fn summary_text(results: &[SeedResult]) -> String {
-    let mut kinds: BTreeMap<&str, Vec<&SeedResult>> = BTreeMap::new();
-    for result in results {
-        for kind in result.anomaly_counts.keys() {
-            kinds.entry(kind).or_default().push(result);
-        }
-    }
-    let missed = results.iter().filter(|r| !r.expect_met).count();
-    let errors: Vec<&SeedResult> = results.iter().filter(|r| r.error.is_some()).collect();
-    let mut text = format!(
-        "expect     met by {} of {} seeds\n",
-        results.len() - missed,
-        results.len()
-    );
-    if kinds.is_empty() && errors.is_empty() {
-        text += "anomalies  none\n";
-        return text;
-    }
-    let width = kinds.keys().map(|k| k.len()).max().unwrap_or(0).max(14);
-    text += &format!("{:<width$}  {:>6}  first seeds\n", "anomaly", "seeds");
-    for (kind, seeds) in &kinds {
-        let first: Vec<String> = seeds
-            .iter()
-            .take(FIRST_SEEDS)
-            .map(|r| r.seed.to_string())
-            .collect();
-        text += &format!("{kind:<width$}  {:>6}  {}\n", seeds.len(), first.join(" "));
-    }
-    if !errors.is_empty() {
-        let first: Vec<String> = errors
-            .iter()
-            .take(FIRST_SEEDS)
-            .map(|r| r.seed.to_string())
-            .collect();
-        text += &format!(
-            "{:<width$}  {:>6}  {}\n",
-            "internal-error",
-            errors.len(),
-            first.join(" ")
-        );
-    }
-    for (kind, seeds) in &kinds {
-        text += &format!("replay     {}   # {kind}\n", seeds[0].replay);
-    }
-    for error in errors.iter().take(1) {
-        text += &format!("replay     {}   # internal error\n", error.replay);
-    }
-    text
 }
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise.
@@ -407,11 +584,12 @@ fn progress_bar(len: u64) -> ProgressBar {
 /// gives its message instead.
 fn run_seeds(
     scenario: &Scenario,
-    seeds: &[u64],
+    seeds: &Seeds,
     jobs: usize,
     mut each: impl FnMut(u64, Result<RunSummary, String>, u64),
 ) {
-    let next = AtomicUsize::new(0);
+    let next = AtomicU64::new(0);
+    let count = seeds.len();
     let (sender, receiver) = mpsc::channel();
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -420,9 +598,10 @@ fn run_seeds(
             scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&seed) = seeds.get(index) else {
+                    if index >= count {
                         break;
-                    };
+                    }
+                    let seed = seeds.get(index);
                     if sender.send((index, run_one(scenario, seed))).is_err() {
                         break;
                     }
@@ -435,7 +614,7 @@ fn run_seeds(
         for (index, outcome) in receiver {
             waiting.insert(index, outcome);
             while let Some((outcome, wall_ms)) = waiting.remove(&due) {
-                each(seeds[due], outcome, wall_ms);
+                each(seeds.get(due), outcome, wall_ms);
                 due += 1;
             }
         }

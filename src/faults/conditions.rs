@@ -53,8 +53,8 @@ pub struct Watch {
     rules: Vec<Rule>,
     /// Records acknowledged so far, over every producer.
     acked: u64,
-    /// The first leader epoch seen per partition: a leader in a later epoch is a change.
-    first_epoch: BTreeMap<Arc<str>, u32>,
+    /// The last broker seen taking each partition's leadership: another one is a change.
+    leaders: BTreeMap<Arc<str>, NodeId>,
 }
 
 impl Watch {
@@ -141,12 +141,12 @@ impl Watch {
             Obs::Ack { count, .. } => self.acked += u64::from(*count),
             Obs::Role {
                 partition,
-                epoch,
                 leads: true,
                 ..
             } => {
-                let first = *self.first_epoch.entry(partition.clone()).or_insert(*epoch);
-                if *epoch > first {
+                // A new epoch under the same leader (an ISR change by the controller) is none.
+                let previous = self.leaders.insert(partition.clone(), node);
+                if previous.is_some_and(|p| p != node) {
                     leader_change = Some(partition);
                 }
             }

@@ -194,10 +194,13 @@ impl Plan<'_> {
         let allowed = |n: &NodeId| {
             !self.brokers.contains(n) || (busy_brokers as u32) < self.nemesis.max_faulty_brokers
         };
+        // Only brokers and the metadata service (node 0) have disks to lose power or slow down.
+        let disk_fault = matches!(self.kind, FaultKind::PowerOff | FaultKind::SlowDisk);
+        let has_disk = |n: &NodeId| n.index() == 0 || self.brokers.contains(n);
         let candidates: Vec<NodeId> = targets
             .iter()
             .copied()
-            .filter(|n| allowed(n) && !busy.contains(n))
+            .filter(|n| allowed(n) && !busy.contains(n) && (!disk_fault || has_disk(n)))
             .collect();
         if candidates.is_empty() {
             return None;

@@ -371,6 +371,7 @@ mod tests {
             to: None,
             extra_ms: None,
             for_ms: None,
+            torn: None,
         };
         let faults = [
             fault(10, "kill", Some("broker-1")),

@@ -180,10 +180,11 @@ fn replication_minimums(c: &BrokerConfig) -> Vec<(&'static str, i128, i128)> {
             c.replica_high_watermark_checkpoint_interval_ms.into(),
             1,
         ),
+        // Brokers ping every third of it: at least 1 ms.
         (
             "zookeeper.session.timeout.ms",
             c.zookeeper_session_timeout_ms.into(),
-            1,
+            3,
         ),
         (
             "offsets.topic.num.partitions",

@@ -49,9 +49,10 @@ fn check_fault(s: &Scenario, nodes: &[String], i: usize, f: &Fault) -> Result<()
         known_node(&cx, nodes, key_path!["node"], node)?;
         if matches!(f.action, FaultKind::PowerOff | FaultKind::SlowDisk)
             && broker_id(node).is_none()
+            && node != crate::scenario::ZK_NODE
         {
             let msg = format!(
-                "`{}` needs a broker (only brokers have disks), not \"{node}\"",
+                "`{}` needs a broker or \"zk\" (only they have disks), not \"{node}\"",
                 f.action
             );
             return Err(cx.fail(key_path!["node"], msg));

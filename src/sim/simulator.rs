@@ -137,6 +137,9 @@ struct Node<P: Process> {
     /// Whether the machine is without power (a down node that was only killed still refuses
     /// connections; one without power is silent).
     powered_off: bool,
+    /// Peers whose connections a power-off cut without telling them; they hear of it (a reset)
+    /// when the machine is back.
+    unaware_peers: Vec<NodeId>,
 }
 
 /// The deterministic simulator of one run.
@@ -196,6 +199,7 @@ impl<P: Process> Simulator<P> {
                 rng: root.fork(Stream::Node(NodeId::from_index(i).get())),
                 stash: Vec::new(),
                 powered_off: false,
+                unaware_peers: Vec::new(),
             })
             .collect::<Vec<_>>();
         let mut sim = Simulator {
@@ -313,6 +317,11 @@ impl<P: Process> Simulator<P> {
     /// Installs the watcher that fires condition-triggered faults (see [`Trigger`]).
     pub fn set_trigger(&mut self, trigger: Box<Trigger<P>>) {
         self.trigger = Some(trigger);
+    }
+
+    /// Removes the condition-trigger watcher: no fault fires on a condition from now on.
+    pub fn clear_trigger(&mut self) {
+        self.trigger = None;
     }
 
     /// Schedules a fault at `at` (not before now).
@@ -615,11 +624,22 @@ impl<P: Process> Simulator<P> {
             "boot of a node that is not down"
         );
         slot.incarnation += 1;
-        slot.powered_off = false;
+        let mut unaware = std::mem::take(&mut slot.unaware_peers);
+        if std::mem::replace(&mut slot.powered_off, false) {
+            // Back from a power-off: whatever peers sent meanwhile opened connections this host
+            // no longer knows; its TCP stack resets them, and the old ones too.
+            unaware.extend(self.network.close_all(node));
+        }
+        let slot = &mut self.nodes[node.index()];
         slot.process = Some(P::boot(node, &slot.spec, &slot.disk));
         slot.status = NodeStatus::Up;
         self.trace
             .record(self.now, &self.names[node.index()], &"start");
+        unaware.sort_unstable();
+        unaware.dedup();
+        for peer in unaware {
+            self.notify_closed(peer, node);
+        }
         self.run_handler(node, |process, ctx| process.on_start(ctx));
     }
 
@@ -703,6 +723,8 @@ impl<P: Process> Simulator<P> {
             for peer in peers {
                 self.notify_closed(peer, node);
             }
+        } else {
+            self.nodes[node.index()].unaware_peers.extend(peers);
         }
     }
 

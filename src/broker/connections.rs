@@ -1,0 +1,59 @@
+//! One request at a time per connection, as Kafka's network layer serves them: after reading a
+//! request from a connection the broker stops reading it (the channel is muted) until that
+//! request's response is on its way, so responses leave in request order even when a request
+//! waits in a purgatory (an acks=all produce, an `InitProducerId` waiting for an id block) and a
+//! later one could be answered at once. Requests that arrive meanwhile wait in the connection's
+//! queue; a closed connection drops them.
+//!
+//! Fetch long polls do not hold their connection here: followers and readers send one fetch per
+//! partition where Kafka sends one per broker with every partition in it, so holding the
+//! connection behind one partition's long poll would serialize what Kafka fetches together.
+
+use std::collections::VecDeque;
+
+use super::server::Broker;
+use crate::node::Node;
+use crate::protocol::Request;
+use crate::sim::{Ctx, NodeId};
+
+impl Broker {
+    /// A request arrived from `from`: serve it now, or queue it behind the one in service.
+    pub(super) fn accept_request(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        from: NodeId,
+        request: Request,
+    ) {
+        if self.queued.contains_key(&from) || self.awaiting(from) {
+            self.queued.entry(from).or_default().push_back(request);
+            return;
+        }
+        self.on_request(ctx, from, request);
+    }
+
+    /// Serves queued requests whose connection's request in service has been answered; run
+    /// after every handler.
+    pub fn pump_requests(&mut self, ctx: &mut Ctx<'_, Node>) {
+        while let Some(peer) = self.queued.keys().copied().find(|&p| !self.awaiting(p)) {
+            let queue = self.queued.get_mut(&peer).expect("a queued peer");
+            let request = queue.pop_front().expect("queues are never empty");
+            if queue.is_empty() {
+                self.queued.remove(&peer);
+            }
+            self.on_request(ctx, peer, request);
+        }
+    }
+
+    /// Drops what `peer` queued: its connection closed.
+    pub(super) fn drop_queued(&mut self, peer: NodeId) {
+        self.queued.remove(&peer);
+    }
+
+    /// Whether a request from `peer` is in service, waiting to be answered.
+    fn awaiting(&self, peer: NodeId) -> bool {
+        self.produces.iter().any(|p| p.client == peer) || self.producer_ids_waiting_for(peer)
+    }
+}
+
+/// Requests waiting behind the one in service, per connection (never empty).
+pub(super) type Queued = std::collections::BTreeMap<NodeId, VecDeque<Request>>;
