@@ -6,6 +6,7 @@ mod channel;
 pub mod controller;
 pub mod election;
 mod follower;
+mod groups;
 pub mod isr;
 pub mod partition;
 mod purgatory;
@@ -16,4 +17,4 @@ pub mod spec;
 pub mod zkpaths;
 
 pub use server::{Broker, BrokerTimer};
-pub use spec::{BrokerSpec, TopicSpec};
+pub use spec::{BrokerSpec, GroupsSpec, OFFSETS_TOPIC, TopicSpec};

@@ -37,6 +37,8 @@ pub enum BrokerTimer {
     RetentionCheck,
     /// Resend controller requests that were not acknowledged.
     ControllerResend,
+    /// The group coordinator has something due (sessions, rebalances, loads).
+    GroupCoordinator,
 }
 
 /// The file holding every partition's checkpointed high watermark.
@@ -144,6 +146,10 @@ pub struct Broker {
     pub(super) zk_resync: bool,
     /// When the metadata service last answered (or the connection was last started over).
     pub(super) zk_heard_at: SimTime,
+    /// Volatile: the group coordinator, when the run has consumer groups.
+    pub(super) groups: Option<crate::group::coordinator::GroupCoordinator>,
+    /// Volatile: when the coordinator's timer is armed for.
+    pub(super) group_timer_at: Option<SimTime>,
 }
 
 impl Broker {
@@ -169,6 +175,8 @@ impl Broker {
             resend_armed: false,
             zk_resync: false,
             zk_heard_at: SimTime::ZERO,
+            groups: None,
+            group_timer_at: None,
         }
     }
 
@@ -328,6 +336,8 @@ impl Broker {
             Msg::Request(request) => self.on_request(ctx, from, request),
             Msg::Response(response) => self.on_response(ctx, from, response),
             Msg::Zk(_) => ctx.observe(Obs::Note("a broker got a metadata-service request".into())),
+            Msg::Consumer(request) => self.on_consumer_request(ctx, from, request),
+            Msg::ConsumerReply(_) => {}
         }
     }
 
@@ -615,6 +625,7 @@ impl Broker {
             }
             BrokerTimer::FetchRetry(tp) => self.send_follower_request(ctx, tp),
             BrokerTimer::ControllerResend => self.resend_controller_requests(ctx),
+            BrokerTimer::GroupCoordinator => self.on_group_timer(ctx),
             BrokerTimer::RetentionCheck => {
                 self.apply_retention(ctx);
                 let every = millis(self.spec.config.log_retention_check_interval_ms.max(1));

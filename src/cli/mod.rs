@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use output::{AnomalyRecord, FaultRecord, RunSummary, Stats, write_atomically};
+pub use output::{AnomalyRecord, Deliveries, FaultRecord, RunSummary, Stats, write_atomically};
 pub use replay::first_difference;
 pub use sweep::{SeedRange, SeedResult, Shard, shard_seeds};
 
