@@ -574,7 +574,15 @@ fn summarize(
     let found: std::collections::BTreeSet<AnomalyKind> = anomalies.iter().map(|a| a.kind).collect();
     let expected: std::collections::BTreeSet<AnomalyKind> =
         scenario.expect.anomalies.iter().copied().collect();
-    summary.expect_met = found == expected;
+    let reprocessed = summary
+        .deliveries
+        .values()
+        .any(|d| d.processed.keys().any(|&times| times > 1));
+    summary.expect_met = found == expected
+        && scenario
+            .expect
+            .reprocessed
+            .is_none_or(|want| want == reprocessed);
     summary.anomalies = anomalies
         .into_iter()
         .map(|a| AnomalyRecord {

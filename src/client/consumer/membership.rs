@@ -486,6 +486,16 @@ impl Consumer {
                 self.retry_commit = true;
                 return;
             }
+            if sync && let Some(records) = self.pending_processing() {
+                // commitSync threw CommitFailedException before processing (at-most-once):
+                // the application drops the poll's records.
+                let count: usize = records.iter().map(|(_, _, ids)| ids.len()).sum();
+                ctx.observe(Obs::Note(format!(
+                    "group {}: CommitFailedException ({error}): {count} polled records not \
+                     processed",
+                    self.spec.group
+                )));
+            }
         }
         if sync {
             self.commit_done(ctx);
