@@ -78,7 +78,7 @@ impl Harness {
     }
 
     fn advance(&mut self, ms: u64) {
-        self.now = self.now + SimDuration::from_millis(ms);
+        self.now += SimDuration::from_millis(ms);
         let mut out = Vec::new();
         self.c.on_time(self.now, &mut out);
         self.apply(out);
