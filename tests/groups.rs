@@ -26,7 +26,11 @@ fn an_at_most_once_consumer_stalled_past_its_session_processes_each_record_once(
     let s = summary("scenarios/o9-at-most-once-control.toml", &[]);
     assert!(s.expect_met, "{:?}", s.anomaly_counts);
     let d = &s.deliveries["g1"];
-    assert_eq!(d.processed.keys().copied().collect::<Vec<_>>(), [1], "{d:?}");
+    assert_eq!(
+        d.processed.keys().copied().collect::<Vec<_>>(),
+        [1],
+        "{d:?}"
+    );
 }
 
 #[test]
