@@ -6,10 +6,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::broker::{Broker, BrokerSpec, BrokerTimer};
+use crate::client::consumer::{Consumer, ConsumerObs, ConsumerSpec, ConsumerTimer};
 use crate::client::producer::{Producer, ProducerSpec, ProducerTimer};
 use crate::client::reader::{Reader, ReaderSpec, ReaderTick};
 use crate::disk::Disk;
-use crate::protocol::{KafkaError, Request, Response};
+use crate::protocol::{ConsumerRequest, ConsumerResponse, KafkaError, Request, Response};
 use crate::record::RecordId;
 use crate::sim::{Ctx, DiskOp, NodeId, Process, SimDuration};
 use crate::zk::{ZkOutput, ZkRequest, ZkServer, ZkTimer, ZkToClient};
@@ -25,6 +26,10 @@ pub enum Msg {
     Request(Request),
     /// A Kafka response.
     Response(Response),
+    /// A request only consumers send (group membership, offsets, `ListOffsets`).
+    Consumer(ConsumerRequest),
+    /// The answer to a consumer's request.
+    ConsumerReply(ConsumerResponse),
 }
 
 /// A timer of any process kind.
@@ -38,6 +43,8 @@ pub enum Timer {
     Producer(ProducerTimer),
     /// The final reader's.
     Reader(ReaderTick),
+    /// A consumer's.
+    Consumer(ConsumerTimer),
 }
 
 /// One observation: a line of the short log and, for checkers and charts, a typed event.
@@ -128,6 +135,8 @@ pub enum Obs {
         /// The records, in offset order.
         ids: Vec<RecordId>,
     },
+    /// A consumer group member's poll, processing, assignment, position or commit.
+    Consumer(ConsumerObs),
     /// Anything else worth a line (metadata service events, elections, client operations).
     Note(String),
 }
@@ -203,6 +212,7 @@ impl fmt::Display for Obs {
                 offset,
                 ids,
             } => write!(f, "read {partition}@{offset} +{}", ids.len()),
+            Obs::Consumer(obs) => obs.fmt(f),
             Obs::Note(text) => f.write_str(text),
         }
     }
@@ -219,6 +229,8 @@ pub enum NodeSpec {
     Producer(Box<ProducerSpec>),
     /// The final reader.
     Reader(Box<ReaderSpec>),
+    /// A consumer group member.
+    Consumer(Box<ConsumerSpec>),
 }
 
 /// A running process.
@@ -231,6 +243,8 @@ pub enum Node {
     Producer(Box<Producer>),
     /// The final reader.
     Reader(Box<Reader>),
+    /// A consumer group member.
+    Consumer(Box<Consumer>),
 }
 
 impl Process for Node {
@@ -245,6 +259,7 @@ impl Process for Node {
             NodeSpec::Broker(spec) => Node::Broker(Box::new(Broker::boot(node, spec, disk))),
             NodeSpec::Producer(spec) => Node::Producer(Box::new(Producer::new(spec))),
             NodeSpec::Reader(spec) => Node::Reader(Box::new(Reader::new(spec))),
+            NodeSpec::Consumer(spec) => Node::Consumer(Box::new(Consumer::new(spec))),
         }
     }
 
@@ -254,6 +269,7 @@ impl Process for Node {
             Node::Broker(broker) => broker.on_start(ctx),
             Node::Producer(producer) => producer.on_start(ctx),
             Node::Reader(reader) => reader.on_start(ctx),
+            Node::Consumer(consumer) => consumer.on_start(ctx),
         }
     }
 
@@ -270,6 +286,10 @@ impl Process for Node {
                 producer.on_response(ctx, from, resp)
             }
             (Node::Reader(reader), Msg::Response(resp)) => reader.on_response(ctx, resp),
+            (Node::Consumer(consumer), Msg::Response(resp)) => consumer.on_response(ctx, resp),
+            (Node::Consumer(consumer), Msg::ConsumerReply(resp)) => {
+                consumer.on_consumer_response(ctx, resp)
+            }
             (_, msg) => ctx.observe(Obs::Note(format!("dropped unexpected message {msg:?}"))),
         }
     }
@@ -283,6 +303,7 @@ impl Process for Node {
             }
             (Node::Producer(producer), Timer::Producer(t)) => producer.on_timer(ctx, t),
             (Node::Reader(reader), Timer::Reader(t)) => reader.on_timer(ctx, t),
+            (Node::Consumer(consumer), Timer::Consumer(t)) => consumer.on_timer(ctx, t),
             (_, timer) => unreachable!("a timer reached the wrong kind of process: {timer:?}"),
         }
     }
@@ -296,13 +317,14 @@ impl Process for Node {
             }
             Node::Producer(producer) => producer.on_connection_closed(ctx, peer),
             Node::Reader(reader) => reader.on_connection_closed(peer),
+            Node::Consumer(consumer) => consumer.on_connection_closed(ctx, peer),
         }
     }
 
     fn on_sync_done(&mut self, ctx: &mut Ctx<'_, Self>, token: u64) {
         match self {
             Node::Zk(zk) => with_zk(ctx, |now, out| zk.on_sync_done(now, token, out)),
-            Node::Broker(_) | Node::Producer(_) | Node::Reader(_) => {}
+            Node::Broker(_) | Node::Producer(_) | Node::Reader(_) | Node::Consumer(_) => {}
         }
     }
 
@@ -316,7 +338,7 @@ impl Process for Node {
         match self {
             Node::Zk(zk) => zk.check_invariants(),
             Node::Broker(broker) => broker.check_invariants(),
-            Node::Producer(_) | Node::Reader(_) => Ok(()),
+            Node::Producer(_) | Node::Reader(_) | Node::Consumer(_) => Ok(()),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use crate::broker::BrokerSpec;
 use crate::check::{self, Anomaly, FinalPartition, History, ReplicaView};
 use crate::cli::{AnomalyRecord, RunSummary, Stats};
+use crate::client::consumer::ConsumerSpec;
 use crate::client::producer::ProducerSpec;
 use crate::client::reader::ReaderSpec;
 use crate::disk::DiskModel;
@@ -35,8 +36,11 @@ pub struct RunOutcome {
 
 /// Why a scenario cannot run in this build, if it cannot.
 pub fn unsupported(scenario: &Scenario) -> Option<String> {
-    if !scenario.consumers.is_empty() || !scenario.pipelines.is_empty() {
-        return Some("consumers and pipelines are not supported yet".into());
+    if !scenario.pipelines.is_empty() {
+        return Some("pipelines are not supported yet".into());
+    }
+    if let Some(why) = groups_unsupported(scenario) {
+        return Some(why);
     }
     if scenario
         .producers
@@ -50,6 +54,65 @@ pub fn unsupported(scenario: &Scenario) -> Option<String> {
         );
     }
     None
+}
+
+/// Why the consumer groups of `scenario` do not fit `__consumer_offsets` records, if they do not.
+fn groups_unsupported(scenario: &Scenario) -> Option<String> {
+    use crate::group::coordinator::records::{GROUPS_MAX, PARTITIONS_MAX, TOPICS_MAX};
+    if scenario.consumers.is_empty() {
+        return None;
+    }
+    let groups: std::collections::BTreeSet<&str> = scenario
+        .consumers
+        .iter()
+        .map(|c| c.group.as_str())
+        .collect();
+    if groups.len() > GROUPS_MAX || scenario.topics.len() > TOPICS_MAX {
+        return Some(format!(
+            "consumer groups support at most {GROUPS_MAX} groups and {TOPICS_MAX} topics"
+        ));
+    }
+    if scenario
+        .topics
+        .iter()
+        .any(|t| t.partitions > PARTITIONS_MAX)
+    {
+        return Some(format!(
+            "consumer groups support at most {PARTITIONS_MAX} partitions per topic"
+        ));
+    }
+    None
+}
+
+/// The consumer specs of `scenario`, one per instance, in node order.
+fn consumer_specs(scenario: &Scenario, brokers: &[NodeId]) -> Vec<NodeSpec> {
+    let topic_names: Vec<String> = scenario.topics.iter().map(|t| t.name.clone()).collect();
+    let partitions: Vec<u32> = scenario.topics.iter().map(|t| t.partitions).collect();
+    let mut specs = Vec::new();
+    for c in &scenario.consumers {
+        let topics = c
+            .topics
+            .iter()
+            .filter_map(|name| topic_names.iter().position(|t| t == name))
+            .map(|t| t as u32)
+            .collect();
+        for name in c.instance_names() {
+            specs.push(NodeSpec::Consumer(Box::new(ConsumerSpec {
+                name: name.into(),
+                group: c.group.as_str().into(),
+                topics: Vec::clone(&topics),
+                topic_names: topic_names.clone(),
+                partitions: partitions.clone(),
+                brokers: brokers.to_vec(),
+                commit: c.commit,
+                processing_ms: (c.processing_ms.min_ms, c.processing_ms.max_ms),
+                static_membership: c.static_membership,
+                start_ms: c.start_ms,
+                config: c.config.clone(),
+            })));
+        }
+    }
+    specs
 }
 
 /// The node specs of every node of `scenario`, in node order.
@@ -86,6 +149,7 @@ fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
             config: p.config.clone(),
         })));
     }
+    specs.extend(consumer_specs(scenario, &brokers));
     let topics: Vec<(String, u32)> = scenario
         .topics
         .iter()
@@ -385,6 +449,10 @@ fn final_reads(sim: &Simulator<Node>, scenario: &Scenario) -> Vec<FinalPartition
             continue;
         };
         for (tp, partition) in broker.partitions() {
+            if tp.topic as usize >= scenario.topics.len() {
+                // `__consumer_offsets`: internal, not the checkers' business.
+                continue;
+            }
             let key = (tp.topic, tp.partition);
             let entry = finals.entry(key).or_insert_with(|| FinalPartition {
                 name: partition.name.clone(),
@@ -498,6 +566,7 @@ fn summarize(
     let mut summary = RunSummary::from_sim(sim, &scenario.name, seed);
     summary.replication_protocol = scenario.cluster.replication_protocol.as_str().to_owned();
     summary.stats = stats(sim, history);
+    summary.deliveries = deliveries(scenario, history);
     for anomaly in &anomalies {
         *summary
             .anomaly_counts
@@ -507,7 +576,15 @@ fn summarize(
     let found: std::collections::BTreeSet<AnomalyKind> = anomalies.iter().map(|a| a.kind).collect();
     let expected: std::collections::BTreeSet<AnomalyKind> =
         scenario.expect.anomalies.iter().copied().collect();
-    summary.expect_met = found == expected;
+    let reprocessed = summary
+        .deliveries
+        .values()
+        .any(|d| d.processed.keys().any(|&times| times > 1));
+    summary.expect_met = found == expected
+        && scenario
+            .expect
+            .reprocessed
+            .is_none_or(|want| want == reprocessed);
     summary.anomalies = anomalies
         .into_iter()
         .map(|a| AnomalyRecord {
@@ -523,9 +600,48 @@ fn summarize(
     summary
 }
 
+/// Each group's delivery-count histograms (DESIGN §7's `stats.consumed`, per record).
+fn deliveries(scenario: &Scenario, history: &History) -> BTreeMap<String, crate::cli::Deliveries> {
+    use crate::check::consumption::count_of;
+    let mut out = BTreeMap::new();
+    for c in &scenario.consumers {
+        if out.contains_key(&c.group) {
+            continue;
+        }
+        let topics: Vec<&str> = scenario
+            .consumers
+            .iter()
+            .filter(|o| o.group == c.group)
+            .flat_map(|o| o.topics.iter().map(String::as_str))
+            .collect();
+        let counts = history
+            .consumption
+            .deliveries
+            .get(c.group.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let mut d = crate::cli::Deliveries::default();
+        for (id, op) in history.sends() {
+            let topic = op.partition.rsplit_once('-').map_or("", |(t, _)| t);
+            let polled = count_of(&counts.polled, id);
+            let acked = matches!(op.outcome, check::Outcome::Acked { .. });
+            if !topics.contains(&topic) || (!acked && polled == 0) {
+                continue;
+            }
+            *d.polled.entry(polled).or_insert(0) += 1;
+            *d.processed
+                .entry(count_of(&counts.processed, id))
+                .or_insert(0) += 1;
+        }
+        out.insert(c.group.clone(), d);
+    }
+    out
+}
+
 fn stats(sim: &Simulator<Node>, history: &History) -> Stats {
     let mut stats = Stats {
         sent: history.send_count() as u64,
+        consumed: history.consumption.polled_total,
         ..Stats::default()
     };
     stats.acked = history

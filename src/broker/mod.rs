@@ -7,6 +7,7 @@ mod connections;
 pub mod controller;
 pub mod election;
 mod follower;
+mod groups;
 pub mod isr;
 pub mod partition;
 pub mod producer_ids;
@@ -18,4 +19,4 @@ pub mod spec;
 pub mod zkpaths;
 
 pub use server::{Broker, BrokerTimer};
-pub use spec::{BrokerSpec, TopicSpec};
+pub use spec::{BrokerSpec, GroupsSpec, OFFSETS_TOPIC, TopicSpec};

@@ -34,6 +34,7 @@ impl Broker {
                     for state in partitions {
                         self.apply_leader_and_isr(ctx, state);
                     }
+                    self.sync_group_coordinator(ctx);
                 }
             }
             Request::UpdateMetadata {
@@ -218,6 +219,7 @@ impl Broker {
             ctx.observe(obs);
             self.complete_produces(ctx, tp);
             self.wake_fetches(ctx, tp, true);
+            self.on_group_high_watermark(ctx, tp);
         }
     }
 

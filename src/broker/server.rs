@@ -39,6 +39,8 @@ pub enum BrokerTimer {
     RetentionCheck,
     /// Resend controller requests that were not acknowledged.
     ControllerResend,
+    /// The group coordinator has something due (sessions, rebalances, loads).
+    GroupCoordinator,
 }
 
 /// The file holding every partition's checkpointed high watermark.
@@ -154,6 +156,10 @@ pub struct Broker {
     pub(super) zk_read_check: bool,
     /// Volatile: producer ids for `InitProducerId`.
     pub(super) producer_ids: super::producer_ids::ProducerIdManager,
+    /// Volatile: the group coordinator, when the run has consumer groups.
+    pub(super) groups: Option<crate::group::coordinator::GroupCoordinator>,
+    /// Volatile: when the coordinator's timer is armed for.
+    pub(super) group_timer_at: Option<SimTime>,
 }
 
 impl Broker {
@@ -182,6 +188,8 @@ impl Broker {
             zk_read_check: false,
             queued: Default::default(),
             producer_ids: Default::default(),
+            groups: None,
+            group_timer_at: None,
         }
     }
 
@@ -341,6 +349,8 @@ impl Broker {
             Msg::Request(request) => self.accept_request(ctx, from, request),
             Msg::Response(response) => self.on_response(ctx, from, response),
             Msg::Zk(_) => ctx.observe(Obs::Note("a broker got a metadata-service request".into())),
+            Msg::Consumer(request) => self.on_consumer_request(ctx, from, request),
+            Msg::ConsumerReply(_) => {}
         }
     }
 
@@ -637,6 +647,7 @@ impl Broker {
             }
             BrokerTimer::FetchRetry(tp) => self.send_follower_request(ctx, tp),
             BrokerTimer::ControllerResend => self.resend_controller_requests(ctx),
+            BrokerTimer::GroupCoordinator => self.on_group_timer(ctx),
             BrokerTimer::RetentionCheck => {
                 self.apply_retention(ctx);
                 let every = millis(self.spec.config.log_retention_check_interval_ms.max(1));

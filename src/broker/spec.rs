@@ -2,6 +2,9 @@
 //! are, the broker configuration, the replication protocol, and the topics of the scenario with
 //! their replica assignment and effective log configuration.
 
+use std::sync::Arc;
+
+use crate::group::coordinator::CoordinatorSpec;
 use crate::protocol::BrokerId;
 use crate::scenario::{BrokerConfig, LogConfig, ReplicationProtocol, Scenario};
 use crate::sim::NodeId;
@@ -32,8 +35,19 @@ pub struct BrokerSpec {
     pub protocol: ReplicationProtocol,
     /// Kafka 3.7+: the HW waits while the ISR is below `min.insync.replicas`.
     pub hw_waits_for_min_isr: bool,
-    /// The scenario's topics, by topic index.
+    /// The scenario's topics, by topic index; `__consumer_offsets` last when groups are used.
     pub topics: Vec<TopicSpec>,
+    /// The group coordinator's configuration, when the scenario has consumer groups.
+    pub groups: Option<GroupsSpec>,
+}
+
+/// What brokers know of consumer groups: where `__consumer_offsets` is and the coordinator spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupsSpec {
+    /// Topic index of `__consumer_offsets`.
+    pub offsets_topic: u32,
+    /// The coordinator's configuration.
+    pub coordinator: CoordinatorSpec,
 }
 
 impl BrokerSpec {
@@ -44,7 +58,7 @@ impl BrokerSpec {
         broker_nodes: &[NodeId],
     ) -> Vec<BrokerSpec> {
         let brokers = scenario.cluster.brokers;
-        let topics: Vec<TopicSpec> = scenario
+        let mut topics: Vec<TopicSpec> = scenario
             .topics
             .iter()
             .map(|t| TopicSpec {
@@ -53,6 +67,13 @@ impl BrokerSpec {
                 log: t.log_config(&scenario.cluster.config),
             })
             .collect();
+        let groups = offsets_topic(scenario).map(|(spec, coordinator)| {
+            topics.push(spec);
+            GroupsSpec {
+                offsets_topic: topics.len() as u32 - 1,
+                coordinator,
+            }
+        });
         (0..brokers)
             .map(|id| BrokerSpec {
                 id,
@@ -62,7 +83,53 @@ impl BrokerSpec {
                 protocol: scenario.cluster.replication_protocol,
                 hw_waits_for_min_isr: scenario.cluster.config.hw_waits_for_min_isr(),
                 topics: topics.clone(),
+                groups: groups.clone(),
             })
             .collect()
     }
 }
+
+/// `__consumer_offsets` (Kafka's internal topic, created at startup here rather than on the first
+/// `FindCoordinator`) and the coordinator spec, when the scenario has consumers. Its replicas are
+/// assigned like a topic's; it is never deleted by retention (Kafka compacts it instead).
+fn offsets_topic(scenario: &Scenario) -> Option<(TopicSpec, CoordinatorSpec)> {
+    if scenario.consumers.is_empty() {
+        return None;
+    }
+    let config = &scenario.cluster.config;
+    let topic = crate::scenario::Topic {
+        name: OFFSETS_TOPIC.to_owned(),
+        partitions: config.offsets_topic_num_partitions,
+        replication_factor: config
+            .offsets_topic_replication_factor
+            .min(scenario.cluster.brokers),
+        replicas: None,
+        config: Default::default(),
+    };
+    let mut log = topic.log_config(config);
+    log.retention_ms = -1;
+    log.retention_bytes = -1;
+    let spec = TopicSpec {
+        name: OFFSETS_TOPIC.to_owned(),
+        assignment: topic.replica_assignment(scenario.cluster.brokers),
+        log,
+    };
+    let mut groups: Vec<Arc<str>> = Vec::new();
+    let mut clients: Vec<Arc<str>> = Vec::new();
+    for c in &scenario.consumers {
+        if !groups.iter().any(|g| **g == *c.group) {
+            groups.push(c.group.as_str().into());
+        }
+        clients.extend(c.instance_names().into_iter().map(Arc::from));
+    }
+    let coordinator = CoordinatorSpec {
+        groups,
+        clients,
+        offsets_partitions: config.offsets_topic_num_partitions,
+        initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+    };
+    Some((spec, coordinator))
+}
+
+/// The name of Kafka's offsets topic.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

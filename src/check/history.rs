@@ -64,6 +64,8 @@ pub struct History {
     pub producer_crashes: Vec<Vec<SimTime>>,
     /// What the tail reader read during the run: (time, partition, offset, record).
     pub tail_reads: Vec<(SimTime, Arc<str>, u64, RecordId)>,
+    /// What consumer group members polled and processed.
+    pub consumption: super::consumption::Consumption,
 }
 
 /// A replica cut its log.
@@ -181,6 +183,7 @@ impl History {
                         rule,
                     });
                 }
+                Obs::Consumer(consumer) => history.consumption.observe(*at, *node, consumer),
                 _ => {}
             }
         }

@@ -3,7 +3,9 @@
 //! opinion, and report anomalies by their stable names (DESIGN §5). One checker per file.
 
 mod committed_read_lost;
+pub mod consumption;
 mod divergence;
+mod double_ownership;
 mod duplicate;
 mod history;
 mod inconsistent_offsets;
@@ -11,6 +13,7 @@ mod liveness;
 mod lost_write;
 mod multiple_leaders;
 mod nonmonotonic_send;
+mod poll_order;
 
 use std::fmt;
 
@@ -73,5 +76,7 @@ pub fn check_all(history: &History, finals: &[FinalPartition], end_ms: u64) -> V
     anomalies.extend(multiple_leaders::check(history));
     anomalies.extend(nonmonotonic_send::check(history));
     anomalies.extend(liveness::check(history, finals, end_ms));
+    anomalies.extend(poll_order::check(history, finals));
+    anomalies.extend(double_ownership::check(history));
     anomalies
 }

@@ -18,7 +18,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use output::{AnomalyRecord, FaultRecord, RunSummary, Stats, temporary_path, write_atomically};
+pub use output::{
+    AnomalyRecord, Deliveries, FaultRecord, RunSummary, Stats, temporary_path, write_atomically,
+};
 pub use replay::first_difference;
 pub use sweep::{SeedRange, SeedResult, Seeds, Shard};
 

@@ -38,6 +38,21 @@ pub struct RunSummary {
     pub anomaly_counts: BTreeMap<String, u64>,
     /// Whether the anomaly kinds equal the scenario's `[expect]`.
     pub expect_met: bool,
+    /// Per consumer group, how many records were delivered how many times (absent without
+    /// groups).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub deliveries: BTreeMap<String, Deliveries>,
+}
+
+/// A group's delivery-count histograms: times delivered → records delivered that many times,
+/// over the acknowledged records of the topics the group subscribes to (and any other record
+/// it consumed).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Deliveries {
+    /// How many times polls returned each record.
+    pub polled: BTreeMap<u32, u64>,
+    /// How many times each record's processing finished.
+    pub processed: BTreeMap<u32, u64>,
 }
 
 /// One applied fault, as scenarios spell it, so a run can be replayed as a scripted scenario.
@@ -181,6 +196,7 @@ impl RunSummary {
             anomalies: Vec::new(),
             anomaly_counts: BTreeMap::new(),
             expect_met: true,
+            deliveries: BTreeMap::new(),
         }
     }
 
@@ -219,6 +235,18 @@ impl RunSummary {
             s.isr_expands,
             s.truncations
         );
+        for (group, d) in &self.deliveries {
+            let histogram = |h: &BTreeMap<u32, u64>| {
+                let parts: Vec<String> = h.iter().map(|(k, n)| format!("{k}x {n}")).collect();
+                parts.join(", ")
+            };
+            let _ = writeln!(
+                w,
+                "deliveries group {group}: polled {}; processed {}",
+                histogram(&d.polled),
+                histogram(&d.processed)
+            );
+        }
         if self.anomaly_counts.is_empty() {
             let _ = writeln!(w, "anomalies  none");
         } else {

@@ -1,6 +1,7 @@
 //! Kafka clients: the producer (partitioner, accumulator, sender), consumers and pipelines.
-//! This build has the producer and the final reader; consumer groups and pipelines come later.
+//! This build has the producer, group consumers and the final reader; pipelines come later.
 
+pub mod consumer;
 pub mod idempotence;
 pub mod partitioner;
 pub mod producer;

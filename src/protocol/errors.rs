@@ -30,8 +30,20 @@ pub enum KafkaError {
     InvalidProducerEpoch,
     /// A sequence gap (idempotence).
     OutOfOrderSequenceNumber,
-    /// The broker cannot hand out a producer id yet (its id block is being fetched).
+    /// A group request's generation is not the group's current one.
+    IllegalGeneration,
+    /// The group does not know the member id.
+    UnknownMemberId,
+    /// The group is rebalancing: the member must rejoin.
+    RebalanceInProgress,
+    /// This broker is not the group's coordinator.
+    NotCoordinator,
+    /// The coordinator is still loading the group from its offsets partition.
     CoordinatorLoadInProgress,
+    /// The coordinator cannot serve the request now (its log append failed).
+    CoordinatorNotAvailable,
+    /// A newer member with the same `group.instance.id` replaced this one.
+    FencedInstanceId,
 }
 
 impl KafkaError {
@@ -50,7 +62,13 @@ impl KafkaError {
             KafkaError::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
             KafkaError::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
             KafkaError::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+            KafkaError::IllegalGeneration => "ILLEGAL_GENERATION",
+            KafkaError::UnknownMemberId => "UNKNOWN_MEMBER_ID",
+            KafkaError::RebalanceInProgress => "REBALANCE_IN_PROGRESS",
+            KafkaError::NotCoordinator => "NOT_COORDINATOR",
             KafkaError::CoordinatorLoadInProgress => "COORDINATOR_LOAD_IN_PROGRESS",
+            KafkaError::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
+            KafkaError::FencedInstanceId => "FENCED_INSTANCE_ID",
         }
     }
 

@@ -2,6 +2,7 @@
 //! (`Produce`, `Fetch`, `LeaderAndIsr`, `OffsetsForLeaderEpoch`, …) and Kafka's error codes.
 //! Messages are never serialized to bytes: the simulator moves the values.
 
+pub mod consumer;
 mod errors;
 mod messages;
 
@@ -10,6 +11,7 @@ pub use errors::KafkaError;
 /// Kafka's `UNDEFINED_EPOCH_OFFSET`: a leader's answer to `OffsetsForLeaderEpoch` for an epoch it
 /// knows nothing about.
 pub const UNDEFINED_EPOCH_OFFSET: u64 = u64::MAX;
+pub use consumer::{ConsumerRequest, ConsumerResponse};
 pub use messages::{
     BrokerId, FetchPartition, FetchedPartition, PartitionState, Request, Response, TopicPartition,
 };

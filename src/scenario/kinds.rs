@@ -222,6 +222,8 @@ named_enum! {
         EosMissing = "eos-missing",
         /// After heal and settle: no leader, a stuck LSO, or writes that never complete.
         Liveness = "liveness",
+        /// Two members of a group polled one partition in the same generation.
+        DoubleOwnership = "double-ownership",
     }
 }
 

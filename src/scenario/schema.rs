@@ -447,6 +447,9 @@ pub fn glob_matches(glob: &str, name: &str) -> bool {
 pub struct Expect {
     /// The anomaly kinds the run must show, exactly; empty means a clean run.
     pub anomalies: Vec<AnomalyKind>,
+    /// Whether some record must (`true`) or must not (`false`) be processed more than once by
+    /// its consumer group (the delivery counts); unset, it is not checked.
+    pub reprocessed: Option<bool>,
 }
 
 fn instance_names(name: &str, instances: u32) -> Vec<String> {

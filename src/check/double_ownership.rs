@@ -1,0 +1,57 @@
+//! `double-ownership`: in one generation of a group each partition belongs to one member, so two
+//! members polling the same partition in the same generation means the group protocol let two
+//! owners coexist (kafkasim's name; DESIGN's taxonomy has none for it).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::consumption::ConsumerEvent;
+use super::{Anomaly, History};
+use crate::scenario::AnomalyKind;
+use crate::sim::NodeId;
+
+/// A partition in one generation of one group.
+type Slot = (Arc<str>, i32, Arc<str>);
+
+/// Checks that each (group, generation, partition) was polled by one member only.
+pub fn check(history: &History) -> Vec<Anomaly> {
+    let mut anomalies = Vec::new();
+    let mut owners: BTreeMap<Slot, (NodeId, Arc<str>)> = BTreeMap::new();
+    let mut reported: std::collections::BTreeSet<Slot> = Default::default();
+    for (at, node, event) in &history.consumption.events {
+        let ConsumerEvent::Poll {
+            group,
+            member_id,
+            generation,
+            partition,
+            offset,
+            first,
+            ..
+        } = event
+        else {
+            continue;
+        };
+        let key = (group.clone(), *generation, partition.clone());
+        let (owner_node, owner) = owners
+            .entry(key.clone())
+            .or_insert_with(|| (*node, member_id.clone()))
+            .clone();
+        if owner != *member_id && reported.insert(key) {
+            let names = &history.nodes;
+            anomalies.push(Anomaly {
+                kind: AnomalyKind::DoubleOwnership,
+                partition: partition.to_string(),
+                offset: *offset,
+                record: history.record_name(*first),
+                at_ms: at.as_millis(),
+                explanation: format!(
+                    "in generation {generation} of group {group}, {} ({member_id}) polled \
+                     {partition} which {} ({owner}) also polled in that generation",
+                    names[node.index()],
+                    names[owner_node.index()]
+                ),
+            });
+        }
+    }
+    anomalies
+}

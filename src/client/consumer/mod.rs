@@ -1,0 +1,564 @@
+//! The consumer: one group member of a `[[consumer]]` entry (node `<name>-<i>`), Kafka's
+//! `KafkaConsumer` with its `ConsumerCoordinator` and `Fetcher`, and the application around it
+//! that polls, processes each record for a drawn `processing_ms` and commits by its policy:
+//!
+//! - `auto` (`enable.auto.commit`): every `auto.commit.interval.ms` a poll commits the positions
+//!   the previous poll returned (asynchronously), and a rebalance commits before revoking;
+//! - `after-processing`: `commitSync` after processing a poll's records (at-least-once);
+//! - `before-processing`: `commitSync` of the poll's end before processing (at-most-once).
+//!
+//! The member finds its coordinator, joins (the leader runs the assignor on everyone's
+//! subscription), syncs, heartbeats every `heartbeat.interval.ms`, rejoins when told (eager
+//! protocols revoke everything first; `cooperative-sticky` revokes only what moves, then rejoins)
+//! and leaves when the application has not polled within `max.poll.interval.ms`. Positions start
+//! at the committed offsets or by `auto.offset.reset`; fetches long-poll partition leaders.
+//!
+//! Fault model: a killed consumer restarts as a new member (or as the same static member) and
+//! resumes from committed offsets; a paused one is a zombie until it hears otherwise. Left out:
+//! consumer interceptors, `seek` by the application, pattern subscriptions, incremental fetch
+//! sessions, `isolation.level = read_committed` (no transactions yet) and rack awareness. A
+//! poll's records count as processed when the whole poll is processed.
+
+mod fetch;
+mod membership;
+mod obs;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use rand::RngExt;
+
+pub use obs::ConsumerObs;
+
+use crate::node::{Msg, Node, Obs, Timer, millis};
+use crate::protocol::consumer::NO_GENERATION;
+use crate::protocol::{BrokerId, ConsumerResponse, KafkaError, Response, TopicPartition};
+use crate::record::RecordId;
+use crate::scenario::{CommitPolicy, ConsumerConfig};
+use crate::sim::{Ctx, NodeId, SimDuration, SimTime};
+
+/// How often the consumer's housekeeping runs: heartbeats, request timeouts, retries.
+const TICK_MS: u64 = 100;
+/// `retry.backoff.ms`: the wait before asking again after an error.
+const RETRY_BACKOFF_MS: u64 = 100;
+/// `metadata.max.age.ms` is 5 minutes in Kafka; a consumer also refreshes on every error.
+const METADATA_MAX_AGE_MS: u64 = 300_000;
+
+/// One consumer instance's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerSpec {
+    /// The node name, also `client.id` (and `group.instance.id` when static).
+    pub name: Arc<str>,
+    /// The group.
+    pub group: Arc<str>,
+    /// Subscribed topics, by topic index.
+    pub topics: Vec<u32>,
+    /// Every topic's name, by topic index.
+    pub topic_names: Vec<String>,
+    /// Every topic's partition count, by topic index.
+    pub partitions: Vec<u32>,
+    /// Brokers' nodes, by broker id.
+    pub brokers: Vec<NodeId>,
+    /// When offsets are committed.
+    pub commit: CommitPolicy,
+    /// Processing time per record, drawn uniformly in ms.
+    pub processing_ms: (u64, u64),
+    /// Whether the member is static (`group.instance.id` = its name).
+    pub static_membership: bool,
+    /// When the instance starts.
+    pub start_ms: u64,
+    /// `[consumer.config]`.
+    pub config: ConsumerConfig,
+}
+
+/// A consumer's timers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsumerTimer {
+    /// The start time came.
+    Start,
+    /// Housekeeping.
+    Tick,
+    /// The poll numbered so finished processing.
+    Processed(u64),
+}
+
+/// What the application is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum App {
+    /// Not started.
+    Idle,
+    /// Inside `poll()`, waiting for records or the group.
+    Polling,
+    /// Processing the records of poll `seq`.
+    Processing {
+        seq: u64,
+        records: Vec<(TopicPartition, u64, Vec<RecordId>)>,
+    },
+    /// Inside `commitSync()`; then process the records, or poll again.
+    Committing {
+        then_process: Option<Vec<(TopicPartition, u64, Vec<RecordId>)>>,
+    },
+    /// Stopped for good (a fenced static member, `auto.offset.reset = none` without offsets).
+    Failed,
+}
+
+/// One request in flight.
+#[derive(Clone, Debug)]
+struct InFlight {
+    broker: BrokerId,
+    deadline: SimTime,
+    kind: Kind,
+}
+
+/// What a request in flight was for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    Metadata,
+    FindCoordinator,
+    Join,
+    Sync,
+    Heartbeat,
+    Leave,
+    /// A commit: synchronous (the application waits) or not, and its offsets.
+    Commit {
+        sync: bool,
+        offsets: Vec<(TopicPartition, u64)>,
+        generation: i32,
+    },
+    OffsetFetch(Vec<TopicPartition>),
+    ListOffsets(Vec<TopicPartition>),
+    Fetch(Vec<(TopicPartition, u64)>),
+}
+
+/// The fetch state of one assigned partition.
+#[derive(Clone, Debug, Default)]
+struct Assigned {
+    /// The next offset to return to the application; `None` until known.
+    position: Option<u64>,
+    /// Records fetched and not yet returned: (offset, record).
+    buffer: VecDeque<(u64, RecordId)>,
+    /// A fetch, `OffsetFetch` or `ListOffsets` for it is in flight.
+    busy: bool,
+    /// `auto.offset.reset = none` found no offset: never fetched.
+    failed: bool,
+}
+
+/// Where the member is in the group protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MemberState {
+    Unjoined,
+    Joining,
+    Syncing,
+    Stable,
+}
+
+/// A consumer instance.
+pub struct Consumer {
+    spec: ConsumerSpec,
+    app: App,
+    next_correlation: u64,
+    in_flight: BTreeMap<u64, InFlight>,
+    leaders: BTreeMap<TopicPartition, BrokerId>,
+    metadata_at: Option<SimTime>,
+    coordinator: Option<BrokerId>,
+    /// When to ask for the coordinator again at the earliest.
+    coordinator_retry_at: SimTime,
+    state: MemberState,
+    member_id: Arc<str>,
+    generation: i32,
+    rejoin_needed: bool,
+    /// The assignor of the generation.
+    protocol: Option<crate::group::assignor::Strategy>,
+    /// Partitions owned, with their fetch state.
+    assigned: BTreeMap<TopicPartition, Assigned>,
+    /// Partitions owned before an eager revocation (the sticky assignor's user data).
+    previous: Vec<TopicPartition>,
+    heartbeat_at: SimTime,
+    /// When `poll()` last returned (the start of `max.poll.interval.ms`).
+    last_poll: SimTime,
+    next_auto_commit: SimTime,
+    poll_seq: u64,
+    /// Where the next poll starts among the partitions (fairness).
+    rotation: usize,
+    names: BTreeMap<TopicPartition, Arc<str>>,
+    /// A `commitSync` failed retriably and is sent again once the coordinator is known.
+    retry_commit: bool,
+}
+
+impl Consumer {
+    /// A consumer not yet started.
+    pub fn new(spec: &ConsumerSpec) -> Consumer {
+        let mut names = BTreeMap::new();
+        for &t in &spec.topics {
+            for p in 0..spec.partitions[t as usize] {
+                let tp = TopicPartition {
+                    topic: t,
+                    partition: p,
+                };
+                let name = format!("{}-{p}", spec.topic_names[t as usize]);
+                names.insert(tp, Arc::from(name));
+            }
+        }
+        Consumer {
+            spec: spec.clone(),
+            app: App::Idle,
+            next_correlation: 0,
+            in_flight: BTreeMap::new(),
+            leaders: BTreeMap::new(),
+            metadata_at: None,
+            coordinator: None,
+            coordinator_retry_at: SimTime::ZERO,
+            state: MemberState::Unjoined,
+            member_id: Arc::from(""),
+            generation: NO_GENERATION,
+            rejoin_needed: true,
+            protocol: None,
+            assigned: BTreeMap::new(),
+            previous: Vec::new(),
+            heartbeat_at: SimTime::ZERO,
+            last_poll: SimTime::ZERO,
+            next_auto_commit: SimTime::ZERO,
+            poll_seq: 0,
+            rotation: 0,
+            names,
+            retry_commit: false,
+        }
+    }
+
+    /// Waits for the start time.
+    pub fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let after = SimTime::from_millis(self.spec.start_ms).saturating_since(ctx.now());
+        ctx.set_timer(after, Timer::Consumer(ConsumerTimer::Start));
+    }
+
+    /// Handles a timer.
+    pub fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, timer: ConsumerTimer) {
+        match timer {
+            ConsumerTimer::Start => {
+                self.app = App::Polling;
+                self.last_poll = ctx.now();
+                self.next_auto_commit =
+                    ctx.now() + millis(self.spec.config.auto_commit_interval_ms);
+                ctx.set_timer(millis(TICK_MS), Timer::Consumer(ConsumerTimer::Tick));
+            }
+            ConsumerTimer::Tick => {
+                self.housekeeping(ctx);
+                ctx.set_timer(millis(TICK_MS), Timer::Consumer(ConsumerTimer::Tick));
+            }
+            ConsumerTimer::Processed(seq) => self.processed(ctx, seq),
+        }
+        self.drive(ctx);
+    }
+
+    /// Request timeouts, metadata age, heartbeats and the poll timeout.
+    fn housekeeping(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let now = ctx.now();
+        let expired: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.deadline <= now)
+            .map(|(c, _)| *c)
+            .collect();
+        for correlation in expired {
+            if let Some(request) = self.in_flight.remove(&correlation) {
+                self.failed_request(ctx, request, KafkaError::RequestTimedOut);
+            }
+        }
+        if self
+            .metadata_at
+            .is_none_or(|at| now.saturating_since(at) >= millis(METADATA_MAX_AGE_MS))
+        {
+            self.request_metadata(ctx);
+        }
+        self.maybe_heartbeat(ctx);
+        self.check_poll_timeout(ctx);
+    }
+
+    /// Handles a response.
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_, Node>, response: Response) {
+        if let Response::Metadata {
+            correlation,
+            partitions,
+        } = response
+        {
+            if self.in_flight.remove(&correlation).is_some() {
+                self.on_metadata(partitions);
+            }
+        } else if let Response::Fetch {
+            correlation,
+            partitions,
+        } = response
+            && let Some(request) = self.in_flight.remove(&correlation)
+        {
+            self.on_fetched(ctx, request, partitions);
+        }
+        self.drive(ctx);
+    }
+
+    /// Handles the answer to a consumer request.
+    pub fn on_consumer_response(&mut self, ctx: &mut Ctx<'_, Node>, response: ConsumerResponse) {
+        let Some(request) = self.in_flight.remove(&response.correlation()) else {
+            return;
+        };
+        match response {
+            ConsumerResponse::FindCoordinator { result, .. } => match result {
+                Ok(broker) if (broker as usize) < self.spec.brokers.len() => {
+                    self.coordinator = Some(broker)
+                }
+                _ => self.coordinator_retry_at = ctx.now() + millis(RETRY_BACKOFF_MS),
+            },
+            ConsumerResponse::JoinGroup { result, .. } => self.on_joined(ctx, result),
+            ConsumerResponse::SyncGroup { result, .. } => self.on_synced(ctx, result),
+            ConsumerResponse::Heartbeat { error, .. } => self.on_heartbeat(ctx, error),
+            ConsumerResponse::LeaveGroup { .. } => {}
+            ConsumerResponse::OffsetCommit { result, .. } => {
+                self.on_committed(ctx, request, result)
+            }
+            ConsumerResponse::OffsetFetch { result, .. } => {
+                self.on_offsets_fetched(ctx, request, result)
+            }
+            ConsumerResponse::ListOffsets { partitions, .. } => {
+                self.on_list_offsets(ctx, partitions)
+            }
+        }
+        self.drive(ctx);
+    }
+
+    /// A broker connection closed: what was in flight to it is lost.
+    pub fn on_connection_closed(&mut self, ctx: &mut Ctx<'_, Node>, peer: NodeId) {
+        let Some(broker) = self.spec.brokers.iter().position(|&n| n == peer) else {
+            return;
+        };
+        let lost: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.broker as usize == broker)
+            .map(|(c, _)| *c)
+            .collect();
+        for correlation in lost {
+            if let Some(request) = self.in_flight.remove(&correlation) {
+                self.failed_request(ctx, request, KafkaError::NetworkException);
+            }
+        }
+        if self.coordinator == Some(broker as BrokerId) {
+            self.coordinator_unknown(ctx);
+        }
+        self.drive(ctx);
+    }
+
+    /// A request ended without an answer.
+    fn failed_request(&mut self, ctx: &mut Ctx<'_, Node>, request: InFlight, error: KafkaError) {
+        match request.kind {
+            Kind::Metadata => {}
+            Kind::Fetch(parts) => {
+                for (tp, _) in parts {
+                    if let Some(a) = self.assigned.get_mut(&tp) {
+                        a.busy = false;
+                    }
+                }
+                self.request_metadata(ctx);
+            }
+            Kind::OffsetFetch(parts) | Kind::ListOffsets(parts) => {
+                for tp in parts {
+                    if let Some(a) = self.assigned.get_mut(&tp) {
+                        a.busy = false;
+                    }
+                }
+                self.request_metadata(ctx);
+            }
+            Kind::FindCoordinator => {}
+            Kind::Join | Kind::Sync => {
+                self.state = MemberState::Unjoined;
+                self.rejoin_needed = true;
+                self.coordinator_unknown(ctx);
+            }
+            Kind::Heartbeat | Kind::Leave => self.coordinator_unknown(ctx),
+            kind @ Kind::Commit { .. } => {
+                self.coordinator_unknown(ctx);
+                self.on_committed(ctx, InFlight { kind, ..request }, Err(error));
+            }
+        }
+    }
+
+    fn correlation(&mut self) -> u64 {
+        self.next_correlation += 1;
+        self.next_correlation
+    }
+
+    /// Sends a Kafka request to `broker`, tracked until answered or timed out.
+    fn send(&mut self, ctx: &mut Ctx<'_, Node>, broker: BrokerId, msg: Msg, kind: Kind) {
+        let correlation = match &msg {
+            Msg::Request(r) => request_correlation(r),
+            Msg::Consumer(r) => r.correlation(),
+            _ => return,
+        };
+        let deadline = ctx.now() + millis(self.spec.config.request_timeout_ms);
+        self.in_flight.insert(
+            correlation,
+            InFlight {
+                broker,
+                deadline,
+                kind,
+            },
+        );
+        ctx.send(self.spec.brokers[broker as usize], msg);
+    }
+
+    /// Whether a request of this kind is in flight.
+    fn in_flight_kind(&self, pred: impl Fn(&Kind) -> bool) -> bool {
+        self.in_flight.values().any(|f| pred(&f.kind))
+    }
+
+    /// Moves the application along as far as it can go now.
+    fn drive(&mut self, ctx: &mut Ctx<'_, Node>) {
+        if matches!(self.app, App::Idle | App::Failed) {
+            return;
+        }
+        self.ensure_coordinator(ctx);
+        self.send_fetches(ctx);
+        if self.retry_commit
+            && matches!(self.app, App::Committing { .. })
+            && self.coordinator.is_some()
+            && !self.in_flight_kind(|k| matches!(k, Kind::Commit { sync: true, .. }))
+        {
+            self.retry_commit = false;
+            self.commit(ctx, true);
+        }
+        if self.app != App::Polling {
+            return;
+        }
+        self.last_poll = ctx.now();
+        if self.coordinator.is_none() {
+            return;
+        }
+        if self.rejoin_needed && self.state == MemberState::Stable
+            || self.state == MemberState::Unjoined
+        {
+            if self.commit_before_rebalance(ctx) {
+                return;
+            }
+            self.join(ctx);
+            return;
+        }
+        if self.state != MemberState::Stable {
+            return;
+        }
+        self.init_positions(ctx);
+        self.maybe_auto_commit(ctx);
+        self.send_fetches(ctx);
+        let records = self.take_records(ctx);
+        if records.is_empty() {
+            return;
+        }
+        self.poll_seq += 1;
+        match self.spec.commit {
+            CommitPolicy::BeforeProcessing => {
+                self.app = App::Committing {
+                    then_process: Some(records),
+                };
+                self.commit(ctx, true);
+            }
+            CommitPolicy::AfterProcessing | CommitPolicy::Auto => self.process(ctx, records),
+        }
+    }
+
+    /// Starts processing a poll's records: each takes a drawn time, one after another.
+    fn process(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        records: Vec<(TopicPartition, u64, Vec<RecordId>)>,
+    ) {
+        let (lo, hi) = self.spec.processing_ms;
+        let count: usize = records.iter().map(|(_, _, ids)| ids.len()).sum();
+        let mut total_us = 0u64;
+        if hi > 0 {
+            for _ in 0..count {
+                total_us += ctx.rng().random_range(lo * 1_000..=hi * 1_000);
+            }
+        }
+        let seq = self.poll_seq;
+        self.app = App::Processing { seq, records };
+        ctx.set_timer(
+            SimDuration::from_micros(total_us),
+            Timer::Consumer(ConsumerTimer::Processed(seq)),
+        );
+    }
+
+    /// A poll's records are processed.
+    fn processed(&mut self, ctx: &mut Ctx<'_, Node>, seq: u64) {
+        let App::Processing { seq: current, .. } = &self.app else {
+            return;
+        };
+        if *current != seq {
+            return;
+        }
+        let App::Processing { records, .. } = std::mem::replace(&mut self.app, App::Polling) else {
+            unreachable!("matched above");
+        };
+        for (tp, offset, ids) in records {
+            ctx.observe(Obs::Consumer(ConsumerObs::Processed {
+                group: self.spec.group.clone(),
+                partition: self.names[&tp].clone(),
+                offset,
+                ids,
+            }));
+        }
+        if self.spec.commit == CommitPolicy::AfterProcessing {
+            self.app = App::Committing { then_process: None };
+            self.commit(ctx, true);
+        }
+    }
+
+    /// The application's `poll()` finds records: up to `max.poll.records`, partition by
+    /// partition from a rotating start; positions move past them.
+    fn take_records(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+    ) -> Vec<(TopicPartition, u64, Vec<RecordId>)> {
+        let max = self.spec.config.max_poll_records.max(1) as usize;
+        let tps: Vec<TopicPartition> = self.assigned.keys().copied().collect();
+        if tps.is_empty() {
+            return Vec::new();
+        }
+        let mut taken = Vec::new();
+        let mut left = max;
+        let start = self.rotation % tps.len();
+        for k in 0..tps.len() {
+            let tp = tps[(start + k) % tps.len()];
+            let a = self.assigned.get_mut(&tp).expect("listed");
+            if left == 0 || a.buffer.is_empty() {
+                continue;
+            }
+            let n = left.min(a.buffer.len());
+            let drained: Vec<(u64, RecordId)> = a.buffer.drain(..n).collect();
+            left -= n;
+            let first = drained[0].0;
+            a.position = Some(drained[n - 1].0 + 1);
+            let ids: Vec<RecordId> = drained.into_iter().map(|(_, id)| id).collect();
+            ctx.observe(Obs::Consumer(ConsumerObs::Poll {
+                group: self.spec.group.clone(),
+                member_id: self.member_id.clone(),
+                generation: self.generation,
+                partition: self.names[&tp].clone(),
+                offset: first,
+                ids: ids.clone(),
+            }));
+            taken.push((tp, first, ids));
+        }
+        self.rotation = self.rotation.wrapping_add(1);
+        taken
+    }
+
+    /// The group's name, for inspection.
+    pub fn group(&self) -> &str {
+        &self.spec.group
+    }
+}
+
+fn request_correlation(request: &crate::protocol::Request) -> u64 {
+    match request {
+        crate::protocol::Request::Metadata { correlation }
+        | crate::protocol::Request::Fetch { correlation, .. } => *correlation,
+        _ => 0,
+    }
+}

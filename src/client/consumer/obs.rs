@@ -1,0 +1,150 @@
+//! What a consumer shows the checkers and the short log: each generation's assignment, every
+//! poll (member, generation, partition, offsets, records), every processed poll, every position
+//! set without a poll (a committed offset fetched, a reset) and every commit's outcome.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::protocol::KafkaError;
+use crate::record::RecordId;
+
+/// One consumer observation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsumerObs {
+    /// The member received its assignment for a generation (after a rebalance).
+    Assigned {
+        /// The group.
+        group: Arc<str>,
+        /// The member id.
+        member_id: Arc<str>,
+        /// The generation.
+        generation: i32,
+        /// The partitions it owns now (names).
+        partitions: Vec<Arc<str>>,
+    },
+    /// The member gave up partitions (revoked before a rebalance, or lost).
+    Revoked {
+        /// The group.
+        group: Arc<str>,
+        /// The partitions.
+        partitions: Vec<Arc<str>>,
+        /// Whether they were lost (no commit possible) rather than revoked.
+        lost: bool,
+    },
+    /// A poll returned records of one partition at consecutive offsets.
+    Poll {
+        /// The group.
+        group: Arc<str>,
+        /// The member id.
+        member_id: Arc<str>,
+        /// The member's generation.
+        generation: i32,
+        /// The partition.
+        partition: Arc<str>,
+        /// The first record's offset.
+        offset: u64,
+        /// The records, in offset order.
+        ids: Vec<RecordId>,
+    },
+    /// The application finished processing a poll's records of one partition.
+    Processed {
+        /// The group.
+        group: Arc<str>,
+        /// The partition.
+        partition: Arc<str>,
+        /// The first record's offset.
+        offset: u64,
+        /// The records.
+        ids: Vec<RecordId>,
+    },
+    /// A partition's position was set without a poll: its committed offset, or a reset.
+    Seek {
+        /// The partition.
+        partition: Arc<str>,
+        /// The new position.
+        offset: u64,
+        /// Why: `committed`, `reset-earliest`, `reset-latest`.
+        why: &'static str,
+    },
+    /// An offset commit's outcome.
+    Commit {
+        /// The group.
+        group: Arc<str>,
+        /// The member id.
+        member_id: Arc<str>,
+        /// The generation sent.
+        generation: i32,
+        /// The offsets.
+        offsets: Vec<(Arc<str>, u64)>,
+        /// Committed, or why not.
+        result: Result<(), KafkaError>,
+    },
+}
+
+impl fmt::Display for ConsumerObs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConsumerObs::Assigned {
+                group,
+                member_id,
+                generation,
+                partitions,
+            } => {
+                let list: Vec<&str> = partitions.iter().map(|p| &**p).collect();
+                write!(
+                    f,
+                    "group {group} {member_id} generation {generation} assigned {list:?}"
+                )
+            }
+            ConsumerObs::Revoked {
+                group,
+                partitions,
+                lost,
+            } => {
+                let list: Vec<&str> = partitions.iter().map(|p| &**p).collect();
+                let what = if *lost { "lost" } else { "revoked" };
+                write!(f, "group {group} {what} {list:?}")
+            }
+            ConsumerObs::Poll {
+                generation,
+                partition,
+                offset,
+                ids,
+                ..
+            } => write!(
+                f,
+                "poll {partition}@{offset} +{} (generation {generation})",
+                ids.len()
+            ),
+            ConsumerObs::Processed {
+                partition,
+                offset,
+                ids,
+                ..
+            } => write!(f, "processed {partition}@{offset} +{}", ids.len()),
+            ConsumerObs::Seek {
+                partition,
+                offset,
+                why,
+            } => write!(f, "seek {partition} -> {offset} ({why})"),
+            ConsumerObs::Commit {
+                generation,
+                member_id,
+                offsets,
+                result,
+                ..
+            } => {
+                let list: Vec<String> = offsets.iter().map(|(p, o)| format!("{p}@{o}")).collect();
+                let outcome = match result {
+                    Ok(()) => "ok".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                write!(
+                    f,
+                    "commit {} by {member_id} generation {generation}: {outcome}",
+                    list.join(" ")
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! One consumer group as its coordinator holds it (Kafka's `GroupMetadata` and `MemberMetadata`):
+//! the state, the generation, the chosen assignor, the leader, the members with their sessions
+//! and the requests they wait on, and the committed offsets.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::group::assignor::Strategy;
+use crate::protocol::TopicPartition;
+use crate::protocol::consumer::{JoinedMember, Subscription};
+use crate::sim::{NodeId, SimTime};
+
+/// Kafka's group states (`GroupState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GroupState {
+    /// No members (offsets may remain).
+    Empty,
+    /// Members are (re)joining; JoinGroup answers wait for the rebalance to complete.
+    PreparingRebalance,
+    /// The generation is formed; the leader's SyncGroup with the assignment is awaited.
+    CompletingRebalance,
+    /// Every member has its assignment.
+    Stable,
+    /// The group is gone (its coordinator unloaded it).
+    Dead,
+}
+
+impl GroupState {
+    /// Kafka's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// A request a member waits on an answer to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waiter {
+    /// The member's node.
+    pub node: NodeId,
+    /// The request's correlation id.
+    pub correlation: u64,
+}
+
+/// One member (Kafka's `MemberMetadata`).
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// The member id (`<client>-<number>`).
+    pub member_id: Arc<str>,
+    /// Index of its client among the run's consumer instances.
+    pub client: u32,
+    /// The number in its member id.
+    pub number: u32,
+    /// `group.instance.id` of a static member.
+    pub group_instance_id: Option<Arc<str>>,
+    /// Its node (where answers go).
+    pub node: NodeId,
+    /// `session.timeout.ms`.
+    pub session_timeout_ms: u64,
+    /// `max.poll.interval.ms`: the longest a rebalance waits for it.
+    pub rebalance_timeout_ms: u64,
+    /// Assignors it supports, in preference order.
+    pub protocols: Vec<Strategy>,
+    /// Its subscription.
+    pub subscription: Subscription,
+    /// Its JoinGroup waiting for the rebalance to complete.
+    pub awaiting_join: Option<Waiter>,
+    /// Its SyncGroup waiting for the leader's assignment.
+    pub awaiting_sync: Option<Waiter>,
+    /// Its partitions in the current generation; `None` if unknown (a loaded group).
+    pub assignment: Option<Vec<TopicPartition>>,
+    /// When its session expires unless it heartbeats.
+    pub session_deadline: SimTime,
+}
+
+impl Member {
+    /// Whether the session timer keeps the member regardless of heartbeats: a member waiting on
+    /// a JoinGroup or SyncGroup answer is alive by definition (Kafka's `shouldKeepAlive`).
+    pub fn kept_alive(&self) -> bool {
+        self.awaiting_join.is_some() || self.awaiting_sync.is_some()
+    }
+}
+
+/// A group (Kafka's `GroupMetadata`).
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// The group id.
+    pub name: Arc<str>,
+    /// Its index among the run's groups (for its records).
+    pub index: u32,
+    /// The state.
+    pub state: GroupState,
+    /// The generation: bumped by every completed rebalance.
+    pub generation: i32,
+    /// The assignor chosen for the generation.
+    pub protocol: Option<Strategy>,
+    /// The leader's member id.
+    pub leader: Option<Arc<str>>,
+    /// Members by member id.
+    pub members: BTreeMap<Arc<str>, Member>,
+    /// Committed offsets (applied once their records are replicated).
+    pub offsets: BTreeMap<TopicPartition, u64>,
+    /// When the rebalance in progress completes at the latest.
+    pub join_deadline: Option<SimTime>,
+    /// While the initial rebalance delay runs: the longest it may still be extended to.
+    pub initial_delay_until: Option<SimTime>,
+}
+
+impl Group {
+    /// An empty group of generation 0.
+    pub fn new(name: Arc<str>, index: u32) -> Group {
+        Group {
+            name,
+            index,
+            state: GroupState::Empty,
+            generation: 0,
+            protocol: None,
+            leader: None,
+            members: BTreeMap::new(),
+            offsets: BTreeMap::new(),
+            join_deadline: None,
+            initial_delay_until: None,
+        }
+    }
+
+    /// The member holding `group.instance.id` `instance`, if any.
+    pub fn static_member(&self, instance: &str) -> Option<&Arc<str>> {
+        self.members
+            .values()
+            .find(|m| m.group_instance_id.as_deref() == Some(instance))
+            .map(|m| &m.member_id)
+    }
+
+    /// Whether every member has rejoined (the rebalance can complete early).
+    pub fn all_joined(&self) -> bool {
+        self.members.values().all(|m| m.awaiting_join.is_some())
+    }
+
+    /// The rebalance timeout: the largest of the members'.
+    pub fn rebalance_timeout_ms(&self) -> u64 {
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout_ms)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Kafka's `selectProtocol`: among the assignors every member supports, the one most members
+    /// list first (ties: the earliest in the first member's list).
+    pub fn select_protocol(&self) -> Option<Strategy> {
+        let first = self.members.values().next()?;
+        let candidates: Vec<Strategy> = first
+            .protocols
+            .iter()
+            .copied()
+            .filter(|p| self.members.values().all(|m| m.protocols.contains(p)))
+            .collect();
+        let votes = |p: Strategy| {
+            self.members
+                .values()
+                .filter(|m| m.protocols.iter().find(|q| candidates.contains(q)) == Some(&p))
+                .count()
+        };
+        candidates.iter().copied().rev().max_by_key(|&p| votes(p))
+    }
+
+    /// Whether `protocols` can join the group's current protocol.
+    pub fn supports(&self, protocols: &[Strategy]) -> bool {
+        match self.protocol {
+            Some(p) if !self.members.is_empty() => protocols.contains(&p),
+            _ => !protocols.is_empty(),
+        }
+    }
+
+    /// The member list the leader gets in its JoinGroup answer.
+    pub fn joined_members(&self) -> Vec<JoinedMember> {
+        self.members
+            .values()
+            .map(|m| JoinedMember {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                subscription: m.subscription.clone(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,630 @@
+//! The group coordinator (Kafka's classic `GroupCoordinator` with its `GroupMetadataManager`),
+//! as a sans-I/O state machine that a broker runs for the `__consumer_offsets` partitions it
+//! leads. A group lives on partition `java_abs(java_string_hash(group)) % partitions`.
+//!
+//! - `FindCoordinator` is answered by any broker from its metadata (see the broker's glue);
+//!   everything else here: `JoinGroup`, `SyncGroup`, `Heartbeat`, `LeaveGroup`, `OffsetCommit`,
+//!   `OffsetFetch`, with Kafka's states, generations and errors.
+//! - Offset commits and group metadata are appended to the group's partition and take effect
+//!   (and are answered) only once the high watermark passes them (`offsets.commit.required.acks`
+//!   = -1); an append that cannot be made or times out (`offsets.commit.timeout.ms`) is answered
+//!   `NOT_COORDINATOR` or `COORDINATOR_NOT_AVAILABLE`.
+//! - When the broker becomes leader of a partition it loads the partition's groups and offsets
+//!   from its log, answering `COORDINATOR_LOAD_IN_PROGRESS` meanwhile; when it stops leading it
+//!   unloads them and answers `NOT_COORDINATOR`.
+//!
+//! Volatile: everything; the log is the durable copy. Left out: `MEMBER_ID_REQUIRED`, the
+//! pending-member timeout, offset expiration (`offsets.retention.minutes`), group deletion,
+//! transactional offset commits and the KIP-848 protocol.
+
+mod group;
+mod membership;
+pub mod records;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use group::{Group, GroupState, Member, Waiter};
+use records::GroupRecord;
+
+use crate::group::assignor::java;
+use crate::protocol::{ConsumerRequest, ConsumerResponse, KafkaError, TopicPartition};
+use crate::record::Record;
+use crate::sim::{NodeId, SimDuration, SimTime};
+
+/// Kafka's `offsets.commit.timeout.ms`: how long an offset or group append may wait for the HW.
+pub const OFFSETS_COMMIT_TIMEOUT_MS: u64 = 5_000;
+/// How long loading a partition takes: a fixed part and a part per thousand records read.
+pub const LOAD_MS_BASE: u64 = 5;
+/// See [`LOAD_MS_BASE`].
+pub const LOAD_MS_PER_THOUSAND_RECORDS: u64 = 1;
+
+/// What every coordinator knows of the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoordinatorSpec {
+    /// Group names; a group's index names it in `__consumer_offsets` records.
+    pub groups: Vec<Arc<str>>,
+    /// Consumer instance names (client ids); an index names a member's client in records.
+    pub clients: Vec<Arc<str>>,
+    /// Partitions of `__consumer_offsets` (`offsets.topic.num.partitions`).
+    pub offsets_partitions: u32,
+    /// `group.initial.rebalance.delay.ms`.
+    pub initial_rebalance_delay_ms: u64,
+}
+
+/// Kafka's `Utils.abs` as `partitionFor` uses it: `i32::MIN` maps to 0.
+pub fn java_abs(i: i32) -> i32 {
+    if i == i32::MIN { 0 } else { i.abs() }
+}
+
+/// The `__consumer_offsets` partition of `group` (Kafka's `partitionFor`).
+pub fn partition_for(group: &str, partitions: u32) -> u32 {
+    java_abs(java::string_hash(group)) as u32 % partitions.max(1)
+}
+
+/// What the coordinator asks its broker to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Answer a member.
+    Reply {
+        /// The member's node.
+        to: NodeId,
+        /// The answer.
+        response: ConsumerResponse,
+    },
+    /// Append records to a `__consumer_offsets` partition as leader, then tell
+    /// [`GroupCoordinator::append_started`] or [`GroupCoordinator::append_failed`].
+    Append {
+        /// The partition number.
+        partition: u32,
+        /// The records.
+        records: Vec<Record>,
+        /// What completes when they are replicated.
+        then: AfterAppend,
+    },
+    /// A line for the short log.
+    Note(String),
+}
+
+/// What waits on an append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AfterAppend {
+    /// An offset commit: apply the offsets and answer.
+    Commit {
+        /// The group.
+        group: Arc<str>,
+        /// The offsets.
+        offsets: Vec<(TopicPartition, u64)>,
+        /// The committing member.
+        to: Waiter,
+    },
+    /// The leader's assignment of `generation`: send everyone theirs.
+    Sync {
+        /// The group.
+        group: Arc<str>,
+        /// The generation assigned.
+        generation: i32,
+    },
+    /// Nothing waits (an emptied group's record).
+    Nothing,
+}
+
+/// An append waiting for the high watermark.
+#[derive(Clone, Debug)]
+struct PendingAppend {
+    partition: u32,
+    required_offset: u64,
+    deadline: SimTime,
+    then: AfterAppend,
+}
+
+/// A `__consumer_offsets` partition this broker leads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ownership {
+    /// Reading the log; ready at the given time.
+    Loading(SimTime),
+    /// Serving its groups.
+    Loaded,
+}
+
+/// The group coordinator of one broker.
+#[derive(Clone, Debug)]
+pub struct GroupCoordinator {
+    spec: CoordinatorSpec,
+    /// Offsets partitions led here, by partition number.
+    owned: BTreeMap<u32, Ownership>,
+    /// Groups of loaded partitions, by name.
+    groups: BTreeMap<Arc<str>, Group>,
+    /// Groups read from a partition being loaded, installed when loading ends.
+    loading: BTreeMap<u32, Vec<Group>>,
+    pending: Vec<PendingAppend>,
+    /// The last member id number given out (member ids stay unique across restarts because
+    /// numbers start from the time).
+    last_number: u32,
+}
+
+impl GroupCoordinator {
+    /// A coordinator leading no partition.
+    pub fn new(spec: CoordinatorSpec) -> GroupCoordinator {
+        GroupCoordinator {
+            spec,
+            owned: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            loading: BTreeMap::new(),
+            pending: Vec::new(),
+            last_number: 0,
+        }
+    }
+
+    /// The run's coordinator spec.
+    pub fn spec(&self) -> &CoordinatorSpec {
+        &self.spec
+    }
+
+    /// The group `name`, if loaded here.
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.get(name)
+    }
+
+    /// Whether this coordinator has taken over offsets partition `partition` (loading or loaded).
+    pub fn owns(&self, partition: u32) -> bool {
+        self.owned.contains_key(&partition)
+    }
+
+    /// The partition of `group`.
+    pub fn partition_of(&self, group: &str) -> u32 {
+        partition_for(group, self.spec.offsets_partitions)
+    }
+
+    /// The broker became leader of offsets partition `partition`, whose log holds `records`:
+    /// load its groups, ready after a delay that grows with the log.
+    pub fn load<'a>(
+        &mut self,
+        now: SimTime,
+        partition: u32,
+        records: impl IntoIterator<Item = &'a Record>,
+        out: &mut Vec<Action>,
+    ) {
+        let mut count = 0u64;
+        let decoded = records::decode(records.into_iter().inspect(|_| count += 1));
+        let mut groups: BTreeMap<u32, Group> = BTreeMap::new();
+        for record in decoded {
+            self.replay(&mut groups, record, now);
+        }
+        let ms = LOAD_MS_BASE + count / 1_000 * LOAD_MS_PER_THOUSAND_RECORDS;
+        let ready = now + SimDuration::from_millis(ms);
+        if count > 0 {
+            out.push(Action::Note(format!(
+                "group coordinator loading __consumer_offsets-{partition}: {count} records, {} \
+                 group(s)",
+                groups.len()
+            )));
+        }
+        self.loading
+            .insert(partition, groups.into_values().collect());
+        self.owned.insert(partition, Ownership::Loading(ready));
+    }
+
+    /// Applies one record read from the log to the groups being loaded.
+    fn replay(&self, groups: &mut BTreeMap<u32, Group>, record: GroupRecord, now: SimTime) {
+        let index = match &record {
+            GroupRecord::Offset { group, .. } | GroupRecord::Metadata { group, .. } => *group,
+        };
+        let Some(name) = self.spec.groups.get(index as usize) else {
+            return;
+        };
+        let group = groups
+            .entry(index)
+            .or_insert_with(|| Group::new(name.clone(), index));
+        match record {
+            GroupRecord::Offset { tp, offset, .. } => {
+                group.offsets.insert(tp, offset);
+            }
+            GroupRecord::Metadata {
+                generation,
+                protocol,
+                members,
+                ..
+            } => {
+                group.generation = generation;
+                group.protocol = protocol;
+                group.leader = None;
+                group.members.clear();
+                for stored in members {
+                    let Some(client) = self.spec.clients.get(stored.client as usize) else {
+                        continue;
+                    };
+                    let member_id: Arc<str> = format!("{client}-{}", stored.number).into();
+                    if stored.leader {
+                        group.leader = Some(member_id.clone());
+                    }
+                    group.members.insert(
+                        member_id.clone(),
+                        loaded_member(member_id, client, stored, now),
+                    );
+                }
+                group.state = if group.members.is_empty() {
+                    GroupState::Empty
+                } else {
+                    GroupState::Stable
+                };
+            }
+        }
+    }
+
+    /// The broker stopped leading `partition`: drop its groups, fail what waits.
+    pub fn unload(&mut self, now: SimTime, partition: u32, out: &mut Vec<Action>) {
+        if self.owned.remove(&partition).is_none() {
+            return;
+        }
+        self.loading.remove(&partition);
+        let names: Vec<Arc<str>> = self
+            .groups
+            .keys()
+            .filter(|g| self.partition_of(g) == partition)
+            .cloned()
+            .collect();
+        for name in &names {
+            if let Some(group) = self.groups.remove(name) {
+                for member in group.members.values() {
+                    if let Some(waiter) = member.awaiting_join {
+                        membership::join_error(out, waiter, KafkaError::NotCoordinator);
+                    }
+                    if let Some(waiter) = member.awaiting_sync {
+                        membership::sync_reply(out, waiter, Err(KafkaError::NotCoordinator));
+                    }
+                }
+            }
+        }
+        let (failed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.partition == partition);
+        self.pending = kept;
+        for p in failed {
+            self.fail_append(now, p.then, KafkaError::NotCoordinator, out);
+        }
+        if !names.is_empty() {
+            out.push(Action::Note(format!(
+                "group coordinator unloaded __consumer_offsets-{partition}: {names:?}"
+            )));
+        }
+    }
+
+    /// Handles a group request from `from`.
+    pub fn handle(
+        &mut self,
+        now: SimTime,
+        from: NodeId,
+        request: ConsumerRequest,
+        out: &mut Vec<Action>,
+    ) {
+        self.on_time(now, out);
+        let Some(group) = request.group().cloned() else {
+            return;
+        };
+        let waiter = Waiter {
+            node: from,
+            correlation: request.correlation(),
+        };
+        match self.owned.get(&self.partition_of(&group)) {
+            None => return reply_error(out, waiter, &request, KafkaError::NotCoordinator),
+            Some(Ownership::Loading(_)) => {
+                return reply_error(out, waiter, &request, KafkaError::CoordinatorLoadInProgress);
+            }
+            Some(Ownership::Loaded) => {}
+        }
+        match request {
+            ConsumerRequest::JoinGroup { .. } => self.join_group(now, waiter, request, out),
+            ConsumerRequest::SyncGroup { .. } => self.sync_group(now, waiter, request, out),
+            ConsumerRequest::Heartbeat { .. } => self.heartbeat(now, waiter, request, out),
+            ConsumerRequest::LeaveGroup { .. } => self.leave_group(now, waiter, request, out),
+            ConsumerRequest::OffsetCommit { .. } => self.offset_commit(now, waiter, request, out),
+            ConsumerRequest::OffsetFetch {
+                correlation,
+                partitions,
+                ..
+            } => {
+                let offsets = self.groups.get(&group).map(|g| &g.offsets);
+                let result = partitions
+                    .iter()
+                    .map(|tp| (*tp, offsets.and_then(|o| o.get(tp)).copied()))
+                    .collect();
+                let response = ConsumerResponse::OffsetFetch {
+                    correlation,
+                    result: Ok(result),
+                };
+                out.push(Action::Reply { to: from, response });
+            }
+            ConsumerRequest::FindCoordinator { .. } | ConsumerRequest::ListOffsets { .. } => {}
+        }
+    }
+
+    /// `OffsetCommit`: validated against the member and generation, then appended.
+    fn offset_commit(
+        &mut self,
+        _now: SimTime,
+        waiter: Waiter,
+        request: ConsumerRequest,
+        out: &mut Vec<Action>,
+    ) {
+        let ConsumerRequest::OffsetCommit {
+            ref group,
+            generation,
+            ref member_id,
+            ref group_instance_id,
+            ref offsets,
+            ..
+        } = request
+        else {
+            return;
+        };
+        let error = match self.groups.get(group) {
+            // A group unknown here accepts only commits outside group management.
+            None if generation < 0 && member_id.is_empty() => None,
+            None => Some(KafkaError::IllegalGeneration),
+            Some(g) if generation < 0 && member_id.is_empty() && g.state == GroupState::Empty => {
+                None
+            }
+            Some(g) => match g.members.get(member_id) {
+                None => Some(KafkaError::UnknownMemberId),
+                Some(m)
+                    if group_instance_id.is_some() && m.group_instance_id != *group_instance_id =>
+                {
+                    Some(KafkaError::FencedInstanceId)
+                }
+                Some(_) if generation != g.generation => Some(KafkaError::IllegalGeneration),
+                Some(_) if g.state == GroupState::CompletingRebalance => {
+                    Some(KafkaError::RebalanceInProgress)
+                }
+                Some(_) => None,
+            },
+        };
+        if let Some(error) = error {
+            out.push(Action::Note(format!(
+                "group {group}: OffsetCommit of {member_id} generation {generation} rejected: {error}"
+            )));
+            return reply_error(out, waiter, &request, error);
+        }
+        let index = self.group_index(group);
+        let records: Vec<GroupRecord> = offsets
+            .iter()
+            .map(|&(tp, offset)| GroupRecord::Offset {
+                group: index,
+                tp,
+                offset,
+            })
+            .collect();
+        out.push(Action::Append {
+            partition: self.partition_of(group),
+            records: records::encode(&records),
+            then: AfterAppend::Commit {
+                group: group.clone(),
+                offsets: offsets.clone(),
+                to: waiter,
+            },
+        });
+    }
+
+    fn group_index(&self, group: &str) -> u32 {
+        self.spec
+            .groups
+            .iter()
+            .position(|g| &**g == group)
+            .unwrap_or(self.spec.groups.len()) as u32
+    }
+
+    /// The broker appended an [`Action::Append`]: it completes when the HW reaches
+    /// `required_offset`.
+    pub fn append_started(
+        &mut self,
+        now: SimTime,
+        partition: u32,
+        required_offset: u64,
+        then: AfterAppend,
+    ) {
+        self.pending.push(PendingAppend {
+            partition,
+            required_offset,
+            deadline: now + SimDuration::from_millis(OFFSETS_COMMIT_TIMEOUT_MS),
+            then,
+        });
+    }
+
+    /// The broker could not append (not leader, ISR too small): fail what waited on it.
+    pub fn append_failed(
+        &mut self,
+        now: SimTime,
+        then: AfterAppend,
+        error: KafkaError,
+        out: &mut Vec<Action>,
+    ) {
+        // Kafka's mapping of append errors for group requests.
+        let error = match error {
+            KafkaError::NotLeaderOrFollower => KafkaError::NotCoordinator,
+            _ => KafkaError::CoordinatorNotAvailable,
+        };
+        self.fail_append(now, then, error, out);
+    }
+
+    fn fail_append(
+        &mut self,
+        now: SimTime,
+        then: AfterAppend,
+        error: KafkaError,
+        out: &mut Vec<Action>,
+    ) {
+        match then {
+            AfterAppend::Commit { to, group, .. } => {
+                out.push(Action::Note(format!(
+                    "group {group}: OffsetCommit failed: {error}"
+                )));
+                let response = ConsumerResponse::OffsetCommit {
+                    correlation: to.correlation,
+                    result: Err(error),
+                };
+                out.push(Action::Reply {
+                    to: to.node,
+                    response,
+                });
+            }
+            AfterAppend::Sync { group, generation } => {
+                self.sync_failed(now, &group, generation, error, out)
+            }
+            AfterAppend::Nothing => {}
+        }
+    }
+
+    /// The high watermark of offsets partition `partition` moved to `hw`.
+    pub fn on_high_watermark(
+        &mut self,
+        now: SimTime,
+        partition: u32,
+        hw: u64,
+        out: &mut Vec<Action>,
+    ) {
+        let (done, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.partition == partition && p.required_offset <= hw);
+        self.pending = kept;
+        for p in done {
+            match p.then {
+                AfterAppend::Commit { group, offsets, to } => {
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.offsets.extend(offsets.iter().copied());
+                    }
+                    let response = ConsumerResponse::OffsetCommit {
+                        correlation: to.correlation,
+                        result: Ok(()),
+                    };
+                    out.push(Action::Reply {
+                        to: to.node,
+                        response,
+                    });
+                }
+                AfterAppend::Sync { group, generation } => {
+                    self.sync_stored(now, &group, generation, out)
+                }
+                AfterAppend::Nothing => {}
+            }
+        }
+    }
+
+    /// Advances time: loads finish, appends time out, sessions expire, rebalances complete.
+    pub fn on_time(&mut self, now: SimTime, out: &mut Vec<Action>) {
+        let ready: Vec<u32> = self
+            .owned
+            .iter()
+            .filter(|(_, o)| matches!(o, Ownership::Loading(at) if *at <= now))
+            .map(|(p, _)| *p)
+            .collect();
+        for partition in ready {
+            self.owned.insert(partition, Ownership::Loaded);
+            for mut group in self.loading.remove(&partition).unwrap_or_default() {
+                for member in group.members.values_mut() {
+                    member.session_deadline =
+                        now + SimDuration::from_millis(member.session_timeout_ms);
+                }
+                out.push(Action::Note(format!(
+                    "group {} loaded: {} generation {}, {} member(s)",
+                    group.name,
+                    group.state.name(),
+                    group.generation,
+                    group.members.len()
+                )));
+                self.groups.insert(group.name.clone(), group);
+            }
+        }
+        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.deadline <= now);
+        self.pending = kept;
+        for p in expired {
+            self.fail_append(now, p.then, KafkaError::CoordinatorNotAvailable, out);
+        }
+        self.expire_sessions(now, out);
+        self.complete_due_joins(now, out);
+    }
+
+    /// The earliest time [`GroupCoordinator::on_time`] has something to do.
+    pub fn next_deadline(&self) -> Option<SimTime> {
+        let loads = self.owned.values().filter_map(|o| match o {
+            Ownership::Loading(at) => Some(*at),
+            Ownership::Loaded => None,
+        });
+        let appends = self.pending.iter().map(|p| p.deadline);
+        let groups = self.groups.values().flat_map(|g| {
+            let sessions = g
+                .members
+                .values()
+                .filter(|m| !m.kept_alive())
+                .map(|m| m.session_deadline);
+            sessions.chain(g.join_deadline)
+        });
+        loads.chain(appends).chain(groups).min()
+    }
+
+    /// A fresh member id number: the time in ms, or one more than the last if that is later.
+    fn next_number(&mut self, now: SimTime) -> u32 {
+        let ms = u32::try_from(now.as_millis()).unwrap_or(u32::MAX);
+        self.last_number = ms.max(self.last_number.saturating_add(1));
+        self.last_number
+    }
+}
+
+/// A member restored from a group metadata record.
+fn loaded_member(
+    member_id: Arc<str>,
+    client: &Arc<str>,
+    stored: records::StoredMember,
+    now: SimTime,
+) -> Member {
+    Member {
+        member_id,
+        client: stored.client,
+        number: stored.number,
+        group_instance_id: stored.is_static.then(|| client.clone()),
+        node: NodeId::from_index(0),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 300_000,
+        protocols: Vec::new(),
+        subscription: crate::protocol::consumer::Subscription {
+            topics: Vec::new(),
+            owned_partitions: Vec::new(),
+            generation: -1,
+        },
+        awaiting_join: None,
+        awaiting_sync: None,
+        assignment: None,
+        session_deadline: now,
+    }
+}
+
+/// An error answer to `request` for `waiter`.
+fn reply_error(
+    out: &mut Vec<Action>,
+    waiter: Waiter,
+    request: &ConsumerRequest,
+    error: KafkaError,
+) {
+    let mut response = request.error_response(error);
+    set_correlation(&mut response, waiter.correlation);
+    out.push(Action::Reply {
+        to: waiter.node,
+        response,
+    });
+}
+
+fn set_correlation(response: &mut ConsumerResponse, value: u64) {
+    match response {
+        ConsumerResponse::FindCoordinator { correlation, .. }
+        | ConsumerResponse::JoinGroup { correlation, .. }
+        | ConsumerResponse::SyncGroup { correlation, .. }
+        | ConsumerResponse::Heartbeat { correlation, .. }
+        | ConsumerResponse::LeaveGroup { correlation, .. }
+        | ConsumerResponse::OffsetCommit { correlation, .. }
+        | ConsumerResponse::OffsetFetch { correlation, .. }
+        | ConsumerResponse::ListOffsets { correlation, .. } => *correlation = value,
+    }
+}

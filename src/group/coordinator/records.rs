@@ -1,0 +1,206 @@
+//! How the group coordinator's state is written to `__consumer_offsets`: Kafka's offset commit
+//! records (`OffsetCommitKey` → `OffsetCommitValue`) and group metadata records
+//! (`GroupMetadataKey` → `GroupMetadataValue`), packed into simulated records.
+//!
+//! A simulated record is an identity (producer index, number, key index, size), so the values are
+//! packed into those fields under producer indices no scenario client has:
+//!
+//! | record | `id.producer` | `id.n` | `key` |
+//! |---|---|---|---|
+//! | offset commit | [`OFFSET_COMMIT`] | the offset | group (8 bits), topic (8), partition (16) |
+//! | group metadata | [`GROUP_METADATA`] | the generation | group (24 bits), protocol (8) |
+//! | one member of it | [`GROUP_MEMBER`] | the member id's number | client (30 bits), leader, static |
+//!
+//! A group metadata record is followed by its members' records in the same batch. Left out:
+//! members' assignments (a coordinator that loads a group answers a `SyncGroup` of the loaded
+//! generation by starting a rebalance), tombstones and compaction (the log keeps every record).
+
+use crate::group::assignor::Strategy;
+use crate::protocol::TopicPartition;
+use crate::record::{Record, RecordId};
+
+/// `id.producer` of an offset commit record.
+pub const OFFSET_COMMIT: u16 = u16::MAX;
+/// `id.producer` of a group metadata record.
+pub const GROUP_METADATA: u16 = u16::MAX - 1;
+/// `id.producer` of one member of the group metadata record before it.
+pub const GROUP_MEMBER: u16 = u16::MAX - 2;
+/// Most groups a run may have (the group index has 8 bits in an offset commit's key).
+pub const GROUPS_MAX: usize = 255;
+/// Most topics a run may have with consumer groups (8 bits in an offset commit's key).
+pub const TOPICS_MAX: usize = 255;
+/// Most partitions per topic with consumer groups (16 bits in an offset commit's key).
+pub const PARTITIONS_MAX: u32 = 65_535;
+
+/// Simulated size of an offset commit record (key and value with Kafka's schemas).
+const OFFSET_RECORD_BYTES: u32 = 90;
+/// Simulated size of a group metadata record and of one member in it.
+const METADATA_RECORD_BYTES: u32 = 80;
+const MEMBER_RECORD_BYTES: u32 = 120;
+
+/// A member as stored in a group metadata record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredMember {
+    /// Index of its client (node name) among the run's consumer instances.
+    pub client: u32,
+    /// The number in its member id (`<client>-<number>`).
+    pub number: u32,
+    /// Whether it leads the group.
+    pub leader: bool,
+    /// Whether it is static (`group.instance.id` = its client name).
+    pub is_static: bool,
+}
+
+/// One logical record of `__consumer_offsets`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupRecord {
+    /// `group` committed `offset` for `tp`.
+    Offset {
+        /// Group index.
+        group: u32,
+        /// The partition.
+        tp: TopicPartition,
+        /// The next offset to read.
+        offset: u64,
+    },
+    /// The group's membership after a rebalance (or when it empties).
+    Metadata {
+        /// Group index.
+        group: u32,
+        /// The generation.
+        generation: i32,
+        /// The chosen assignor, if the group has members.
+        protocol: Option<Strategy>,
+        /// The members.
+        members: Vec<StoredMember>,
+    },
+}
+
+fn protocol_code(protocol: Option<Strategy>) -> u32 {
+    protocol.map_or(0, |p| p as u32 + 1)
+}
+
+fn protocol_of(code: u32) -> Option<Strategy> {
+    code.checked_sub(1)
+        .and_then(|i| Strategy::ALL.get(i as usize).copied())
+}
+
+fn record(producer: u16, n: u32, key: u32, size_bytes: u32) -> Record {
+    Record {
+        id: RecordId { producer, n },
+        key: Some(key),
+        size_bytes,
+    }
+}
+
+/// The simulated records of `records`, in order.
+pub fn encode(records: &[GroupRecord]) -> Vec<Record> {
+    let mut out = Vec::new();
+    for r in records {
+        match r {
+            GroupRecord::Offset { group, tp, offset } => {
+                let key = (group & 0xff) << 24 | (tp.topic & 0xff) << 16 | (tp.partition & 0xffff);
+                let n = u32::try_from(*offset).unwrap_or(u32::MAX);
+                out.push(record(OFFSET_COMMIT, n, key, OFFSET_RECORD_BYTES));
+            }
+            GroupRecord::Metadata {
+                group,
+                generation,
+                protocol,
+                members,
+            } => {
+                let key = (group & 0xff_ffff) << 8 | protocol_code(*protocol);
+                let n = (*generation).max(0) as u32;
+                out.push(record(GROUP_METADATA, n, key, METADATA_RECORD_BYTES));
+                for m in members {
+                    let key = (m.client & 0x3fff_ffff) << 2
+                        | u32::from(m.leader) << 1
+                        | u32::from(m.is_static);
+                    out.push(record(GROUP_MEMBER, m.number, key, MEMBER_RECORD_BYTES));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The logical records packed in `records` (records of other kinds are skipped).
+pub fn decode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<GroupRecord> {
+    let mut out: Vec<GroupRecord> = Vec::new();
+    for r in records {
+        let key = r.key.unwrap_or(0);
+        match r.id.producer {
+            OFFSET_COMMIT => out.push(GroupRecord::Offset {
+                group: key >> 24,
+                tp: TopicPartition {
+                    topic: (key >> 16) & 0xff,
+                    partition: key & 0xffff,
+                },
+                offset: u64::from(r.id.n),
+            }),
+            GROUP_METADATA => out.push(GroupRecord::Metadata {
+                group: key >> 8,
+                generation: i32::try_from(r.id.n).unwrap_or(i32::MAX),
+                protocol: protocol_of(key & 0xff),
+                members: Vec::new(),
+            }),
+            GROUP_MEMBER => {
+                if let Some(GroupRecord::Metadata { members, .. }) = out.last_mut() {
+                    members.push(StoredMember {
+                        client: key >> 2,
+                        number: r.id.n,
+                        leader: key & 2 != 0,
+                        is_static: key & 1 != 0,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_records_round_trip() {
+        let records = vec![
+            GroupRecord::Offset {
+                group: 3,
+                tp: TopicPartition {
+                    topic: 2,
+                    partition: 11,
+                },
+                offset: 123_456,
+            },
+            GroupRecord::Metadata {
+                group: 1,
+                generation: 7,
+                protocol: Some(Strategy::CooperativeSticky),
+                members: vec![
+                    StoredMember {
+                        client: 4,
+                        number: 99,
+                        leader: true,
+                        is_static: false,
+                    },
+                    StoredMember {
+                        client: 5,
+                        number: 100,
+                        leader: false,
+                        is_static: true,
+                    },
+                ],
+            },
+            GroupRecord::Metadata {
+                group: 0,
+                generation: 2,
+                protocol: None,
+                members: vec![],
+            },
+        ];
+        assert_eq!(decode(&encode(&records)), records);
+    }
+}

@@ -1,0 +1,396 @@
+//! The coordinator state machine, request by request: joins and generations, syncs, heartbeats,
+//! leaves, session and rebalance timeouts, static members, offset commits and loading.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::group::assignor::Strategy;
+use crate::protocol::consumer::{Joined, Subscription};
+
+const GROUP: &str = "g1";
+const DELAY_MS: u64 = 100;
+
+/// A coordinator leading the group's partition, and the partition's log as a list of records.
+struct Harness {
+    c: GroupCoordinator,
+    now: SimTime,
+    log: Vec<Record>,
+    correlation: u64,
+    replies: Vec<(NodeId, ConsumerResponse)>,
+    notes: Vec<String>,
+}
+
+fn tp(partition: u32) -> TopicPartition {
+    TopicPartition {
+        topic: 0,
+        partition,
+    }
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness::with_log(Vec::new())
+    }
+
+    fn with_log(log: Vec<Record>) -> Harness {
+        let spec = CoordinatorSpec {
+            groups: vec![Arc::from(GROUP)],
+            clients: (0..3).map(|i| Arc::from(format!("c-{i}"))).collect(),
+            offsets_partitions: 50,
+            initial_rebalance_delay_ms: DELAY_MS,
+        };
+        let mut h = Harness {
+            c: GroupCoordinator::new(spec),
+            now: SimTime::ZERO,
+            log,
+            correlation: 0,
+            replies: Vec::new(),
+            notes: Vec::new(),
+        };
+        let mut out = Vec::new();
+        let log = h.log.clone();
+        h.c.load(h.now, h.c.partition_of(GROUP), log.iter(), &mut out);
+        h.apply(out);
+        h.advance(LOAD_MS_BASE + 1);
+        h
+    }
+
+    /// Applies actions as a broker would: appends land in the log and replicate at once.
+    fn apply(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Reply { to, response } => self.replies.push((to, response)),
+                Action::Note(text) => self.notes.push(text),
+                Action::Append {
+                    partition,
+                    records,
+                    then,
+                } => {
+                    self.log.extend(records);
+                    let end = self.log.len() as u64;
+                    self.c.append_started(self.now, partition, end, then);
+                    let mut out = Vec::new();
+                    self.c.on_high_watermark(self.now, partition, end, &mut out);
+                    self.apply(out);
+                }
+            }
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += SimDuration::from_millis(ms);
+        let mut out = Vec::new();
+        self.c.on_time(self.now, &mut out);
+        self.apply(out);
+    }
+
+    fn send(&mut self, node: usize, request: ConsumerRequest) {
+        let mut out = Vec::new();
+        self.c
+            .handle(self.now, NodeId::from_index(node), request, &mut out);
+        self.apply(out);
+    }
+
+    fn next(&mut self) -> u64 {
+        self.correlation += 1;
+        self.correlation
+    }
+
+    fn join(&mut self, node: usize, member_id: &str, instance: Option<&str>) {
+        let correlation = self.next();
+        self.send(
+            node,
+            ConsumerRequest::JoinGroup {
+                correlation,
+                group: GROUP.into(),
+                member_id: member_id.into(),
+                group_instance_id: instance.map(Arc::from),
+                client_id: format!("c-{node}").into(),
+                session_timeout_ms: 1_000,
+                rebalance_timeout_ms: 2_000,
+                protocols: vec![Strategy::Range],
+                subscription: Subscription {
+                    topics: vec![0],
+                    owned_partitions: Vec::new(),
+                    generation: -1,
+                },
+            },
+        );
+    }
+
+    fn sync(&mut self, node: usize, member_id: &str, generation: i32, assignments: &[(&str, u32)]) {
+        let correlation = self.next();
+        let assignments = assignments
+            .iter()
+            .map(|(m, p)| (Arc::from(*m), vec![tp(*p)]))
+            .collect();
+        self.send(
+            node,
+            ConsumerRequest::SyncGroup {
+                correlation,
+                group: GROUP.into(),
+                generation,
+                member_id: member_id.into(),
+                group_instance_id: None,
+                assignments,
+            },
+        );
+    }
+
+    fn heartbeat(&mut self, node: usize, member_id: &str, generation: i32) -> Option<KafkaError> {
+        let correlation = self.next();
+        self.send(
+            node,
+            ConsumerRequest::Heartbeat {
+                correlation,
+                group: GROUP.into(),
+                generation,
+                member_id: member_id.into(),
+                group_instance_id: None,
+            },
+        );
+        match self.replies.pop() {
+            Some((_, ConsumerResponse::Heartbeat { error, .. })) => error,
+            other => panic!("expected a heartbeat answer, got {other:?}"),
+        }
+    }
+
+    fn commit(&mut self, member_id: &str, generation: i32, offset: u64) -> Result<(), KafkaError> {
+        let correlation = self.next();
+        self.send(
+            0,
+            ConsumerRequest::OffsetCommit {
+                correlation,
+                group: GROUP.into(),
+                generation,
+                member_id: member_id.into(),
+                group_instance_id: None,
+                offsets: vec![(tp(0), offset)],
+            },
+        );
+        match self.replies.pop() {
+            Some((_, ConsumerResponse::OffsetCommit { result, .. })) => result,
+            other => panic!("expected a commit answer, got {other:?}"),
+        }
+    }
+
+    /// The JoinGroup answers received by `node`, oldest first (and forgets them).
+    fn joined(&mut self, node: usize) -> Vec<Result<Joined, KafkaError>> {
+        let mut found = Vec::new();
+        self.replies.retain(|(to, r)| match r {
+            ConsumerResponse::JoinGroup { result, .. } if to.index() == node => {
+                found.push(result.clone());
+                false
+            }
+            _ => true,
+        });
+        found
+    }
+
+    fn synced(&mut self, node: usize) -> Vec<Result<Vec<TopicPartition>, KafkaError>> {
+        let mut found = Vec::new();
+        self.replies.retain(|(to, r)| match r {
+            ConsumerResponse::SyncGroup { result, .. } if to.index() == node => {
+                found.push(result.clone());
+                false
+            }
+            _ => true,
+        });
+        found
+    }
+
+    fn state(&self) -> (GroupState, i32, usize) {
+        let g = self.c.group(GROUP).expect("group loaded");
+        (g.state, g.generation, g.members.len())
+    }
+
+    /// Two members join and sync: (leader id, follower id), generation 1, stable.
+    fn stable_pair(&mut self) -> (String, String) {
+        self.join(0, "", None);
+        self.advance(10);
+        self.join(1, "", None);
+        self.advance(DELAY_MS);
+        let a = self.joined(0).pop().unwrap().unwrap();
+        let b = self.joined(1).pop().unwrap().unwrap();
+        assert_eq!(a.leader, a.member_id, "the first member leads");
+        assert_eq!(a.members.len(), 2, "the leader gets the member list");
+        assert!(b.members.is_empty(), "followers get none");
+        let (leader, follower) = (a.member_id.to_string(), b.member_id.to_string());
+        self.sync(1, &follower, 1, &[]);
+        assert!(self.synced(1).is_empty(), "a follower waits for the leader");
+        self.sync(0, &leader, 1, &[(&leader, 0), (&follower, 1)]);
+        assert_eq!(self.synced(0), vec![Ok(vec![tp(0)])]);
+        assert_eq!(self.synced(1), vec![Ok(vec![tp(1)])]);
+        assert_eq!(self.state(), (GroupState::Stable, 1, 2));
+        (leader, follower)
+    }
+}
+
+#[test]
+fn partition_for_matches_kafka() {
+    assert_eq!(partition_for("my-group", 50), 12);
+    assert_eq!(partition_for("group", 50), 47);
+    assert_eq!(partition_for("group1", 50), 40);
+    assert_eq!(partition_for("", 50), 0);
+}
+
+#[test]
+fn join_and_sync_form_generation_one_after_the_initial_delay() {
+    let mut h = Harness::new();
+    h.join(0, "", None);
+    assert_eq!(h.state().0, GroupState::PreparingRebalance);
+    h.advance(DELAY_MS / 2);
+    assert!(
+        h.joined(0).is_empty(),
+        "the initial delay waits for more members"
+    );
+    h.stable_pair_after_first();
+}
+
+impl Harness {
+    fn stable_pair_after_first(&mut self) {
+        self.join(1, "", None);
+        self.advance(DELAY_MS);
+        assert_eq!(self.state(), (GroupState::CompletingRebalance, 1, 2));
+    }
+}
+
+#[test]
+fn heartbeats_fence_stale_and_unknown_members() {
+    let mut h = Harness::new();
+    let (leader, follower) = h.stable_pair();
+    assert_eq!(h.heartbeat(0, &leader, 1), None);
+    assert_eq!(
+        h.heartbeat(0, &leader, 0),
+        Some(KafkaError::IllegalGeneration)
+    );
+    assert_eq!(
+        h.heartbeat(0, "c-0-999", 1),
+        Some(KafkaError::UnknownMemberId)
+    );
+    // A rejoin of the leader starts a rebalance: the others hear it in their heartbeat.
+    h.join(0, &leader, None);
+    assert_eq!(h.state().0, GroupState::PreparingRebalance);
+    assert_eq!(
+        h.heartbeat(1, &follower, 1),
+        Some(KafkaError::RebalanceInProgress)
+    );
+    // A commit of the current generation is still accepted while members rejoin.
+    assert_eq!(h.commit(&follower, 1, 7), Ok(()));
+}
+
+#[test]
+fn a_member_that_stops_heartbeating_is_removed_and_the_group_rebalances() {
+    let mut h = Harness::new();
+    let (leader, follower) = h.stable_pair();
+    for _ in 0..2 {
+        h.advance(400);
+        assert_eq!(h.heartbeat(0, &leader, 1), None);
+    }
+    h.advance(400);
+    assert_eq!(
+        h.heartbeat(0, &leader, 1),
+        Some(KafkaError::RebalanceInProgress),
+        "the survivor hears of the rebalance"
+    );
+    assert!(
+        h.notes
+            .iter()
+            .any(|n| n.contains(&format!("{follower} expired (session.timeout.ms)")))
+    );
+    assert_eq!(h.state().0, GroupState::PreparingRebalance);
+    h.join(0, &leader, None);
+    let joined = h.joined(0).pop().unwrap().unwrap();
+    assert_eq!(
+        joined.generation, 2,
+        "the rebalance completes at once: all rejoined"
+    );
+    assert_eq!(h.state(), (GroupState::CompletingRebalance, 2, 1));
+}
+
+#[test]
+fn the_rebalance_timeout_removes_members_that_did_not_rejoin() {
+    let mut h = Harness::new();
+    let (leader, follower) = h.stable_pair();
+    h.join(0, &leader, None);
+    // The follower keeps heartbeating but never rejoins.
+    for _ in 0..4 {
+        h.advance(500);
+        h.heartbeat(1, &follower, 1);
+    }
+    h.advance(100);
+    assert!(h.notes.iter().any(|n| n.contains("did not rejoin")));
+    assert_eq!(h.state(), (GroupState::CompletingRebalance, 2, 1));
+    assert_eq!(
+        h.heartbeat(1, &follower, 1),
+        Some(KafkaError::UnknownMemberId)
+    );
+}
+
+#[test]
+fn a_zombies_commit_with_a_stale_generation_or_member_is_rejected() {
+    let mut h = Harness::new();
+    let (leader, follower) = h.stable_pair();
+    assert_eq!(h.commit(&leader, 1, 5), Ok(()));
+    assert_eq!(h.commit(&leader, 0, 6), Err(KafkaError::IllegalGeneration));
+    let correlation = h.next();
+    h.send(
+        1,
+        ConsumerRequest::LeaveGroup {
+            correlation,
+            group: GROUP.into(),
+            member_id: follower.as_str().into(),
+        },
+    );
+    assert_eq!(h.commit(&follower, 1, 6), Err(KafkaError::UnknownMemberId));
+    assert_eq!(h.state().0, GroupState::PreparingRebalance);
+    assert_eq!(h.c.group(GROUP).unwrap().offsets[&tp(0)], 5);
+}
+
+#[test]
+fn a_static_member_restarting_keeps_generation_and_assignment() {
+    let mut h = Harness::new();
+    h.join(0, "", Some("c-0"));
+    h.advance(DELAY_MS);
+    let first = h.joined(0).pop().unwrap().unwrap();
+    let id = first.member_id.to_string();
+    h.sync(0, &id, 1, &[(&id, 0)]);
+    assert_eq!(h.synced(0), vec![Ok(vec![tp(0)])]);
+    h.advance(10);
+    h.join(0, "", Some("c-0"));
+    let again = h.joined(0).pop().unwrap().unwrap();
+    assert_ne!(again.member_id, first.member_id, "a new member id");
+    assert_eq!(again.generation, 1, "no rebalance");
+    assert_eq!(h.state(), (GroupState::Stable, 1, 1));
+    h.sync(0, &again.member_id, 1, &[]);
+    assert_eq!(h.synced(0), vec![Ok(vec![tp(0)])], "the old assignment");
+    assert_eq!(h.commit(&id, 1, 3), Err(KafkaError::UnknownMemberId));
+}
+
+#[test]
+fn requests_for_partitions_not_led_or_still_loading_are_refused() {
+    let mut h = Harness::new();
+    let mut out = Vec::new();
+    h.c.unload(h.now, h.c.partition_of(GROUP), &mut out);
+    h.apply(out);
+    assert_eq!(h.commit("x", -1, 1), Err(KafkaError::NotCoordinator));
+    let mut out = Vec::new();
+    let log = h.log.clone();
+    h.c.load(h.now, h.c.partition_of(GROUP), log.iter(), &mut out);
+    assert_eq!(
+        h.commit("x", -1, 1),
+        Err(KafkaError::CoordinatorLoadInProgress)
+    );
+}
+
+#[test]
+fn a_new_coordinator_loads_generation_members_and_offsets_from_the_log() {
+    let mut h = Harness::new();
+    let (leader, follower) = h.stable_pair();
+    assert_eq!(h.commit(&leader, 1, 42), Ok(()));
+    let mut loaded = Harness::with_log(h.log.clone());
+    assert_eq!(loaded.state(), (GroupState::Stable, 1, 2));
+    assert_eq!(loaded.c.group(GROUP).unwrap().offsets[&tp(0)], 42);
+    assert_eq!(loaded.heartbeat(1, &follower, 1), None);
+    assert_eq!(loaded.commit(&leader, 1, 43), Ok(()));
+}

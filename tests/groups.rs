@@ -1,0 +1,48 @@
+//! Consumer groups end to end: the O9 pair, and a group that rebalances as members come and go.
+
+use kafkasim::run::{RunOptions, run};
+use kafkasim::scenario::load;
+
+fn summary(path: &str, sets: &[&str]) -> kafkasim::cli::RunSummary {
+    let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+    let scenario = load(std::path::Path::new(path), &sets).expect("scenario loads");
+    let seed = scenario.seed;
+    run(&scenario, seed, RunOptions::default())
+        .expect("runs")
+        .summary
+}
+
+#[test]
+fn an_at_least_once_consumer_stalled_past_its_session_processes_records_twice() {
+    let s = summary("scenarios/o9-at-least-once-reprocessing.toml", &[]);
+    assert!(s.expect_met, "{:?}", s.anomaly_counts);
+    let d = &s.deliveries["g1"];
+    assert!(d.processed.get(&2).is_some_and(|&n| n > 0), "{d:?}");
+    assert_eq!(s.stats.acked, 1_000);
+}
+
+#[test]
+fn an_at_most_once_consumer_stalled_past_its_session_processes_each_record_once() {
+    let s = summary("scenarios/o9-at-most-once-control.toml", &[]);
+    assert!(s.expect_met, "{:?}", s.anomaly_counts);
+    let d = &s.deliveries["g1"];
+    assert_eq!(
+        d.processed.keys().copied().collect::<Vec<_>>(),
+        [1],
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_cooperative_group_processes_every_record_through_a_stalled_member() {
+    let s = summary(
+        "scenarios/o9-at-least-once-reprocessing.toml",
+        &[
+            "consumer.c.config.partition.assignment.strategy=cooperative-sticky",
+            "producer.p1.records=300",
+        ],
+    );
+    assert!(s.anomalies.is_empty(), "{:?}", s.anomalies);
+    let d = &s.deliveries["g1"];
+    assert_eq!(d.processed.get(&0), None, "every record processed: {d:?}");
+}
