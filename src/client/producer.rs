@@ -219,9 +219,15 @@ impl Producer {
                         self.on_init_failed(ctx, KafkaError::RequestTimedOut);
                     }
                     if let Some(flight) = self.take_in_flight(correlation) {
+                        // Kafka's NetworkClient closes a connection whose request timed out:
+                        // the broker drops what it still holds for it, and everything else in
+                        // flight on it fails too.
+                        let node = self.spec.brokers[flight.broker as usize];
+                        ctx.disconnect(node);
                         for (partition, batch) in flight.batches {
                             self.on_failure(ctx, partition, batch, KafkaError::RequestTimedOut);
                         }
+                        self.fail_connection(ctx, node);
                     }
                 }
                 self.arm_timeouts(ctx);
@@ -498,6 +504,7 @@ impl Producer {
                         "response {correlation} from broker-{broker} overtook an older request: \
                          closing the connection"
                     )));
+                    ctx.disconnect(node);
                     self.fail_connection(ctx, node);
                     self.send_ready(ctx);
                     return;

@@ -119,6 +119,8 @@ pub enum Effect<P: Process> {
     Disk(DiskOp),
     /// Record an observation in the trace.
     Observe(P::Observation),
+    /// Close the connection to a peer (the peer is told; what is in flight on it is dropped).
+    Disconnect(NodeId),
 }
 
 /// What a handler may read and the buffer it pushes effects into.
@@ -174,6 +176,12 @@ impl<'a, P: Process> Ctx<'a, P> {
     /// Sends `msg` to `to` over the network.
     pub fn send(&mut self, to: NodeId, msg: P::Msg) {
         self.effects.push(Effect::Send { to, msg });
+    }
+
+    /// Closes the connection to `peer`, as a client does when a request times out: what is in
+    /// flight on it is dropped and the peer hears the close. The next send opens a new one.
+    pub fn disconnect(&mut self, peer: NodeId) {
+        self.effects.push(Effect::Disconnect(peer));
     }
 
     /// Fires `timer` after `after`; the id cancels it.

@@ -536,6 +536,11 @@ impl<P: Process> Simulator<P> {
                 self.cancelled.insert(id);
             }
             Effect::Disk(op) => self.apply_disk_op(node, incarnation, op),
+            Effect::Disconnect(peer) => {
+                if self.network.close(node, peer) {
+                    self.notify_closed(peer, node);
+                }
+            }
             Effect::Observe(observation) => {
                 self.trace
                     .record(self.now, &self.names[node.index()], &observation);
