@@ -161,7 +161,9 @@ pub fn render(input: &ReportInput, options: &ReportOptions) -> Result<Vec<Report
         .collect();
     let mut files = Vec::new();
     let mut charts = Vec::new();
-    for partition in &partitions {
+    // Internal topics (`__consumer_offsets`, 50 partitions by default) would bury the topics the
+    // scenario is about; their moves stay in the short log.
+    for partition in partitions.iter().filter(|p| !p.name.starts_with("__")) {
         let marks = stories
             .iter()
             .filter(|s| s.partition == partition.name)
