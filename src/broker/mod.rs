@@ -9,6 +9,7 @@ pub mod election;
 mod follower;
 mod groups;
 pub mod isr;
+mod metadata_session;
 pub mod partition;
 pub mod producer_ids;
 mod purgatory;

@@ -9,6 +9,7 @@ mod check;
 mod describe;
 mod output;
 mod replay;
+mod results;
 mod run;
 mod shrink;
 mod sweep;
@@ -22,7 +23,8 @@ pub use output::{
     AnomalyRecord, Deliveries, FaultRecord, RunSummary, Stats, temporary_path, write_atomically,
 };
 pub use replay::first_difference;
-pub use sweep::{SeedRange, SeedResult, Seeds, Shard};
+pub use results::{SeedResult, Summary};
+pub use sweep::{SeedRange, Seeds, Shard};
 
 /// Exit code: the run met its expectations.
 pub const EXIT_OK: i32 = 0;
@@ -223,7 +225,7 @@ where
         Command::Check { paths } => check::check(&paths),
         Command::Describe(args) => describe::describe(&args),
         Command::Sweep(args) => sweep::sweep(&args),
-        Command::Merge { files } => sweep::merge(&files),
+        Command::Merge { files } => results::merge(&files),
         Command::Replay(args) => replay::replay(&args),
         Command::Shrink(args) => shrink::shrink(&args),
         Command::Assign(args) => assign::assign(&args),

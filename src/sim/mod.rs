@@ -8,6 +8,7 @@
 //! scheduled.
 
 mod deadlines;
+mod fault_apply;
 mod ids;
 mod process;
 mod queue;

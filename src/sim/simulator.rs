@@ -74,7 +74,7 @@ impl std::fmt::Display for SimError {
 impl std::error::Error for SimError {}
 
 /// Something a process handles.
-enum Input<P: Process> {
+pub(super) enum Input<P: Process> {
     Message { from: NodeId, msg: P::Msg },
     Timer { id: TimerId, timer: P::Timer },
     SyncDone { token: u64 },
@@ -82,7 +82,7 @@ enum Input<P: Process> {
 }
 
 /// A queued event.
-enum Event<P: Process> {
+pub(super) enum Event<P: Process> {
     /// A message arriving over the network, if its connection is still the one it left on.
     Deliver {
         from: NodeId,
@@ -107,7 +107,7 @@ enum Event<P: Process> {
 }
 
 /// A sync finishing: the kernel makes the ticket durable, then the process hears of it.
-struct SyncDone {
+pub(super) struct SyncDone {
     node: NodeId,
     incarnation: u32,
     ticket: SyncTicket,
@@ -115,7 +115,7 @@ struct SyncDone {
 }
 
 /// An atomic replace finishing; it lands only if the process and the power both held.
-struct WriteDone {
+pub(super) struct WriteDone {
     node: NodeId,
     incarnation: u32,
     power: u64,
@@ -125,49 +125,49 @@ struct WriteDone {
 }
 
 /// One node's slot: its process (if running), status, disk and RNG.
-struct Node<P: Process> {
-    process: Option<P>,
-    spec: P::Spec,
-    status: NodeStatus,
-    incarnation: u32,
-    disk: Disk,
-    rng: SimRng,
+pub(super) struct Node<P: Process> {
+    pub(super) process: Option<P>,
+    pub(super) spec: P::Spec,
+    pub(super) status: NodeStatus,
+    pub(super) incarnation: u32,
+    pub(super) disk: Disk,
+    pub(super) rng: SimRng,
     /// Events that arrived while paused, in arrival order.
-    stash: Vec<Event<P>>,
+    pub(super) stash: Vec<Event<P>>,
     /// Whether the machine is without power (a down node that was only killed still refuses
     /// connections; one without power is silent).
-    powered_off: bool,
+    pub(super) powered_off: bool,
     /// Peers whose connections a power-off cut without telling them; they hear of it (a reset)
     /// when the machine is back.
-    unaware_peers: Vec<NodeId>,
+    pub(super) unaware_peers: Vec<NodeId>,
 }
 
 /// The deterministic simulator of one run.
 pub struct Simulator<P: Process> {
-    now: SimTime,
-    queue: EventQueue<Event<P>>,
-    nodes: Vec<Node<P>>,
-    names: Vec<String>,
-    network: Network,
-    net_rng: SimRng,
-    disk_rng: SimRng,
-    trace: Trace,
+    pub(super) now: SimTime,
+    pub(super) queue: EventQueue<Event<P>>,
+    pub(super) nodes: Vec<Node<P>>,
+    pub(super) names: Vec<String>,
+    pub(super) network: Network,
+    pub(super) net_rng: SimRng,
+    pub(super) disk_rng: SimRng,
+    pub(super) trace: Trace,
     /// Reused effect buffer, so handlers never allocate one.
-    effects: Vec<Effect<P>>,
-    next_timer: u64,
+    pub(super) effects: Vec<Effect<P>>,
+    pub(super) next_timer: u64,
     /// Cancelled timers not yet popped; removed when they are.
-    cancelled: BTreeSet<TimerId>,
-    events: u64,
-    faults: Vec<(SimTime, FaultAction)>,
-    failure: Option<SimError>,
+    pub(super) cancelled: BTreeSet<TimerId>,
+    pub(super) events: u64,
+    pub(super) faults: Vec<(SimTime, FaultAction)>,
+    pub(super) failure: Option<SimError>,
     /// Process observations in order, when kept.
-    observations: Option<Vec<(SimTime, NodeId, P::Observation)>>,
+    pub(super) observations: Option<Vec<(SimTime, NodeId, P::Observation)>>,
     /// Decides condition-triggered faults from observations as they are made.
-    trigger: Option<Box<Trigger<P>>>,
+    pub(super) trigger: Option<Box<Trigger<P>>>,
     /// Faults a trigger fired during the current event, with their delays.
-    triggered: Vec<(SimDuration, FaultAction)>,
+    pub(super) triggered: Vec<(SimDuration, FaultAction)>,
     /// Observations kept besides those `Process::retain` picks (a report run's LEO and HW moves).
-    retain_also: Option<fn(&P::Observation) -> bool>,
+    pub(super) retain_also: Option<fn(&P::Observation) -> bool>,
 }
 
 /// A watcher of observations that fires faults: called with every observation as it is made, it
@@ -307,34 +307,6 @@ impl<P: Process> Simulator<P> {
         self.queue.len()
     }
 
-    /// Test-only: draws one value from the network's random stream, shifting every later
-    /// latency — a stand-in for a nondeterminism bug, so tests can see it caught.
-    #[doc(hidden)]
-    pub fn perturb_network(&mut self) {
-        let _: u64 = rand::RngExt::random(&mut self.net_rng);
-    }
-
-    /// Installs the watcher that fires condition-triggered faults (see [`Trigger`]).
-    pub fn set_trigger(&mut self, trigger: Box<Trigger<P>>) {
-        self.trigger = Some(trigger);
-    }
-
-    /// Removes the condition-trigger watcher: no fault fires on a condition from now on.
-    pub fn clear_trigger(&mut self) {
-        self.trigger = None;
-    }
-
-    /// Schedules a fault at `at` (not before now).
-    pub fn schedule_fault(&mut self, at: SimTime, fault: FaultAction) {
-        assert!(
-            at >= self.now,
-            "fault scheduled in the past: {at} < {}",
-            self.now
-        );
-        self.check_targets(&fault);
-        self.queue.push(at, Event::Fault(Box::new(fault)));
-    }
-
     /// Handles every event up to and including `deadline`, then sets the clock to it.
     pub fn run_until(&mut self, deadline: SimTime) -> Result<(), SimError> {
         self.run_until_condition(deadline, |_| false).map(|_| ())
@@ -435,20 +407,6 @@ impl<P: Process> Simulator<P> {
         }
     }
 
-    /// Applies (or schedules, if delayed) the faults triggers fired during the last event; faults
-    /// they apply may fire more, which apply in turn.
-    fn fire_triggered(&mut self) {
-        while !self.triggered.is_empty() {
-            for (delay, fault) in std::mem::take(&mut self.triggered) {
-                if delay == SimDuration::ZERO {
-                    self.apply_one(fault);
-                } else {
-                    self.schedule_fault(self.now + delay, fault);
-                }
-            }
-        }
-    }
-
     /// Hands an input to a node's process, keeps it while paused, or drops it.
     fn dispatch(&mut self, node: NodeId, incarnation: u32, input: Input<P>) {
         let slot = &mut self.nodes[node.index()];
@@ -482,7 +440,11 @@ impl<P: Process> Simulator<P> {
     }
 
     /// Runs one handler of an up node's process, then checks it and applies its effects.
-    fn run_handler(&mut self, node: NodeId, handler: impl FnOnce(&mut P, &mut Ctx<'_, P>)) {
+    pub(super) fn run_handler(
+        &mut self,
+        node: NodeId,
+        handler: impl FnOnce(&mut P, &mut Ctx<'_, P>),
+    ) {
         let mut effects = std::mem::take(&mut self.effects);
         let slot = &mut self.nodes[node.index()];
         let mut ctx = Ctx {
@@ -621,7 +583,7 @@ impl<P: Process> Simulator<P> {
     }
 
     /// Boots a node from its disk and runs its `on_start`.
-    fn boot(&mut self, node: NodeId) {
+    pub(super) fn boot(&mut self, node: NodeId) {
         let slot = &mut self.nodes[node.index()];
         assert_eq!(
             slot.status,
@@ -646,135 +608,5 @@ impl<P: Process> Simulator<P> {
             self.notify_closed(peer, node);
         }
         self.run_handler(node, |process, ctx| process.on_start(ctx));
-    }
-
-    fn check_targets(&self, fault: &FaultAction) {
-        let n = self.nodes.len();
-        let valid = fault.nodes().iter().all(|node| node.index() < n);
-        assert!(valid, "fault names a node outside the world: {fault:?}");
-    }
-
-    /// Applies a fault now and records it in the trace and the fault list; then any fault a
-    /// trigger fired in response.
-    pub fn apply_fault(&mut self, fault: FaultAction) {
-        self.apply_one(fault);
-        self.fire_triggered();
-    }
-
-    fn apply_one(&mut self, fault: FaultAction) {
-        self.check_targets(&fault);
-        let text = fault.describe(&self.names).to_string();
-        self.trace.record(self.now, "fault", &text);
-        match &fault {
-            FaultAction::Kill(node) => self.crash(*node, None),
-            FaultAction::PowerOff { node, torn } => self.crash(*node, Some(*torn)),
-            FaultAction::Restart(node) => {
-                if self.nodes[node.index()].status == NodeStatus::Down {
-                    self.boot(*node);
-                }
-            }
-            FaultAction::Pause(node) => {
-                let slot = &mut self.nodes[node.index()];
-                if slot.status == NodeStatus::Up {
-                    slot.status = NodeStatus::Paused;
-                }
-            }
-            FaultAction::Resume(node) => self.resume(*node),
-            FaultAction::Partition(groups) => self.partition(groups),
-            FaultAction::Isolate(node) => {
-                for peer in (0..self.nodes.len()).map(NodeId::from_index) {
-                    self.cut(*node, peer);
-                    self.cut(peer, *node);
-                }
-            }
-            FaultAction::Cut { from, to } => self.cut(*from, *to),
-            FaultAction::Heal => self.network.heal(),
-            FaultAction::SlowLink {
-                from,
-                to,
-                extra,
-                for_,
-            } => {
-                self.network.slow_link(*from, *to, *extra, self.now + *for_);
-                self.queue
-                    .push(self.now + *for_, Event::FaultEnds(Box::new(fault.clone())));
-            }
-            FaultAction::SlowDisk { node, extra, for_ } => {
-                self.nodes[node.index()]
-                    .disk
-                    .slow_down(*extra, self.now + *for_);
-                self.queue
-                    .push(self.now + *for_, Event::FaultEnds(Box::new(fault.clone())));
-            }
-        }
-        self.faults.push((self.now, fault));
-    }
-
-    /// Kills a node. With `power_off = Some(torn)` its disk also loses unsynced bytes (keeping a
-    /// torn tail if `torn`) and peers are not told: a machine without power sends no FIN.
-    fn crash(&mut self, node: NodeId, power_off: Option<bool>) {
-        let slot = &mut self.nodes[node.index()];
-        if slot.status != NodeStatus::Down {
-            slot.status = NodeStatus::Down;
-            slot.process = None;
-            slot.stash.clear();
-        }
-        if let Some(torn) = power_off {
-            slot.disk.power_off(torn, &mut self.disk_rng);
-            slot.powered_off = true;
-        }
-        let peers = self.network.close_all(node);
-        if power_off.is_none() {
-            for peer in peers {
-                self.notify_closed(peer, node);
-            }
-        } else {
-            self.nodes[node.index()].unaware_peers.extend(peers);
-        }
-    }
-
-    fn resume(&mut self, node: NodeId) {
-        let slot = &mut self.nodes[node.index()];
-        if slot.status != NodeStatus::Paused {
-            return;
-        }
-        slot.status = NodeStatus::Up;
-        for event in std::mem::take(&mut slot.stash) {
-            self.queue.push(self.now, event);
-        }
-    }
-
-    fn partition(&mut self, groups: &[Vec<NodeId>]) {
-        for (i, group) in groups.iter().enumerate() {
-            for other in &groups[i + 1..] {
-                for &a in group {
-                    for &b in other {
-                        self.cut(a, b);
-                        self.cut(b, a);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Cuts `from → to`; if that closed their connection, both ends are told.
-    fn cut(&mut self, from: NodeId, to: NodeId) {
-        if self.network.cut(from, to) {
-            self.notify_closed(from, to);
-            self.notify_closed(to, from);
-        }
-    }
-
-    fn notify_closed(&mut self, node: NodeId, peer: NodeId) {
-        let incarnation = self.nodes[node.index()].incarnation;
-        let input = Input::ConnectionClosed { peer };
-        self.queue.push(
-            self.now,
-            Event::Input {
-                node,
-                incarnation,
-                input,
-            },
-        );
     }
 }
