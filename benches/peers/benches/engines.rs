@@ -1,0 +1,87 @@
+//! The engine benchmark against peers: the closed-loop request/response workload (see the crate
+//! docs) for N ∈ {3, 10, 30} hosts and C ∈ {1, 8} callers each, 60 simulated seconds, on kafkasim,
+//! turmoil, nexosim and a heap-only baseline, in one process. A run shorter than 200 ms is
+//! repeated (same seed, same deliveries) until 200 ms have passed and its wall time averaged.
+//! Run with `cargo bench -p kafkasim-peers`.
+
+use std::time::Duration;
+
+use kafkasim_peers::workload::{Outcome, Workload};
+use kafkasim_peers::{heap, kafkasim_engine, nexosim_engine, turmoil_engine};
+
+/// Wall time a measurement runs for at least.
+const WALL_MIN: Duration = Duration::from_millis(200);
+
+/// Runs `engine` on `workload` until `WALL_MIN` has passed; returns the mean run.
+fn measure(engine: fn(Workload) -> Outcome, workload: Workload) -> Outcome {
+    let first = engine(workload);
+    let mut wall = first.wall;
+    let mut runs = 1u32;
+    while wall < WALL_MIN {
+        let again = engine(workload);
+        assert_eq!(again.deliveries, first.deliveries, "a run replays exactly");
+        wall += again.wall;
+        runs += 1;
+    }
+    Outcome {
+        deliveries: first.deliveries,
+        wall: wall / runs,
+    }
+}
+
+fn row(engine: &str, workload: Workload, outcome: Outcome, kafkasim: Outcome) {
+    println!(
+        "{engine:<9} {:>3} {:>2} {:>11} {:>9.1} {:>13.0} {:>12.2}",
+        workload.hosts,
+        workload.callers,
+        outcome.deliveries,
+        outcome.wall.as_secs_f64() * 1e3,
+        outcome.per_sec(),
+        kafkasim.per_sec() / outcome.per_sec(),
+    );
+}
+
+fn main() {
+    println!("closed-loop request/response, 60 simulated s, one-way latency 1-10 ms");
+    println!(
+        "{:<9} {:>3} {:>2} {:>11} {:>9} {:>13} {:>12}",
+        "engine", "N", "C", "deliveries", "wall ms", "deliveries/s", "kafkasim is"
+    );
+    let mut summary = Vec::new();
+    for hosts in [3, 10, 30] {
+        for callers in [1, 8] {
+            let workload = Workload {
+                hosts,
+                callers,
+                seed: 1,
+            };
+            let kafkasim = measure(kafkasim_engine::run, workload);
+            let turmoil = measure(turmoil_engine::run, workload);
+            let nexosim = measure(nexosim_engine::run, workload);
+            let heap = measure(heap::run, workload);
+            row("kafkasim", workload, kafkasim, kafkasim);
+            row("turmoil", workload, turmoil, kafkasim);
+            row("nexosim", workload, nexosim, kafkasim);
+            row("heap", workload, heap, kafkasim);
+            summary.push((workload, kafkasim, turmoil, nexosim, heap));
+        }
+    }
+    println!();
+    println!(
+        "ratios of deliveries per wall second (targets: >= 20x turmoil, >= 1x nexosim, heap/kafkasim <= 3)"
+    );
+    println!(
+        "{:>3} {:>2} {:>18} {:>18} {:>15}",
+        "N", "C", "kafkasim/turmoil", "kafkasim/nexosim", "heap/kafkasim"
+    );
+    for (workload, kafkasim, turmoil, nexosim, heap) in summary {
+        println!(
+            "{:>3} {:>2} {:>17.1}x {:>17.2}x {:>14.2}x",
+            workload.hosts,
+            workload.callers,
+            kafkasim.per_sec() / turmoil.per_sec(),
+            kafkasim.per_sec() / nexosim.per_sec(),
+            heap.per_sec() / kafkasim.per_sec(),
+        );
+    }
+}
