@@ -71,9 +71,8 @@ fn main() {
         }
     }
     println!();
-    println!(
-        "ratios of deliveries per wall second (targets: >= 20x turmoil, >= 1x nexosim, heap/kafkasim <= 3)"
-    );
+    println!("ratios of deliveries per wall second");
+    println!("(targets: kafkasim >= 20x turmoil, >= 1x nexosim, heap <= 3x kafkasim)");
     println!(
         "{:>3} {:>2} {:>18} {:>18} {:>15}",
         "N", "C", "kafkasim/turmoil", "kafkasim/nexosim", "heap/kafkasim"
