@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use kafkasim::node::Node;
+use kafkasim::record::{Record, RecordBatch};
 use kafkasim::run::{self, RunOptions};
 use kafkasim::scenario::{self, Scenario};
 use kafkasim::sim::{NodeId, SimTime, Simulator};
@@ -48,6 +49,22 @@ fn stored_records(sim: &Simulator<Node>) -> u64 {
         .sum()
 }
 
+/// Heap bytes, at least, of the brokers' in-memory record batches (batch headers and record
+/// vectors at their capacity; a lower bound, as segment and index bookkeeping is left out).
+fn log_memory_bytes(sim: &Simulator<Node>) -> u64 {
+    (0..sim.names().len())
+        .filter_map(|i| match sim.process(NodeId::from_index(i)) {
+            Some(Node::Broker(broker)) => Some(broker),
+            _ => None,
+        })
+        .flat_map(|broker| broker.partitions().values())
+        .flat_map(|p| p.log.batches_from(p.log.log_start_offset()))
+        .map(|batch| {
+            (size_of::<RecordBatch>() + batch.records.capacity() * size_of::<Record>()) as u64
+        })
+        .sum()
+}
+
 /// The process's peak resident set (`VmHWM`), in kB.
 fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -77,6 +94,20 @@ fn workload_phase(scenario: &Scenario) {
     println!(
         "  all disk bytes per stored record per replica     {:.1}",
         all as f64 / stored as f64
+    );
+    let observations = sim.observations().len();
+    let observation_bytes = size_of_val(sim.observations());
+    println!(
+        "  kept observations       {observations:>12} ({:.1} MiB of slots, {:.1} bytes per stored \
+         record per replica)",
+        observation_bytes as f64 / 1048576.0,
+        observation_bytes as f64 / stored as f64
+    );
+    let log_bytes = log_memory_bytes(&sim);
+    println!(
+        "  in-memory record batches at least {:.1} MiB ({:.1} bytes per stored record per replica)",
+        log_bytes as f64 / 1048576.0,
+        log_bytes as f64 / stored as f64
     );
     if let Some(kb) = peak_rss_kb() {
         println!("  peak RSS (VmHWM)        {:>9.1} MiB", kb as f64 / 1024.0);
