@@ -1,0 +1,149 @@
+//! The model benchmark: the standard workload (`tests/data/standard-workload.toml`: 3 brokers,
+//! 12 partitions RF=3, an idempotent acks=all producer at 5 000 records/s over 1 000 keys, a
+//! group of 3 consumers, 10 simulated minutes) through its workload phase, then the whole run as
+//! `kafkasim run` does it (heal, settle, final reads, checkers). Prints simulated seconds per
+//! wall second, events per wall second, peak memory (the process's VmHWM) and the bytes each
+//! stored record takes per replica in the brokers' log segments. Run with
+//! `cargo bench --bench model`. The exactly-once pipeline variant waits for pipelines.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+use kafkasim::node::Node;
+use kafkasim::record::{Record, RecordBatch};
+use kafkasim::run::{self, RunOptions};
+use kafkasim::scenario::{self, Scenario};
+use kafkasim::sim::{NodeId, SimTime, Simulator};
+
+const SCENARIO: &str = "tests/data/standard-workload.toml";
+
+/// Log segment bytes and all file bytes on every broker's disk.
+fn disk_bytes(sim: &Simulator<Node>) -> (u64, u64) {
+    let (mut segments, mut all) = (0u64, 0u64);
+    for (i, name) in sim.names().iter().enumerate() {
+        if !name.starts_with("broker-") {
+            continue;
+        }
+        let disk = sim.disk(NodeId::from_index(i));
+        for file in disk.list("") {
+            let len = disk.written_len(file) as u64;
+            all += len;
+            if file.ends_with(".log") {
+                segments += len;
+            }
+        }
+    }
+    (segments, all)
+}
+
+/// Records stored over all replicas: the sum of every broker's log end minus log start offsets.
+fn stored_records(sim: &Simulator<Node>) -> u64 {
+    (0..sim.names().len())
+        .filter_map(|i| match sim.process(NodeId::from_index(i)) {
+            Some(Node::Broker(broker)) => Some(broker),
+            _ => None,
+        })
+        .flat_map(|broker| broker.partitions().values())
+        .map(|p| p.log.log_end_offset() - p.log.log_start_offset())
+        .sum()
+}
+
+/// Heap bytes, at least, of the brokers' in-memory record batches (batch headers and record
+/// vectors at their capacity; a lower bound, as segment and index bookkeeping is left out).
+fn log_memory_bytes(sim: &Simulator<Node>) -> u64 {
+    (0..sim.names().len())
+        .filter_map(|i| match sim.process(NodeId::from_index(i)) {
+            Some(Node::Broker(broker)) => Some(broker),
+            _ => None,
+        })
+        .flat_map(|broker| broker.partitions().values())
+        .flat_map(|p| p.log.batches_from(p.log.log_start_offset()))
+        .map(|batch| {
+            (size_of::<RecordBatch>() + batch.records.capacity() * size_of::<Record>()) as u64
+        })
+        .sum()
+}
+
+/// The process's peak resident set (`VmHWM`), in kB.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn workload_phase(scenario: &Scenario) {
+    let end = SimTime::from_millis(scenario.duration_ms);
+    #[allow(clippy::disallowed_methods)] // benchmarks measure wall time
+    let start = Instant::now();
+    let sim = run::run_to(scenario, scenario.seed, false, end).expect("no invariant breaks");
+    let wall = start.elapsed().as_secs_f64();
+    let sim_secs = end.as_millis() as f64 / 1e3;
+    let events = sim.events();
+    let (segments, all) = disk_bytes(&sim);
+    let stored = stored_records(&sim);
+    println!("workload phase: {sim_secs:.0} simulated s in {wall:.2} wall s");
+    println!("  simulated s per wall s  {:>12.0}", sim_secs / wall);
+    println!("  events                  {events:>12}");
+    println!("  events per wall s       {:>12.0}", events as f64 / wall);
+    println!("  records stored (all replicas) {stored:>6}");
+    println!(
+        "  log segment bytes per stored record per replica  {:.1}",
+        segments as f64 / stored as f64
+    );
+    println!(
+        "  all disk bytes per stored record per replica     {:.1}",
+        all as f64 / stored as f64
+    );
+    let observations = sim.observations().len();
+    let observation_bytes = size_of_val(sim.observations());
+    println!(
+        "  kept observations       {observations:>12} ({:.1} MiB of slots, {:.1} bytes per stored \
+         record per replica)",
+        observation_bytes as f64 / 1048576.0,
+        observation_bytes as f64 / stored as f64
+    );
+    let log_bytes = log_memory_bytes(&sim);
+    println!(
+        "  in-memory record batches at least {:.1} MiB ({:.1} bytes per stored record per replica)",
+        log_bytes as f64 / 1048576.0,
+        log_bytes as f64 / stored as f64
+    );
+    if let Some(kb) = peak_rss_kb() {
+        println!("  peak RSS (VmHWM)        {:>9.1} MiB", kb as f64 / 1024.0);
+        println!(
+            "  peak RSS per stored record per replica  {:.1} bytes",
+            kb as f64 * 1024.0 / stored as f64
+        );
+    }
+    black_box(sim);
+}
+
+fn whole_run(scenario: &Scenario) {
+    #[allow(clippy::disallowed_methods)] // benchmarks measure wall time
+    let start = Instant::now();
+    let outcome = run::run(scenario, scenario.seed, RunOptions::default()).expect("runs");
+    let wall = start.elapsed().as_secs_f64();
+    let simulated = (scenario.duration_ms + scenario.settle_ms) as f64 / 1e3;
+    println!("whole run (heal, settle, final reads, checkers): {wall:.2} wall s");
+    println!(
+        "  simulated s per wall s  {:>12.0} (to the end of settling)",
+        simulated / wall
+    );
+    println!(
+        "  anomalies               {:>12}",
+        outcome.summary.anomalies.len()
+    );
+    if let Some(kb) = peak_rss_kb() {
+        println!("  peak RSS (VmHWM) so far {:>9.1} MiB", kb as f64 / 1024.0);
+    }
+}
+
+fn main() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SCENARIO);
+    let scenario = scenario::load(&path, &[]).expect("the standard workload loads");
+    println!("standard workload ({SCENARIO}), seed {}", scenario.seed);
+    workload_phase(&scenario);
+    whole_run(&scenario);
+    println!("exactly-once pipeline variant: not run, pipelines are not built yet");
+}
