@@ -429,10 +429,12 @@ fn run_phases(
     Ok(())
 }
 
-/// The heal phase: the network heals, crashed nodes restart, paused nodes resume.
+/// The heal phase: the network heals (random loss stops too), crashed nodes restart, paused
+/// nodes resume.
 fn heal(sim: &mut Simulator<Node>) {
     // Condition-triggered faults belong to the safety phase.
     sim.clear_trigger();
+    sim.stop_message_loss();
     sim.apply_fault(FaultAction::Heal);
     for node in (0..sim.names().len()).map(NodeId::from_index) {
         match sim.status(node) {

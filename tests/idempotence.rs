@@ -1,5 +1,5 @@
 //! The idempotent producer under the replication sweep's nemesis (kills, restarts, pauses and
-//! isolations of up to two brokers) plus 1% message loss: the same seeds that write retried
+//! isolations of up to two brokers) plus 1% packet loss: the same seeds that write retried
 //! batches twice without idempotence show no duplicate and no reordering with it. A handful of
 //! shortened seeds here; the README gives the figures of the full sweep.
 
@@ -9,7 +9,7 @@ use kafkasim::run::{RunOptions, run};
 use kafkasim::scenario;
 
 const SWEEP: &str = "tests/data/sweep-3-brokers.toml";
-const SEEDS: [u64; 4] = [1, 3, 4, 5];
+const SEEDS: [u64; 4] = [4, 5, 6, 18];
 
 /// The anomaly kinds of one shortened run of the sweep fixture.
 fn kinds(seed: u64, idempotence: bool) -> Vec<String> {

@@ -10,8 +10,10 @@
 //! disconnects. A send over an unreachable link is dropped silently, as a SYN into a partition
 //! is: the sender learns only through its own request timeout.
 //!
-//! Also modelled: uniform latency with an optional long tail, random message loss (in parts per
-//! million: no floats in simulation decisions) and slow-link faults adding delay for a while.
+//! Also modelled: uniform latency with an optional long tail, random packet loss (in parts per
+//! million: no floats in simulation decisions) as TCP sees it — a lost message is retransmitted
+//! after [`TCP_RTO_MIN`], doubling, and everything behind it on the link waits; after
+//! [`MAX_RETRANSMISSIONS`] the connection resets — and slow-link faults adding delay for a while.
 //! Left out: bandwidth and message size (a message costs latency only), and duplication.
 
 use petgraph::graph::NodeIndex;
@@ -107,9 +109,17 @@ pub enum SendOutcome {
     },
     /// The link is cut: dropped silently.
     Unreachable,
-    /// Lost by the loss model.
-    Lost,
+    /// Lost so often that TCP gave up: the connection resets (both ends hear the close).
+    Reset,
 }
+
+/// TCP's minimum retransmission timeout (Linux `TCP_RTO_MIN`): a lost segment is sent again after
+/// it, then after twice as long, and so on.
+pub const TCP_RTO_MIN: SimDuration = SimDuration::from_millis(200);
+
+/// Retransmissions before the connection is given up (Linux gives up after about 15, minutes
+/// later; eight already take 51 s).
+pub const MAX_RETRANSMISSIONS: u32 = 8;
 
 /// State of one directed link.
 #[derive(Clone, Copy, Debug, Default)]
@@ -195,10 +205,21 @@ impl Network {
         if !self.reaches(from, to) {
             return SendOutcome::Unreachable;
         }
-        if self.model.loss_ppm > 0 && rng.random_range(0..PPM) < self.model.loss_ppm {
-            return SendOutcome::Lost;
+        // Over TCP a lost packet is retransmitted, and what follows it on the connection waits:
+        // loss shows as delay, never as a gap (and as a reset when TCP gives up).
+        let mut retransmission = SimDuration::ZERO;
+        let mut rto = TCP_RTO_MIN;
+        let mut sends = 0;
+        while self.model.loss_ppm > 0 && rng.random_range(0..PPM) < self.model.loss_ppm {
+            sends += 1;
+            if sends > MAX_RETRANSMISSIONS {
+                self.close(from, to);
+                return SendOutcome::Reset;
+            }
+            retransmission = retransmission + rto;
+            rto = rto + rto;
         }
-        let mut delay = self.model.latency.draw(rng);
+        let mut delay = self.model.latency.draw(rng) + retransmission;
         let link = &mut self.links[from.index() * self.n + to.index()];
         if now < link.slow_until {
             delay = delay + link.slow_extra;
@@ -242,6 +263,11 @@ impl Network {
         }
         self.reach.remove_edge(index(from), index(to));
         self.close(from, to)
+    }
+
+    /// Stops random message loss (the run's final heal: the settle phase runs without faults).
+    pub fn stop_loss(&mut self) {
+        self.model.loss_ppm = 0;
     }
 
     /// Restores every link.

@@ -44,6 +44,8 @@ pub enum KafkaError {
     CoordinatorNotAvailable,
     /// A newer member with the same `group.instance.id` replaced this one.
     FencedInstanceId,
+    /// The member's assignment strategies share none with the group's members.
+    InconsistentGroupProtocol,
 }
 
 impl KafkaError {
@@ -69,6 +71,7 @@ impl KafkaError {
             KafkaError::CoordinatorLoadInProgress => "COORDINATOR_LOAD_IN_PROGRESS",
             KafkaError::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             KafkaError::FencedInstanceId => "FENCED_INSTANCE_ID",
+            KafkaError::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
         }
     }
 

@@ -10,6 +10,11 @@ use crate::faults::FaultAction;
 use crate::sim::NodeStatus;
 
 impl<P: Process> Simulator<P> {
+    /// Stops random message loss from now on (the heal phase: the settle phase is fault-free).
+    pub fn stop_message_loss(&mut self) {
+        self.network.stop_loss();
+    }
+
     /// Test-only: draws one value from the network's random stream, shifting every later
     /// latency — a stand-in for a nondeterminism bug, so tests can see it caught.
     #[doc(hidden)]

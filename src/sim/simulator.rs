@@ -545,7 +545,11 @@ impl<P: Process> Simulator<P> {
                     },
                 );
             }
-            SendOutcome::Unreachable | SendOutcome::Lost => {}
+            SendOutcome::Unreachable => {}
+            SendOutcome::Reset => {
+                self.notify_closed(from, to);
+                self.notify_closed(to, from);
+            }
         }
     }
 

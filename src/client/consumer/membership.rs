@@ -95,7 +95,7 @@ impl Consumer {
 
     /// Sends JoinGroup, revoking first (everything when eager).
     pub(super) fn join(&mut self, ctx: &mut Ctx<'_, Node>) {
-        let Some(coordinator) = self.coordinator else {
+        let Some(coordinator) = self.coordinator.filter(|_| self.fatal.is_none()) else {
             return;
         };
         if !self.cooperative() && !self.assigned.is_empty() {
@@ -200,6 +200,17 @@ impl Consumer {
     ) {
         let joined = match result {
             Ok(joined) => joined,
+            Err(KafkaError::InconsistentGroupProtocol) => {
+                // Fatal in Kafka's client: the application gets the exception and stops.
+                ctx.observe(Obs::Note(
+                    "JoinGroup: INCONSISTENT_GROUP_PROTOCOL (no strategy in common with the \
+                     group): the consumer stops"
+                        .into(),
+                ));
+                self.state = MemberState::Unjoined;
+                self.fatal = Some(KafkaError::InconsistentGroupProtocol);
+                return;
+            }
             Err(error) => {
                 self.state = MemberState::Unjoined;
                 self.rejoin_needed = true;

@@ -164,6 +164,8 @@ pub struct Consumer {
     /// When to ask for the coordinator again at the earliest.
     coordinator_retry_at: SimTime,
     state: MemberState,
+    /// A fatal group error (Kafka's client throws it to the application): the consumer stops.
+    fatal: Option<KafkaError>,
     member_id: Arc<str>,
     generation: i32,
     rejoin_needed: bool,
@@ -209,6 +211,7 @@ impl Consumer {
             coordinator: None,
             coordinator_retry_at: SimTime::ZERO,
             state: MemberState::Unjoined,
+            fatal: None,
             member_id: Arc::from(""),
             generation: NO_GENERATION,
             rejoin_needed: true,
@@ -428,7 +431,7 @@ impl Consumer {
             return;
         }
         self.last_poll = ctx.now();
-        if self.coordinator.is_none() {
+        if self.coordinator.is_none() || self.fatal.is_some() {
             return;
         }
         if self.rejoin_needed && self.state == MemberState::Stable

@@ -169,12 +169,19 @@ impl Group {
         candidates.iter().copied().rev().max_by_key(|&p| votes(p))
     }
 
-    /// Whether `protocols` can join the group's current protocol.
-    pub fn supports(&self, protocols: &[Strategy]) -> bool {
-        match self.protocol {
-            Some(p) if !self.members.is_empty() => protocols.contains(&p),
-            _ => !protocols.is_empty(),
-        }
+    /// Whether a member offering `protocols` may join (Kafka's `supportsProtocols`): some
+    /// strategy of its must be one every member `other than` it offers.
+    pub fn supports(&self, protocols: &[Strategy], other_than: &str) -> bool {
+        let others: Vec<&Member> = self
+            .members
+            .values()
+            .filter(|m| &*m.member_id != other_than)
+            .collect();
+        !protocols.is_empty()
+            && (others.is_empty()
+                || protocols
+                    .iter()
+                    .any(|p| others.iter().all(|m| m.protocols.contains(p))))
     }
 
     /// The member list the leader gets in its JoinGroup answer.

@@ -106,6 +106,9 @@ impl GroupCoordinator {
             .position(|c| *c == client_id)
             .unwrap_or(u32::MAX as usize) as u32;
         let g = self.groups.get_mut(&group).expect("created above");
+        if !g.supports(&protocols, &member_id) {
+            return join_error(out, waiter, KafkaError::InconsistentGroupProtocol);
+        }
         let mut member = Member {
             member_id: member_id.clone(),
             client,
