@@ -36,7 +36,9 @@ pub fn check(history: &History) -> Vec<Anomaly> {
             .entry(key.clone())
             .or_insert_with(|| (*node, member_id.clone()))
             .clone();
-        if owner != *member_id && reported.insert(key) {
+        // Owners are instances: a static member restarted on its instance takes its own place
+        // back in the same generation under a new member id (KIP-345), which is no second owner.
+        if owner_node != *node && reported.insert(key) {
             let names = &history.nodes;
             anomalies.push(Anomaly {
                 kind: AnomalyKind::DoubleOwnership,
