@@ -75,6 +75,11 @@ fn block_json(broker: u32, start: i64, end: i64) -> String {
 }
 
 impl Broker {
+    /// Forgets the `InitProducerId`s of `client`, whose connection closed.
+    pub(super) fn drop_producer_id_waiters(&mut self, client: NodeId) {
+        self.producer_ids.waiting.retain(|(c, _)| *c != client);
+    }
+
     /// Whether an `InitProducerId` from `client` waits for an id block.
     pub(super) fn producer_ids_waiting_for(&self, client: NodeId) -> bool {
         self.producer_ids.waiting.iter().any(|(c, _)| *c == client)

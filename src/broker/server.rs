@@ -471,6 +471,7 @@ impl Broker {
         // produces and long polls from that peer have no one to answer.
         self.fetches.retain(|f| f.from != peer);
         self.produces.retain(|p| p.client != peer);
+        self.drop_producer_id_waiters(peer);
         self.drop_queued(peer);
         let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
         let tps: Vec<TopicPartition> = self

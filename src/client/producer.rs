@@ -215,7 +215,10 @@ impl Producer {
             }
             ProducerTimer::RequestTimeouts => {
                 for correlation in self.timeouts.expired(ctx.now()) {
-                    if self.init_in_flight.is_some_and(|(c, _)| c == correlation) {
+                    if let Some((_, node)) = self.init_in_flight.filter(|(c, _)| *c == correlation)
+                    {
+                        // A timed-out request closes its connection (Kafka's NetworkClient).
+                        ctx.disconnect(node);
                         self.on_init_failed(ctx, KafkaError::RequestTimedOut);
                     }
                     if let Some(flight) = self.take_in_flight(correlation) {

@@ -393,10 +393,17 @@ impl Consumer {
             return;
         }
         ctx.observe(Obs::Note(format!(
-            "group {}: poll timeout (max.poll.interval.ms): leaving the group",
-            self.spec.group
+            "group {}: poll timeout (max.poll.interval.ms): {}",
+            self.spec.group,
+            if self.spec.static_membership {
+                "a static member stays in the group until its session times out"
+            } else {
+                "leaving the group"
+            }
         )));
-        if let Some(coordinator) = self.coordinator {
+        // Kafka ≥ 2.3 (`maybeLeaveGroup`): only a dynamic member sends LeaveGroup; a static one
+        // keeps its place so that a slow poll does not rebalance the group.
+        if let Some(coordinator) = self.coordinator.filter(|_| !self.spec.static_membership) {
             let correlation = self.correlation();
             let request = ConsumerRequest::LeaveGroup {
                 correlation,
