@@ -2,7 +2,8 @@
 //! send thread that resends the head request until the broker answers, so a `LeaderAndIsr` sent
 //! into a partition arrives once the partition heals. Here a request stays at the head until the
 //! broker acknowledges it and is resent every [`RESEND_MS`]; a queued `UpdateMetadata` is
-//! replaced by a newer one (both are idempotent: brokers fence by epochs). Channels of brokers
+//! replaced by a newer one, and queued `LeaderAndIsr`s join into one request, as Kafka's batch
+//! does (both are idempotent: brokers fence by epochs). Channels of brokers
 //! the controller no longer counts as alive are dropped.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -49,6 +50,41 @@ impl Broker {
             && matches!(channel.queue.back(), Some(Request::UpdateMetadata { .. }));
         if replaces_queued_metadata {
             channel.queue.pop_back();
+        }
+        // Kafka's controller sends one LeaderAndIsr per broker for a batch of partitions: a new
+        // one joins the last queued one (not yet sent) that only UpdateMetadata follows — the
+        // UpdateMetadata that comes after it is replaced by a newer one anyway — a newer state
+        // replacing an older of its partition.
+        if let Request::LeaderAndIsr {
+            controller_epoch,
+            partitions: new,
+            ..
+        } = &request
+        {
+            let sent = usize::from(channel.in_flight.is_some());
+            // Channels carry only LeaderAndIsr and UpdateMetadata: the last queued LeaderAndIsr
+            // has only UpdateMetadata behind it.
+            let target = channel
+                .queue
+                .iter_mut()
+                .skip(sent)
+                .rev()
+                .find(|r| matches!(r, Request::LeaderAndIsr { .. }));
+            if let Some(Request::LeaderAndIsr {
+                controller_epoch: queued_epoch,
+                partitions,
+                ..
+            }) = target
+                && queued_epoch == controller_epoch
+            {
+                for state in new {
+                    match partitions.iter_mut().find(|p| p.tp == state.tp) {
+                        Some(older) => *older = state.clone(),
+                        None => partitions.push(state.clone()),
+                    }
+                }
+                return self.pump(ctx, broker);
+            }
         }
         channel.queue.push_back(request);
         self.pump(ctx, broker);
