@@ -210,8 +210,8 @@ pub fn build(scenario: &Scenario, seed: u64, keep_log: bool) -> Simulator<Node> 
     if let Some(mut watch) =
         faults::Watch::for_scenario(scenario, sim.names()).expect("validated fault targets")
     {
-        sim.set_trigger(Box::new(move |at, node, obs, fire| {
-            watch.observe(at, node, obs, fire)
+        sim.set_trigger(Box::new(move |node, obs, fire| {
+            watch.observe(node, obs, fire)
         }));
     }
     // The final reader is no part of the scenario: the nemesis never sees it.

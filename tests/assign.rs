@@ -1,10 +1,13 @@
 //! Kafka's partition assignors: the examples in Kafka's javadoc, cases derived from the rules,
 //! properties over random groups, and `kafkasim assign` through the binary.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
+use common::binary::text;
 use kafkasim::group::assignor::Strategy::{CooperativeSticky, Range, RoundRobin, Sticky};
 use kafkasim::group::assignor::{self, Assignment, Member, TopicPartition, assign};
 use proptest::collection::vec;
@@ -606,10 +609,6 @@ fn kafkasim_assign(args: &[&str], stdin: &str) -> Output {
     let _ = pipe.write_all(stdin.as_bytes());
     drop(pipe);
     child.wait_with_output().expect("the binary finishes")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 const DESIGN_EXAMPLE: &str = r#"{"partitions_per_topic": {"t1": 3, "t2": 2},

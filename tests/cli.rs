@@ -2,25 +2,13 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
+use common::binary::{kafkasim, text};
 use common::pingpong::{PingPong, full_mesh};
 use kafkasim::cli::RunSummary;
 use kafkasim::disk::DiskModel;
 use kafkasim::faults::FaultAction;
 use kafkasim::net::{LatencyModel, NetworkModel};
 use kafkasim::sim::{NodeId, SimDuration, SimTime, Simulator, World};
-
-fn kafkasim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kafkasim"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn help_shows_examples_and_exit_codes() {

@@ -2,22 +2,15 @@
 //! `replay` (catches an injected nondeterminism) and `shrink` (a classic-protocol lost write cut
 //! to a few faults), and their bad input.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::binary::{kafkasim, text};
 
 const SCENARIO: &str = "tests/data/explore-hw-truncation.toml";
-
-fn kafkasim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kafkasim"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A fresh directory for one test's files.
 fn scratch(test: &str) -> PathBuf {

@@ -2,8 +2,11 @@
 //! faults the scenario injected, truncations and anomalies), the PNG is a real image, the report
 //! is deterministic and leaves the trace hash alone, and bad flags write nothing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use common::binary::kafkasim;
 
 use kafkasim::report::chart::replica_colour;
 use kafkasim::report::{ReportFile, ReportInput, ReportOptions, render};
@@ -140,13 +143,6 @@ fn a_window_zooms_the_partition_charts() {
         "only the epoch inside"
     );
     assert!(svg.contains("kill broker-0"));
-}
-
-fn kafkasim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kafkasim"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
 }
 
 fn scratch(name: &str) -> PathBuf {

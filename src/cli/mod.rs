@@ -22,8 +22,6 @@ use clap::{Args, Parser, Subcommand};
 pub use output::{
     AnomalyRecord, Deliveries, FaultRecord, RunSummary, Stats, temporary_path, write_atomically,
 };
-pub use replay::first_difference;
-pub use results::{SeedResult, Summary};
 pub use sweep::{SeedRange, Seeds, Shard};
 
 /// Exit code: the run met its expectations.

@@ -63,11 +63,6 @@ impl Summary {
         self.seeds
     }
 
-    /// How many of them missed their `[expect]`.
-    pub fn missed(&self) -> u64 {
-        self.missed_count
-    }
-
     /// Counts one seed's result.
     pub fn add(&mut self, result: &SeedResult) {
         self.seeds += 1;
@@ -107,6 +102,16 @@ impl Summary {
         } else {
             EXIT_OK
         }
+    }
+
+    /// The progress bar's message: failing seeds and the seeds with each anomaly kind so far.
+    pub fn progress(&self) -> String {
+        let kinds: Vec<String> = self
+            .kinds
+            .iter()
+            .map(|(kind, (count, _, _))| format!("{kind} {count}"))
+            .collect();
+        format!("{} failing · {}", self.missed_count, kinds.join(", "))
     }
 
     /// The summary table: seeds per anomaly kind with the first ones, and a replay command each.

@@ -107,11 +107,6 @@ impl Seeds {
     pub fn get(&self, i: u64) -> u64 {
         self.range.start + self.shard.index + i * self.shard.count
     }
-
-    /// Every seed, in order.
-    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        (0..self.len()).map(|i| self.get(i))
-    }
 }
 
 /// One seed's line of a sweep: the `run --json` object plus the command that replays it.
@@ -215,21 +210,12 @@ pub fn sweep(args: &SweepArgs) -> i32 {
     #[allow(clippy::disallowed_methods)] // the CLI alone reads the wall clock, to report rates
     let started = std::time::Instant::now();
     let mut summary = Summary::default();
-    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     let mut write_error = None;
     run_seeds(&scenario, &seeds, jobs, |seed, outcome, wall_ms| {
         let command = super::replay_command(&args.scenario, seed, &args.sets);
         let (line, result) = seed_line(&scenario, seed, outcome, wall_ms, command);
         summary.add(&result);
-        for kind in result.anomaly_counts.keys() {
-            *seen.entry(kind.clone()).or_insert(0) += 1;
-        }
-        let kinds: Vec<String> = seen.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        progress.set_message(format!(
-            "{} failing · {}",
-            summary.missed(),
-            kinds.join(", ")
-        ));
+        progress.set_message(summary.progress());
         progress.inc(1);
         if write_error.is_none() {
             write_error = sink.line(&line).err();

@@ -12,7 +12,7 @@ use super::FaultAction;
 use super::scripted::resolve;
 use crate::node::Obs;
 use crate::scenario::{Condition, FaultTrigger, Scenario};
-use crate::sim::{NodeId, SimDuration, SimTime};
+use crate::sim::{NodeId, SimDuration};
 
 /// A condition with its names resolved.
 #[derive(Debug)]
@@ -129,13 +129,7 @@ impl Watch {
     }
 
     /// Follows one observation; pushes the faults whose condition now holds for the first time.
-    pub fn observe(
-        &mut self,
-        _at: SimTime,
-        node: NodeId,
-        obs: &Obs,
-        fire: &mut Vec<(SimDuration, FaultAction)>,
-    ) {
+    pub fn observe(&mut self, node: NodeId, obs: &Obs, fire: &mut Vec<(SimDuration, FaultAction)>) {
         let mut leader_change = None;
         match obs {
             Obs::Ack { count, .. } => self.acked += u64::from(*count),

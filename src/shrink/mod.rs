@@ -83,11 +83,7 @@ pub fn shrink(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<Shrun
     }
     let outcome = run::run(&scenario, request.seed, RunOptions::default())
         .map_err(|e| ShrinkError::Internal(format!("the run fails: {e}")))?;
-    let found: Vec<AnomalyKind> = AnomalyKind::ALL
-        .iter()
-        .copied()
-        .filter(|k| outcome.summary.anomaly_counts.contains_key(k.as_str()))
-        .collect();
+    let found = kinds_found(&outcome.summary.anomaly_counts);
     let kind = match request.kind {
         Some(kind) if found.contains(&kind) => kind,
         Some(kind) => {
@@ -231,6 +227,15 @@ fn names(kinds: &[AnomalyKind]) -> String {
         .join(", ")
 }
 
+/// The anomaly kinds a run's counts name, in checker order.
+fn kinds_found(counts: &std::collections::BTreeMap<String, u64>) -> Vec<AnomalyKind> {
+    AnomalyKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| counts.contains_key(k.as_str()))
+        .collect()
+}
+
 /// Runs candidates with the seed and asks whether the anomaly kind is still there.
 struct Work<'a> {
     label: &'a str,
@@ -251,14 +256,7 @@ impl Work<'_> {
         // A candidate that breaks an invariant (or panics) is no reproduction of this anomaly.
         let run = || run::run(&scenario, self.seed, RunOptions::default());
         let outcome = std::panic::catch_unwind(run).ok()?.ok()?;
-        let counts = outcome.summary.anomaly_counts;
-        Some(
-            AnomalyKind::ALL
-                .iter()
-                .copied()
-                .filter(|k| counts.contains_key(k.as_str()))
-                .collect(),
-        )
+        Some(kinds_found(&outcome.summary.anomaly_counts))
     }
 
     fn reproduces(&mut self, doc: &DocumentMut) -> bool {

@@ -175,7 +175,7 @@ pub struct Simulator<P: Process> {
 /// handled in full (delay zero: before any other event), so a condition's fault lands exactly
 /// when the condition first holds.
 pub type Trigger<P> =
-    dyn FnMut(SimTime, NodeId, &<P as Process>::Observation, &mut Vec<(SimDuration, FaultAction)>);
+    dyn FnMut(NodeId, &<P as Process>::Observation, &mut Vec<(SimDuration, FaultAction)>);
 
 impl<P: Process> Simulator<P> {
     /// Builds the world and boots every node at time zero, in node id order.
@@ -507,7 +507,7 @@ impl<P: Process> Simulator<P> {
                 self.trace
                     .record(self.now, &self.names[node.index()], &observation);
                 if let Some(trigger) = &mut self.trigger {
-                    trigger(self.now, node, &observation, &mut self.triggered);
+                    trigger(node, &observation, &mut self.triggered);
                 }
                 if let Some(kept) = &mut self.observations
                     && (P::retain(&observation)
