@@ -44,8 +44,13 @@ impl Broker {
         }
     }
 
-    /// Drops what `peer` queued: its connection closed.
-    pub(super) fn drop_queued(&mut self, peer: NodeId) {
+    /// `peer`'s connection closed. Responses go back on the connection a request came in on,
+    /// so what waits for one (produces, long polls, `InitProducerId`s) has no one to answer, and
+    /// what it queued is gone with it.
+    pub(super) fn drop_connection(&mut self, peer: NodeId) {
+        self.fetches.retain(|f| f.from != peer);
+        self.produces.retain(|p| p.client != peer);
+        self.drop_producer_id_waiters(peer);
         self.queued.remove(&peer);
     }
 

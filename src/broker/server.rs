@@ -467,12 +467,7 @@ impl Broker {
             }
             return;
         }
-        // Responses go back on the connection a request came in on: with it closed, waiting
-        // produces and long polls from that peer have no one to answer.
-        self.fetches.retain(|f| f.from != peer);
-        self.produces.retain(|p| p.client != peer);
-        self.drop_producer_id_waiters(peer);
-        self.drop_queued(peer);
+        self.drop_connection(peer);
         let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
         let tps: Vec<TopicPartition> = self
             .partitions

@@ -130,23 +130,12 @@ impl State {
     ) -> bool {
         let mut changed = false;
         for index in 0..entries(&self.doc, section).len() {
-            let current =
-                |doc: &DocumentMut| doc[section][index].get(key).and_then(Item::as_integer);
-            let Some(start) = current(&self.doc) else {
+            let Some(start) = self.doc[section][index].get(key).and_then(Item::as_integer) else {
                 continue;
             };
-            let (mut low, mut high) = (1, start);
-            while low < high {
-                let mid = low + (high - low) / 2;
-                let mut doc = self.doc.clone();
-                set_number(&mut doc, section, index, key, mid);
-                if self.try_doc(work, &doc, &self.faults) {
-                    high = mid;
-                    self.doc = doc;
-                } else {
-                    low = mid + 1;
-                }
-            }
+            let high = self.bisect(work, 1, start, |doc, n| {
+                set_number(doc, section, index, key, n)
+            });
             if high < start {
                 let name = &entries(&self.doc, section)[index];
                 progress(&format!("{section} {name} {key}: {start} -> {high}"));
@@ -154,6 +143,29 @@ impl State {
             }
         }
         changed
+    }
+
+    /// The lowest number in `low..=high` that `edit` can set while the anomaly stays, found by
+    /// bisection (`high` works already); the document keeps the last edit that worked.
+    fn bisect(
+        &mut self,
+        work: &mut Work,
+        mut low: i64,
+        mut high: i64,
+        edit: impl Fn(&mut DocumentMut, i64),
+    ) -> i64 {
+        while low < high {
+            let mid = low + (high - low) / 2;
+            let mut doc = self.doc.clone();
+            edit(&mut doc, mid);
+            if self.try_doc(work, &doc, &self.faults) {
+                high = mid;
+                self.doc = doc;
+            } else {
+                low = mid + 1;
+            }
+        }
+        high
     }
 
     /// Shortens the safety phase by bisection, not before the last timed fault.
@@ -167,18 +179,9 @@ impl State {
             .filter_map(|f| f.get("at_ms").and_then(Item::as_integer))
             .max()
             .unwrap_or(0);
-        let (mut low, mut high) = (last_fault + 1, start);
-        while low < high {
-            let mid = low + (high - low) / 2;
-            let mut doc = self.doc.clone();
-            doc["duration_ms"] = value(mid);
-            if self.try_doc(work, &doc, &self.faults) {
-                high = mid;
-                self.doc = doc;
-            } else {
-                low = mid + 1;
-            }
-        }
+        let high = self.bisect(work, last_fault + 1, start, |doc, n| {
+            doc["duration_ms"] = value(n)
+        });
         let changed = high < start;
         if changed {
             progress(&format!("duration_ms: {start} -> {high}"));
