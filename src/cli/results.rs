@@ -47,14 +47,39 @@ impl SeedResult {
     }
 }
 
+/// Seeds of one kind (missed `[expect]`, an anomaly kind, an internal error): how many, the first
+/// few, and the first one's replay command.
+#[derive(Default)]
+struct Tally {
+    count: u64,
+    first: Vec<u64>,
+    replay: String,
+}
+
+impl Tally {
+    fn add(&mut self, result: &SeedResult) {
+        if self.count == 0 {
+            self.replay.clone_from(&result.replay);
+        }
+        self.count += 1;
+        if self.first.len() < FIRST_SEEDS {
+            self.first.push(result.seed);
+        }
+    }
+
+    fn first_seeds(&self) -> String {
+        let seeds: Vec<String> = self.first.iter().map(u64::to_string).collect();
+        seeds.join(" ")
+    }
+}
+
 /// The summary of a sweep, kept as seeds come: counts and the first seeds of each kind.
 #[derive(Default)]
 pub struct Summary {
     seeds: u64,
-    missed: Vec<u64>,
-    missed_count: u64,
-    kinds: BTreeMap<String, (u64, Vec<u64>, String)>,
-    errors: (u64, Vec<u64>, String),
+    missed: Tally,
+    kinds: BTreeMap<String, Tally>,
+    errors: Tally,
 }
 
 impl Summary {
@@ -67,37 +92,21 @@ impl Summary {
     pub fn add(&mut self, result: &SeedResult) {
         self.seeds += 1;
         if !result.expect_met {
-            self.missed_count += 1;
-            if self.missed.len() < FIRST_SEEDS {
-                self.missed.push(result.seed);
-            }
+            self.missed.add(result);
         }
         for kind in result.anomaly_counts.keys() {
-            let entry = self
-                .kinds
-                .entry(kind.clone())
-                .or_insert_with(|| (0, Vec::new(), result.replay.clone()));
-            entry.0 += 1;
-            if entry.1.len() < FIRST_SEEDS {
-                entry.1.push(result.seed);
-            }
+            self.kinds.entry(kind.clone()).or_default().add(result);
         }
         if result.error.is_some() {
-            if self.errors.0 == 0 {
-                self.errors.2.clone_from(&result.replay);
-            }
-            self.errors.0 += 1;
-            if self.errors.1.len() < FIRST_SEEDS {
-                self.errors.1.push(result.seed);
-            }
+            self.errors.add(result);
         }
     }
 
     /// The exit code: 3 if a seed failed inside the simulator, 1 if one missed its `[expect]`.
     pub fn exit_code(&self) -> i32 {
-        if self.errors.0 > 0 {
+        if self.errors.count > 0 {
             EXIT_INTERNAL
-        } else if self.missed_count > 0 {
+        } else if self.missed.count > 0 {
             EXIT_ANOMALIES
         } else {
             EXIT_OK
@@ -109,24 +118,23 @@ impl Summary {
         let kinds: Vec<String> = self
             .kinds
             .iter()
-            .map(|(kind, (count, _, _))| format!("{kind} {count}"))
+            .map(|(kind, tally)| format!("{kind} {}", tally.count))
             .collect();
-        format!("{} failing · {}", self.missed_count, kinds.join(", "))
+        format!("{} failing · {}", self.missed.count, kinds.join(", "))
     }
 
     /// The summary table: seeds per anomaly kind with the first ones, and a replay command each.
     pub fn text(&self) -> String {
-        let seeds = |s: &[u64]| s.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
         let mut text = format!(
             "expect     met by {} of {} seeds",
-            self.seeds - self.missed_count,
+            self.seeds - self.missed.count,
             self.seeds
         );
-        if !self.missed.is_empty() {
-            text += &format!(" (first missed: {})", seeds(&self.missed));
+        if self.missed.count > 0 {
+            text += &format!(" (first missed: {})", self.missed.first_seeds());
         }
         text.push('\n');
-        if self.kinds.is_empty() && self.errors.0 == 0 {
+        if self.kinds.is_empty() && self.errors.count == 0 {
             text += "anomalies  none\n";
             return text;
         }
@@ -138,22 +146,21 @@ impl Summary {
             .unwrap_or(0)
             .max(14);
         text += &format!("{:<width$}  {:>6}  first seeds\n", "anomaly", "seeds");
-        for (kind, (count, first, _)) in &self.kinds {
-            text += &format!("{kind:<width$}  {count:>6}  {}\n", seeds(first));
-        }
-        if self.errors.0 > 0 {
-            let (count, first, _) = &self.errors;
+        let errors = (self.errors.count > 0).then_some(("internal-error", &self.errors));
+        let rows = self
+            .kinds
+            .iter()
+            .map(|(k, t)| (k.as_str(), t))
+            .chain(errors);
+        for (kind, tally) in rows.clone() {
             text += &format!(
-                "{:<width$}  {count:>6}  {}\n",
-                "internal-error",
-                seeds(first)
+                "{kind:<width$}  {:>6}  {}\n",
+                tally.count,
+                tally.first_seeds()
             );
         }
-        for (kind, (_, _, replay)) in &self.kinds {
-            text += &format!("replay     {replay}   # {kind}\n");
-        }
-        if self.errors.0 > 0 {
-            text += &format!("replay     {}   # internal error\n", self.errors.2);
+        for (kind, tally) in rows {
+            text += &format!("replay     {}   # {kind}\n", tally.replay);
         }
         text
     }
