@@ -17,12 +17,9 @@ use crate::sim::{NodeId, SimDuration};
 /// A condition with its names resolved.
 #[derive(Debug)]
 enum Watched {
-    Leo {
-        partition: Arc<str>,
-        node: Option<NodeId>,
-        offset: u64,
-    },
-    Hw {
+    /// A replica's LEO or HW reaching `offset`.
+    Reaches {
+        metric: Metric,
         partition: Arc<str>,
         node: Option<NodeId>,
         offset: u64,
@@ -36,6 +33,24 @@ enum Watched {
     Acked {
         records: u64,
     },
+}
+
+/// Which offset of a replica a condition watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Metric {
+    Leo,
+    Hw,
+}
+
+impl Metric {
+    /// The partition and the new value, if `obs` moves this metric.
+    fn moved(self, obs: &Obs) -> Option<(&Arc<str>, u64)> {
+        match (self, obs) {
+            (Metric::Leo, Obs::Leo { partition, leo }) => Some((partition, *leo)),
+            (Metric::Hw, Obs::Hw { partition, hw }) => Some((partition, *hw)),
+            _ => None,
+        }
+    }
 }
 
 /// One condition-triggered fault.
@@ -85,17 +100,18 @@ impl Watch {
                     partition: p,
                     node: n,
                     offset,
-                } => Watched::Leo {
-                    partition: partition(topic, *p),
-                    node: node(n.as_deref())?,
-                    offset: *offset,
-                },
-                Condition::HighWatermark {
+                }
+                | Condition::HighWatermark {
                     topic,
                     partition: p,
                     node: n,
                     offset,
-                } => Watched::Hw {
+                } => Watched::Reaches {
+                    metric: if matches!(condition, Condition::LogEndOffset { .. }) {
+                        Metric::Leo
+                    } else {
+                        Metric::Hw
+                    },
                     partition: partition(topic, *p),
                     node: node(n.as_deref())?,
                     offset: *offset,
@@ -149,24 +165,18 @@ impl Watch {
         }
         let acked = self.acked;
         for rule in self.rules.iter_mut().filter(|r| !r.fired) {
-            let at = |watched: Option<NodeId>| watched.is_none_or(|w| w == node);
             let holds = match (&rule.condition, obs) {
                 (
-                    Watched::Leo {
+                    Watched::Reaches {
+                        metric,
                         partition,
                         node: watched,
                         offset,
                     },
-                    Obs::Leo { partition: p, leo },
-                ) => p == partition && at(*watched) && leo >= offset,
-                (
-                    Watched::Hw {
-                        partition,
-                        node: watched,
-                        offset,
-                    },
-                    Obs::Hw { partition: p, hw },
-                ) => p == partition && at(*watched) && hw >= offset,
+                    _,
+                ) => metric.moved(obs).is_some_and(|(p, value)| {
+                    p == partition && watched.is_none_or(|w| w == node) && value >= *offset
+                }),
                 (
                     Watched::IsrShrink { partition },
                     Obs::Isr {
