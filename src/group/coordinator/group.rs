@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::group::assignor::Strategy;
-use crate::protocol::TopicPartition;
 use crate::protocol::consumer::{JoinedMember, Subscription};
+use crate::protocol::{KafkaError, TopicPartition};
 use crate::sim::{NodeId, SimTime};
 
 /// Kafka's group states (`GroupState`).
@@ -134,6 +134,24 @@ impl Group {
             .values()
             .find(|m| m.group_instance_id.as_deref() == Some(instance))
             .map(|m| &m.member_id)
+    }
+
+    /// Kafka's `validateCurrentMember`: a static member's instance id must map to `member_id`
+    /// (another member id holding it was replaced: `FENCED_INSTANCE_ID`), and a dynamic
+    /// member's id must be known (`UNKNOWN_MEMBER_ID`).
+    pub fn validate_member(
+        &self,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+    ) -> Option<KafkaError> {
+        match group_instance_id {
+            Some(instance) => match self.static_member(instance) {
+                None => Some(KafkaError::UnknownMemberId),
+                Some(current) if &**current != member_id => Some(KafkaError::FencedInstanceId),
+                Some(_) => None,
+            },
+            None => (!self.members.contains_key(member_id)).then_some(KafkaError::UnknownMemberId),
+        }
     }
 
     /// Whether every member has rejoined (the rebalance can complete early).

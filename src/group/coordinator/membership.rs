@@ -234,13 +234,12 @@ impl GroupCoordinator {
         let delay_ms = self.spec.initial_rebalance_delay_ms;
         let g = self.groups.get_mut(group).expect("known group");
         let waiter = member.awaiting_join.expect("joining");
-        let Some(known) = g.members.get_mut(&member.member_id) else {
-            return join_error(out, waiter, KafkaError::UnknownMemberId);
-        };
-        if member.group_instance_id.is_some() && known.group_instance_id != member.group_instance_id
+        if let Some(error) =
+            g.validate_member(&member.member_id, member.group_instance_id.as_deref())
         {
-            return join_error(out, waiter, KafkaError::FencedInstanceId);
+            return join_error(out, waiter, error);
         }
+        let known = g.members.get_mut(&member.member_id).expect("validated");
         let changed =
             known.subscription != member.subscription || known.protocols != member.protocols;
         known.subscription = member.subscription;
@@ -310,13 +309,10 @@ impl GroupCoordinator {
         let Some(g) = self.groups.get_mut(&group) else {
             return sync_reply(out, waiter, Err(KafkaError::UnknownMemberId));
         };
-        let error = match g.members.get(&member_id) {
-            None => Some(KafkaError::UnknownMemberId),
-            Some(m) if group_instance_id.is_some() && m.group_instance_id != group_instance_id => {
-                Some(KafkaError::FencedInstanceId)
-            }
-            Some(_) if generation != g.generation => Some(KafkaError::IllegalGeneration),
-            Some(_) => match g.state {
+        let error = match g.validate_member(&member_id, group_instance_id.as_deref()) {
+            Some(error) => Some(error),
+            None if generation != g.generation => Some(KafkaError::IllegalGeneration),
+            None => match g.state {
                 GroupState::Empty | GroupState::Dead => Some(KafkaError::UnknownMemberId),
                 GroupState::PreparingRebalance => Some(KafkaError::RebalanceInProgress),
                 _ => None,
@@ -428,21 +424,15 @@ impl GroupCoordinator {
         let error = match self.groups.get_mut(group) {
             None => Some(KafkaError::UnknownMemberId),
             Some(g) => {
-                let state = g.state;
-                let current = g.generation;
-                match g.members.get_mut(member_id) {
-                    None => Some(KafkaError::UnknownMemberId),
-                    Some(m)
-                        if group_instance_id.is_some()
-                            && m.group_instance_id != *group_instance_id =>
-                    {
-                        Some(KafkaError::FencedInstanceId)
-                    }
-                    Some(_) if matches!(state, GroupState::Empty | GroupState::Dead) => {
+                let (state, current) = (g.state, g.generation);
+                match g.validate_member(member_id, group_instance_id.as_deref()) {
+                    Some(error) => Some(error),
+                    None if matches!(state, GroupState::Empty | GroupState::Dead) => {
                         Some(KafkaError::UnknownMemberId)
                     }
-                    Some(_) if generation != current => Some(KafkaError::IllegalGeneration),
-                    Some(m) => {
+                    None if generation != current => Some(KafkaError::IllegalGeneration),
+                    None => {
+                        let m = g.members.get_mut(member_id).expect("validated");
                         m.session_deadline = now + millis(m.session_timeout_ms);
                         (state == GroupState::PreparingRebalance)
                             .then_some(KafkaError::RebalanceInProgress)

@@ -367,18 +367,13 @@ impl GroupCoordinator {
             Some(g) if generation < 0 && member_id.is_empty() && g.state == GroupState::Empty => {
                 None
             }
-            Some(g) => match g.members.get(member_id) {
-                None => Some(KafkaError::UnknownMemberId),
-                Some(m)
-                    if group_instance_id.is_some() && m.group_instance_id != *group_instance_id =>
-                {
-                    Some(KafkaError::FencedInstanceId)
-                }
-                Some(_) if generation != g.generation => Some(KafkaError::IllegalGeneration),
-                Some(_) if g.state == GroupState::CompletingRebalance => {
+            Some(g) => match g.validate_member(member_id, group_instance_id.as_deref()) {
+                Some(error) => Some(error),
+                None if generation != g.generation => Some(KafkaError::IllegalGeneration),
+                None if g.state == GroupState::CompletingRebalance => {
                     Some(KafkaError::RebalanceInProgress)
                 }
-                Some(_) => None,
+                None => None,
             },
         };
         if let Some(error) = error {

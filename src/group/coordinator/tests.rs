@@ -138,6 +138,17 @@ impl Harness {
     }
 
     fn heartbeat(&mut self, node: usize, member_id: &str, generation: i32) -> Option<KafkaError> {
+        self.heartbeat_as(node, member_id, generation, None)
+    }
+
+    /// A heartbeat carrying `group.instance.id` `instance`.
+    fn heartbeat_as(
+        &mut self,
+        node: usize,
+        member_id: &str,
+        generation: i32,
+        instance: Option<&str>,
+    ) -> Option<KafkaError> {
         let correlation = self.next();
         self.send(
             node,
@@ -146,7 +157,7 @@ impl Harness {
                 group: GROUP.into(),
                 generation,
                 member_id: member_id.into(),
-                group_instance_id: None,
+                group_instance_id: instance.map(Arc::from),
             },
         );
         match self.replies.pop() {
@@ -156,6 +167,17 @@ impl Harness {
     }
 
     fn commit(&mut self, member_id: &str, generation: i32, offset: u64) -> Result<(), KafkaError> {
+        self.commit_as(member_id, generation, None, offset)
+    }
+
+    /// An offset commit carrying `group.instance.id` `instance`.
+    fn commit_as(
+        &mut self,
+        member_id: &str,
+        generation: i32,
+        instance: Option<&str>,
+        offset: u64,
+    ) -> Result<(), KafkaError> {
         let correlation = self.next();
         self.send(
             0,
@@ -164,7 +186,7 @@ impl Harness {
                 group: GROUP.into(),
                 generation,
                 member_id: member_id.into(),
-                group_instance_id: None,
+                group_instance_id: instance.map(Arc::from),
                 offsets: vec![(tp(0), offset)],
             },
         );
@@ -393,4 +415,33 @@ fn a_new_coordinator_loads_generation_members_and_offsets_from_the_log() {
     assert_eq!(loaded.c.group(GROUP).unwrap().offsets[&tp(0)], 42);
     assert_eq!(loaded.heartbeat(1, &follower, 1), None);
     assert_eq!(loaded.commit(&leader, 1, 43), Ok(()));
+}
+
+#[test]
+fn a_replaced_static_members_old_id_is_fenced_with_fenced_instance_id() {
+    let mut h = Harness::new();
+    h.join(0, "", Some("c-0"));
+    h.advance(DELAY_MS);
+    let old = h.joined(0).pop().unwrap().unwrap().member_id.to_string();
+    h.sync(0, &old, 1, &[(&old, 0)]);
+    h.advance(10);
+    // A new instance with the same group.instance.id takes the old member's place.
+    h.join(1, "", Some("c-0"));
+    let new = h.joined(1).pop().unwrap().unwrap().member_id.to_string();
+    assert_ne!(new, old);
+    assert_eq!(
+        h.heartbeat_as(0, &old, 1, Some("c-0")),
+        Some(KafkaError::FencedInstanceId),
+        "the old instance is fenced, not told it is unknown"
+    );
+    assert_eq!(
+        h.commit_as(&old, 1, Some("c-0"), 9),
+        Err(KafkaError::FencedInstanceId)
+    );
+    assert_eq!(h.heartbeat_as(1, &new, 1, Some("c-0")), None);
+    assert_eq!(
+        h.heartbeat_as(0, &old, 1, Some("c-9")),
+        Some(KafkaError::UnknownMemberId),
+        "an instance id the group does not know is an unknown member"
+    );
 }
