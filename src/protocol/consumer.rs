@@ -3,9 +3,8 @@
 //! (`OffsetCommit`, `OffsetFetch`) and `ListOffsets` (where `auto.offset.reset` starts). They
 //! travel as their own message kinds so that the other clients' handlers never see them.
 //!
-//! Left out: `MEMBER_ID_REQUIRED` (KIP-394's extra JoinGroup round trip: the coordinator hands a
-//! new member its id in the first answer), protocol metadata versions, and `ListOffsets` by
-//! timestamp.
+//! A new dynamic member's first JoinGroup is answered `MEMBER_ID_REQUIRED` with the member id it
+//! must join with (KIP-394). Left out: protocol metadata versions and `ListOffsets` by timestamp.
 
 use std::sync::Arc;
 
@@ -177,6 +176,9 @@ pub enum ConsumerResponse {
     JoinGroup {
         /// The request's correlation id.
         correlation: u64,
+        /// With `MEMBER_ID_REQUIRED`: the member id to join with; empty otherwise (Kafka's
+        /// `JoinGroupResponse.member_id`).
+        member_id: Arc<str>,
         /// The generation joined.
         result: Result<Joined, KafkaError>,
     },
@@ -263,6 +265,7 @@ impl ConsumerRequest {
             },
             ConsumerRequest::JoinGroup { .. } => ConsumerResponse::JoinGroup {
                 correlation,
+                member_id: Arc::from(""),
                 result: Err(error),
             },
             ConsumerRequest::SyncGroup { .. } => ConsumerResponse::SyncGroup {

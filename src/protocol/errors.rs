@@ -46,6 +46,8 @@ pub enum KafkaError {
     FencedInstanceId,
     /// The member's assignment strategies share none with the group's members.
     InconsistentGroupProtocol,
+    /// A new dynamic member must join again with the member id the answer carries (KIP-394).
+    MemberIdRequired,
 }
 
 impl KafkaError {
@@ -72,6 +74,7 @@ impl KafkaError {
             KafkaError::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             KafkaError::FencedInstanceId => "FENCED_INSTANCE_ID",
             KafkaError::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
+            KafkaError::MemberIdRequired => "MEMBER_ID_REQUIRED",
         }
     }
 

@@ -192,14 +192,22 @@ impl Consumer {
         }
     }
 
-    /// The JoinGroup answer: the leader assigns, everyone syncs.
+    /// The JoinGroup answer: the leader assigns, everyone syncs; a new member told
+    /// `MEMBER_ID_REQUIRED` joins again at once with the member id it was given.
     pub(super) fn on_joined(
         &mut self,
         ctx: &mut Ctx<'_, Node>,
         result: Result<Joined, KafkaError>,
+        given_member_id: Arc<str>,
     ) {
         let joined = match result {
             Ok(joined) => joined,
+            Err(KafkaError::MemberIdRequired) => {
+                self.member_id = given_member_id;
+                self.state = MemberState::Unjoined;
+                self.rejoin_needed = true;
+                return;
+            }
             Err(KafkaError::InconsistentGroupProtocol) => {
                 // Fatal in Kafka's client: the application gets the exception and stops.
                 ctx.observe(Obs::Note(

@@ -310,7 +310,9 @@ impl Consumer {
                 }
                 _ => self.coordinator_retry_at = ctx.now() + millis(RETRY_BACKOFF_MS),
             },
-            ConsumerResponse::JoinGroup { result, .. } => self.on_joined(ctx, result),
+            ConsumerResponse::JoinGroup {
+                result, member_id, ..
+            } => self.on_joined(ctx, result, member_id),
             ConsumerResponse::SyncGroup { result, .. } => self.on_synced(ctx, result),
             ConsumerResponse::Heartbeat { error, .. } => self.on_heartbeat(ctx, error),
             ConsumerResponse::LeaveGroup { .. } => {}

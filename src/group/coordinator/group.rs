@@ -86,6 +86,18 @@ impl Member {
     }
 }
 
+/// A member id handed out with `MEMBER_ID_REQUIRED` whose JoinGroup has not come back yet
+/// (Kafka's `pendingMembers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingMember {
+    /// Index of its client among the run's consumer instances.
+    pub client: u32,
+    /// The number in its member id.
+    pub number: u32,
+    /// When it is forgotten unless it joins (its `session.timeout.ms`).
+    pub deadline: SimTime,
+}
+
 /// A group (Kafka's `GroupMetadata`).
 #[derive(Clone, Debug)]
 pub struct Group {
@@ -103,6 +115,8 @@ pub struct Group {
     pub leader: Option<Arc<str>>,
     /// Members by member id.
     pub members: BTreeMap<Arc<str>, Member>,
+    /// Member ids given out and not yet joined with, by member id.
+    pub pending_members: BTreeMap<Arc<str>, PendingMember>,
     /// Committed offsets (applied once their records are replicated).
     pub offsets: BTreeMap<TopicPartition, u64>,
     /// When the rebalance in progress completes at the latest.
@@ -122,6 +136,7 @@ impl Group {
             protocol: None,
             leader: None,
             members: BTreeMap::new(),
+            pending_members: BTreeMap::new(),
             offsets: BTreeMap::new(),
             join_deadline: None,
             initial_delay_until: None,
@@ -154,9 +169,10 @@ impl Group {
         }
     }
 
-    /// Whether every member has rejoined (the rebalance can complete early).
+    /// Whether every member has rejoined and no member id handed out is still awaited (the
+    /// rebalance can complete early; Kafka's `hasAllMembersJoined`).
     pub fn all_joined(&self) -> bool {
-        self.members.values().all(|m| m.awaiting_join.is_some())
+        self.pending_members.is_empty() && self.members.values().all(|m| m.awaiting_join.is_some())
     }
 
     /// The rebalance timeout: the largest of the members'.

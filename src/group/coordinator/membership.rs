@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::group::{Group, GroupState, Member, Waiter};
+use super::group::{Group, GroupState, Member, PendingMember, Waiter};
 use super::records::{self, GroupRecord, StoredMember};
 use super::{Action, AfterAppend, GroupCoordinator};
 use crate::protocol::consumer::Joined;
@@ -17,6 +17,7 @@ pub(super) fn join_error(out: &mut Vec<Action>, waiter: Waiter, error: KafkaErro
         to: waiter.node,
         response: ConsumerResponse::JoinGroup {
             correlation: waiter.correlation,
+            member_id: Arc::from(""),
             result: Err(error),
         },
     });
@@ -94,21 +95,34 @@ impl GroupCoordinator {
             self.groups
                 .insert(group.clone(), Group::new(group.clone(), index));
         }
-        let number = if member_id.is_empty() {
-            self.next_number(now)
-        } else {
-            0
-        };
         let client = self
             .spec
             .clients
             .iter()
             .position(|c| *c == client_id)
             .unwrap_or(u32::MAX as usize) as u32;
-        let g = self.groups.get_mut(&group).expect("created above");
-        if !g.supports(&protocols, &member_id) {
+        if !self.groups[&group].supports(&protocols, &member_id) {
             return join_error(out, waiter, KafkaError::InconsistentGroupProtocol);
         }
+        if member_id.is_empty() && group_instance_id.is_none() {
+            let number = self.next_number(now);
+            let pending = PendingMember {
+                client,
+                number,
+                deadline: now + millis(session_timeout_ms),
+            };
+            let id: Arc<str> = format!("{client_id}-{number}").into();
+            let g = self.groups.get_mut(&group).expect("created above");
+            return require_member_id(g, waiter, id, pending, out);
+        }
+        let g = self.groups.get_mut(&group).expect("created above");
+        let pending = g.pending_members.remove(&member_id);
+        let number = match pending {
+            Some(p) => p.number,
+            None if member_id.is_empty() => self.next_number(now),
+            None => 0,
+        };
+        let g = self.groups.get_mut(&group).expect("created above");
         let mut member = Member {
             member_id: member_id.clone(),
             client,
@@ -124,7 +138,9 @@ impl GroupCoordinator {
             assignment: None,
             session_deadline: now + millis(session_timeout_ms),
         };
-        if member_id.is_empty() {
+        if pending.is_some() {
+            self.add_member(now, &group, member, out);
+        } else if member_id.is_empty() {
             member.member_id = format!("{client_id}-{number}").into();
             let old = group_instance_id
                 .as_deref()
@@ -520,6 +536,18 @@ impl GroupCoordinator {
         for (group, member) in expired {
             self.remove_member(now, &group, &member, "expired (session.timeout.ms)", out);
         }
+        for g in self.groups.values_mut() {
+            let name = &g.name;
+            g.pending_members.retain(|id, p| {
+                let keep = p.deadline > now;
+                if !keep {
+                    out.push(Action::Note(format!(
+                        "group {name}: pending member {id} expired: it never joined with its id"
+                    )));
+                }
+                keep
+            });
+        }
     }
 
     /// Completes every rebalance whose members all rejoined or whose timeout passed.
@@ -538,6 +566,30 @@ impl GroupCoordinator {
             }
         }
     }
+}
+
+/// KIP-394: a new dynamic member gets its member id with `MEMBER_ID_REQUIRED` and must join
+/// again with it within its session timeout.
+fn require_member_id(
+    g: &mut Group,
+    waiter: Waiter,
+    member_id: Arc<str>,
+    pending: PendingMember,
+    out: &mut Vec<Action>,
+) {
+    out.push(Action::Note(format!(
+        "group {}: {member_id} must join again with its member id (MEMBER_ID_REQUIRED)",
+        g.name
+    )));
+    g.pending_members.insert(member_id.clone(), pending);
+    out.push(Action::Reply {
+        to: waiter.node,
+        response: ConsumerResponse::JoinGroup {
+            correlation: waiter.correlation,
+            member_id,
+            result: Err(KafkaError::MemberIdRequired),
+        },
+    });
 }
 
 /// Kafka's `prepareRebalance`: pending syncs fail, the group waits for members to rejoin.
@@ -654,6 +706,7 @@ fn reply_joined(out: &mut Vec<Action>, waiter: Waiter, joined: Joined) {
         to: waiter.node,
         response: ConsumerResponse::JoinGroup {
             correlation: waiter.correlation,
+            member_id: Arc::from(""),
             result: Ok(joined),
         },
     });

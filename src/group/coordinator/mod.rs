@@ -13,8 +13,10 @@
 //!   from its log, answering `COORDINATOR_LOAD_IN_PROGRESS` meanwhile; when it stops leading it
 //!   unloads them and answers `NOT_COORDINATOR`.
 //!
-//! Volatile: everything; the log is the durable copy. Left out: `MEMBER_ID_REQUIRED`, the
-//! pending-member timeout, offset expiration (`offsets.retention.minutes`), group deletion,
+//! - A new dynamic member is first answered `MEMBER_ID_REQUIRED` with its member id (KIP-394);
+//!   an id not joined with within the member's session timeout is forgotten.
+//!
+//! Volatile: everything; the log is the durable copy. Left out: offset expiration (`offsets.retention.minutes`), group deletion,
 //! transactional offset commits and the KIP-848 protocol.
 
 mod group;
@@ -26,7 +28,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use group::{Group, GroupState, Member, Waiter};
+pub use group::{Group, GroupState, Member, PendingMember, Waiter};
 use records::GroupRecord;
 
 use crate::group::assignor::java;
@@ -555,7 +557,8 @@ impl GroupCoordinator {
                 .values()
                 .filter(|m| !m.kept_alive())
                 .map(|m| m.session_deadline);
-            sessions.chain(g.join_deadline)
+            let pending = g.pending_members.values().map(|p| p.deadline);
+            sessions.chain(pending).chain(g.join_deadline)
         });
         loads.chain(appends).chain(groups).min()
     }

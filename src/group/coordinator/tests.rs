@@ -96,7 +96,35 @@ impl Harness {
         self.correlation
     }
 
+    /// A JoinGroup as Kafka's client sends it: a new dynamic member answered
+    /// `MEMBER_ID_REQUIRED` joins again with the member id it was given.
     fn join(&mut self, node: usize, member_id: &str, instance: Option<&str>) {
+        self.join_once(node, member_id, instance);
+        if let Some(given) = self.member_id_required(node) {
+            self.join_once(node, &given, instance);
+        }
+    }
+
+    /// The member id of a `MEMBER_ID_REQUIRED` answer to `node`, if there is one (forgotten).
+    fn member_id_required(&mut self, node: usize) -> Option<String> {
+        let at = self.replies.iter().position(|(to, r)| {
+            to.index() == node
+                && matches!(
+                    r,
+                    ConsumerResponse::JoinGroup {
+                        result: Err(KafkaError::MemberIdRequired),
+                        ..
+                    }
+                )
+        })?;
+        match self.replies.remove(at).1 {
+            ConsumerResponse::JoinGroup { member_id, .. } => Some(member_id.to_string()),
+            _ => unreachable!("matched above"),
+        }
+    }
+
+    /// One JoinGroup request.
+    fn join_once(&mut self, node: usize, member_id: &str, instance: Option<&str>) {
         let correlation = self.next();
         self.send(
             node,
@@ -444,4 +472,48 @@ fn a_replaced_static_members_old_id_is_fenced_with_fenced_instance_id() {
         Some(KafkaError::UnknownMemberId),
         "an instance id the group does not know is an unknown member"
     );
+}
+
+#[test]
+fn a_new_dynamic_member_must_join_again_with_the_member_id_it_is_given() {
+    let mut h = Harness::new();
+    h.join_once(0, "", None);
+    let given = h
+        .member_id_required(0)
+        .expect("MEMBER_ID_REQUIRED with a member id");
+    assert!(given.starts_with("c-0-"), "{given}");
+    assert_eq!(h.state(), (GroupState::Empty, 0, 0), "not a member yet");
+    h.join_once(0, &given, None);
+    h.advance(DELAY_MS);
+    let joined = h.joined(0).pop().unwrap().unwrap();
+    assert_eq!(
+        &*joined.member_id, given,
+        "the member joins under the given id"
+    );
+    assert_eq!(h.state(), (GroupState::CompletingRebalance, 1, 1));
+}
+
+#[test]
+fn a_pending_member_that_never_joins_again_expires_after_its_session_timeout() {
+    let mut h = Harness::new();
+    let (leader, follower) = h.stable_pair();
+    h.join(0, &leader, None);
+    // A third member gets its id while the group rebalances and is never heard from again.
+    h.join_once(2, "", None);
+    h.join(1, &follower, None);
+    let ghost = h.member_id_required(2).expect("an id for the newcomer");
+    assert!(
+        h.joined(0).is_empty(),
+        "the rebalance waits for the member id handed out"
+    );
+    h.advance(1_001);
+    assert!(
+        h.notes
+            .iter()
+            .any(|n| n.contains(&format!("pending member {ghost} expired")))
+    );
+    assert_eq!(h.joined(0).pop().unwrap().unwrap().generation, 2);
+    assert_eq!(h.state(), (GroupState::CompletingRebalance, 2, 2));
+    h.join_once(2, &ghost, None);
+    assert_eq!(h.joined(2), vec![Err(KafkaError::UnknownMemberId)]);
 }
