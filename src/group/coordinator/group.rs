@@ -2,7 +2,7 @@
 //! the state, the generation, the chosen assignor, the leader, the members with their sessions
 //! and the requests they wait on, and the committed offsets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::group::assignor::Strategy;
@@ -117,6 +117,12 @@ pub struct Group {
     pub members: BTreeMap<Arc<str>, Member>,
     /// Member ids given out and not yet joined with, by member id.
     pub pending_members: BTreeMap<Arc<str>, PendingMember>,
+    /// Members of the generation that have not sent SyncGroup yet (Kafka's
+    /// `pendingSyncMembers`).
+    pub pending_sync: BTreeSet<Arc<str>>,
+    /// When members still in `pending_sync` are removed (the rebalance timeout after the join
+    /// completed).
+    pub sync_deadline: Option<SimTime>,
     /// Committed offsets (applied once their records are replicated).
     pub offsets: BTreeMap<TopicPartition, u64>,
     /// When the rebalance in progress completes at the latest.
@@ -137,6 +143,8 @@ impl Group {
             leader: None,
             members: BTreeMap::new(),
             pending_members: BTreeMap::new(),
+            pending_sync: BTreeSet::new(),
+            sync_deadline: None,
             offsets: BTreeMap::new(),
             join_deadline: None,
             initial_delay_until: None,

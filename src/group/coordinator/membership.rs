@@ -338,6 +338,7 @@ impl GroupCoordinator {
             return sync_reply(out, waiter, Err(error));
         }
         let is_leader = g.leader.as_ref() == Some(&member_id);
+        g.pending_sync.remove(&member_id);
         let member = g.members.get_mut(&member_id).expect("checked");
         member.session_deadline = now + millis(member.session_timeout_ms);
         if g.state == GroupState::Stable {
@@ -503,6 +504,7 @@ impl GroupCoordinator {
         let Some(removed) = g.members.remove(member_id) else {
             return;
         };
+        g.pending_sync.remove(member_id);
         out.push(Action::Note(format!("group {group}: {member_id} {why}")));
         if let Some(w) = removed.awaiting_join {
             join_error(out, w, KafkaError::UnknownMemberId);
@@ -547,6 +549,38 @@ impl GroupCoordinator {
                 }
                 keep
             });
+        }
+    }
+
+    /// Members that never sent SyncGroup for their generation within the rebalance timeout are
+    /// removed and the group rebalances (Kafka's `onExpirePendingSync`).
+    pub(super) fn expire_pending_syncs(&mut self, now: SimTime, out: &mut Vec<Action>) {
+        let delay_ms = self.spec.initial_rebalance_delay_ms;
+        for g in self.groups.values_mut() {
+            if g.sync_deadline.is_none_or(|d| d > now) {
+                continue;
+            }
+            g.sync_deadline = None;
+            let stale = std::mem::take(&mut g.pending_sync);
+            if stale.is_empty()
+                || !matches!(
+                    g.state,
+                    GroupState::CompletingRebalance | GroupState::Stable
+                )
+            {
+                continue;
+            }
+            for id in &stale {
+                g.members.remove(id);
+                out.push(Action::Note(format!(
+                    "group {}: {id} removed: no SyncGroup within the rebalance timeout",
+                    g.name
+                )));
+            }
+            if g.leader.as_ref().is_some_and(|l| stale.contains(l)) {
+                g.leader = g.members.keys().next().cloned();
+            }
+            prepare_rebalance(g, now, delay_ms, "members did not sync", out);
         }
     }
 
@@ -608,6 +642,8 @@ fn prepare_rebalance(
             }
         }
     }
+    g.pending_sync.clear();
+    g.sync_deadline = None;
     let timeout = millis(g.rebalance_timeout_ms());
     if g.state == GroupState::Empty {
         g.initial_delay_until = Some(now + timeout);
@@ -671,6 +707,8 @@ fn complete_join(
     }
     g.protocol = g.select_protocol();
     g.state = GroupState::CompletingRebalance;
+    g.pending_sync = g.members.keys().cloned().collect();
+    g.sync_deadline = Some(now + millis(g.rebalance_timeout_ms()));
     let leader = g.leader.clone().expect("checked");
     let members_list = g.joined_members();
     let ids: Vec<&str> = g.members.keys().map(|k| &**k).collect();

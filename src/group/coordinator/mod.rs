@@ -13,6 +13,8 @@
 //!   from its log, answering `COORDINATOR_LOAD_IN_PROGRESS` meanwhile; when it stops leading it
 //!   unloads them and answers `NOT_COORDINATOR`.
 //!
+//! - Members of a new generation that do not send SyncGroup within the rebalance timeout are
+//!   removed and the group rebalances (Kafka's pending-sync expiration, 3.1+).
 //! - A new dynamic member is first answered `MEMBER_ID_REQUIRED` with its member id (KIP-394);
 //!   an id not joined with within the member's session timeout is forgotten.
 //!
@@ -541,6 +543,7 @@ impl GroupCoordinator {
             self.fail_append(now, p.then, KafkaError::CoordinatorNotAvailable, out);
         }
         self.expire_sessions(now, out);
+        self.expire_pending_syncs(now, out);
         self.complete_due_joins(now, out);
     }
 
@@ -558,7 +561,10 @@ impl GroupCoordinator {
                 .filter(|m| !m.kept_alive())
                 .map(|m| m.session_deadline);
             let pending = g.pending_members.values().map(|p| p.deadline);
-            sessions.chain(pending).chain(g.join_deadline)
+            sessions
+                .chain(pending)
+                .chain(g.join_deadline)
+                .chain(g.sync_deadline)
         });
         loads.chain(appends).chain(groups).min()
     }

@@ -517,3 +517,39 @@ fn a_pending_member_that_never_joins_again_expires_after_its_session_timeout() {
     h.join_once(2, &ghost, None);
     assert_eq!(h.joined(2), vec![Err(KafkaError::UnknownMemberId)]);
 }
+
+#[test]
+fn a_member_that_joins_but_never_syncs_is_removed_after_the_rebalance_timeout() {
+    let mut h = Harness::new();
+    h.join(0, "", None);
+    h.advance(10);
+    h.join(1, "", None);
+    h.advance(DELAY_MS);
+    let leader = h.joined(0).pop().unwrap().unwrap().member_id.to_string();
+    let follower = h.joined(1).pop().unwrap().unwrap().member_id.to_string();
+    h.sync(0, &leader, 1, &[(&leader, 0), (&follower, 1)]);
+    assert_eq!(h.state(), (GroupState::Stable, 1, 2));
+    // The follower heartbeats, so its session lives, but it never sends SyncGroup.
+    for _ in 0..3 {
+        h.advance(600);
+        assert_eq!(h.heartbeat(1, &follower, 1), None);
+        assert_eq!(h.heartbeat(0, &leader, 1), None);
+    }
+    h.advance(300);
+    assert!(
+        h.notes
+            .iter()
+            .any(|n| n.contains(&format!("{follower} removed: no SyncGroup"))),
+        "{:?}",
+        h.notes
+    );
+    assert_eq!(h.state(), (GroupState::PreparingRebalance, 1, 1));
+    assert_eq!(
+        h.heartbeat(0, &leader, 1),
+        Some(KafkaError::RebalanceInProgress)
+    );
+    assert_eq!(
+        h.heartbeat(1, &follower, 1),
+        Some(KafkaError::UnknownMemberId)
+    );
+}
