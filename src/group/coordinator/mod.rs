@@ -345,10 +345,12 @@ impl GroupCoordinator {
         }
     }
 
-    /// `OffsetCommit`: validated against the member and generation, then appended.
+    /// `OffsetCommit`: validated against the member and generation, then appended; in Stable
+    /// or PreparingRebalance a member's valid commit also counts as a heartbeat (Kafka's
+    /// `doCommitOffsets` calls `completeAndScheduleNextHeartbeatExpiration`).
     fn offset_commit(
         &mut self,
-        _now: SimTime,
+        now: SimTime,
         waiter: Waiter,
         request: ConsumerRequest,
         out: &mut Vec<Action>,
@@ -385,6 +387,12 @@ impl GroupCoordinator {
                 "group {group}: OffsetCommit of {member_id} generation {generation} rejected: {error}"
             )));
             return reply_error(out, waiter, &request, error);
+        }
+        if let Some(g) = self.groups.get_mut(group)
+            && matches!(g.state, GroupState::Stable | GroupState::PreparingRebalance)
+            && let Some(m) = g.members.get_mut(member_id)
+        {
+            m.session_deadline = now + SimDuration::from_millis(m.session_timeout_ms);
         }
         let index = self.group_index(group);
         let records: Vec<GroupRecord> = offsets

@@ -553,3 +553,22 @@ fn a_member_that_joins_but_never_syncs_is_removed_after_the_rebalance_timeout() 
         Some(KafkaError::UnknownMemberId)
     );
 }
+
+#[test]
+fn a_members_offset_commit_keeps_its_session_alive_like_a_heartbeat() {
+    let mut h = Harness::new();
+    let (leader, follower) = h.stable_pair();
+    // The follower only commits (its heartbeats are lost); the leader heartbeats.
+    for offset in 0..5 {
+        h.advance(400);
+        assert_eq!(h.commit(&follower, 1, offset), Ok(()));
+        assert_eq!(h.heartbeat(0, &leader, 1), None);
+    }
+    assert_eq!(h.state(), (GroupState::Stable, 1, 2), "{:?}", h.notes);
+    // Without commits or heartbeats the session runs out.
+    for _ in 0..3 {
+        h.advance(400);
+        h.heartbeat(0, &leader, 1);
+    }
+    assert_eq!(h.state(), (GroupState::PreparingRebalance, 1, 1));
+}
