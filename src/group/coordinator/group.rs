@@ -58,8 +58,6 @@ pub struct Member {
     pub number: u32,
     /// `group.instance.id` of a static member.
     pub group_instance_id: Option<Arc<str>>,
-    /// Its node (where answers go).
-    pub node: NodeId,
     /// `session.timeout.ms`.
     pub session_timeout_ms: u64,
     /// `max.poll.interval.ms`: the longest a rebalance waits for it.

@@ -128,7 +128,6 @@ impl GroupCoordinator {
             client,
             number,
             group_instance_id: group_instance_id.clone(),
-            node: waiter.node,
             session_timeout_ms,
             rebalance_timeout_ms,
             protocols,
@@ -260,7 +259,6 @@ impl GroupCoordinator {
             known.subscription != member.subscription || known.protocols != member.protocols;
         known.subscription = member.subscription;
         known.protocols = member.protocols;
-        known.node = member.node;
         known.session_timeout_ms = member.session_timeout_ms;
         known.rebalance_timeout_ms = member.rebalance_timeout_ms;
         known.session_deadline = member.session_deadline;
@@ -345,7 +343,7 @@ impl GroupCoordinator {
             match member.assignment.clone() {
                 Some(assignment) => sync_reply(out, waiter, Ok(assignment)),
                 None => {
-                    // A loaded group does not know assignments: rebalance.
+                    // No stored assignment to give (defensive: every stored generation has one).
                     sync_reply(out, waiter, Err(KafkaError::RebalanceInProgress));
                     prepare_rebalance(g, now, delay_ms, "an assignment is unknown", out);
                 }
@@ -760,6 +758,11 @@ fn store_group(g: &Group, partitions: u32, then: AfterAppend) -> Action {
             number: m.number,
             leader: g.leader.as_ref() == Some(&m.member_id),
             is_static: m.group_instance_id.is_some(),
+            session_timeout_ms: m.session_timeout_ms,
+            rebalance_timeout_ms: m.rebalance_timeout_ms,
+            protocols: m.protocols.clone(),
+            subscription: m.subscription.clone(),
+            assignment: m.assignment.clone(),
         })
         .collect();
     let record = GroupRecord::Metadata {

@@ -585,7 +585,8 @@ impl GroupCoordinator {
     }
 }
 
-/// A member restored from a group metadata record.
+/// A member restored from a group metadata record, with everything it had when stored; its
+/// session starts when the load completes.
 fn loaded_member(
     member_id: Arc<str>,
     client: &Arc<str>,
@@ -597,18 +598,13 @@ fn loaded_member(
         client: stored.client,
         number: stored.number,
         group_instance_id: stored.is_static.then(|| client.clone()),
-        node: NodeId::from_index(0),
-        session_timeout_ms: 10_000,
-        rebalance_timeout_ms: 300_000,
-        protocols: Vec::new(),
-        subscription: crate::protocol::consumer::Subscription {
-            topics: Vec::new(),
-            owned_partitions: Vec::new(),
-            generation: -1,
-        },
+        session_timeout_ms: stored.session_timeout_ms,
+        rebalance_timeout_ms: stored.rebalance_timeout_ms,
+        protocols: stored.protocols,
+        subscription: stored.subscription,
         awaiting_join: None,
         awaiting_sync: None,
-        assignment: None,
+        assignment: stored.assignment,
         session_deadline: now,
     }
 }

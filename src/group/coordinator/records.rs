@@ -10,13 +10,18 @@
 //! | offset commit | [`OFFSET_COMMIT`] | the offset | group (8 bits), topic (8), partition (16) |
 //! | group metadata | [`GROUP_METADATA`] | the generation | group (24 bits), protocol (8) |
 //! | one member of it | [`GROUP_MEMBER`] | the member id's number | client (30 bits), leader, static |
+//! | one field of that member | [`GROUP_MEMBER_FIELD`] | a value | field (4 bits), partition (24) |
 //!
-//! A group metadata record is followed by its members' records in the same batch. Left out:
-//! members' assignments (a coordinator that loads a group answers a `SyncGroup` of the loaded
-//! generation by starting a rebalance), tombstones and compaction (the log keeps every record).
+//! A group metadata record is followed by its members' records, each followed by its fields, in
+//! the same batch: as Kafka's `GroupMetadataValue`, the protocol type is implicitly `consumer`
+//! and a member keeps its member id, `group.instance.id` (its client name when static), client id
+//! (the client index; the host is the client's node, named the same), session and rebalance
+//! timeouts, supported assignors, subscription (topics, owned partitions and their generation)
+//! and assignment. Left out: tombstones and compaction (the log keeps every record).
 
 use crate::group::assignor::Strategy;
 use crate::protocol::TopicPartition;
+use crate::protocol::consumer::Subscription;
 use crate::record::{Record, RecordId};
 
 /// `id.producer` of an offset commit record.
@@ -25,6 +30,8 @@ pub const OFFSET_COMMIT: u16 = u16::MAX;
 pub const GROUP_METADATA: u16 = u16::MAX - 1;
 /// `id.producer` of one member of the group metadata record before it.
 pub const GROUP_MEMBER: u16 = u16::MAX - 2;
+/// `id.producer` of one field of the member record before it.
+pub const GROUP_MEMBER_FIELD: u16 = u16::MAX - 3;
 /// Most groups a run may have (the group index has 8 bits in an offset commit's key).
 pub const GROUPS_MAX: usize = 255;
 /// Most topics a run may have with consumer groups (8 bits in an offset commit's key).
@@ -37,9 +44,25 @@ const OFFSET_RECORD_BYTES: u32 = 90;
 /// Simulated size of a group metadata record and of one member in it.
 const METADATA_RECORD_BYTES: u32 = 80;
 const MEMBER_RECORD_BYTES: u32 = 120;
+/// Simulated size of one member field (a timeout, an assignor name, a topic or a partition).
+const FIELD_RECORD_BYTES: u32 = 8;
 
-/// A member as stored in a group metadata record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The member fields a [`GROUP_MEMBER_FIELD`] record can hold (the top 4 bits of its key).
+mod field {
+    pub const SESSION_TIMEOUT_MS: u32 = 1;
+    pub const REBALANCE_TIMEOUT_MS: u32 = 2;
+    pub const PROTOCOL: u32 = 3;
+    pub const SUBSCRIBED_TOPIC: u32 = 4;
+    pub const OWNED_PARTITION: u32 = 5;
+    pub const SUBSCRIPTION_GENERATION: u32 = 6;
+    /// The assignment is known; its partitions follow.
+    pub const ASSIGNMENT: u32 = 7;
+    pub const ASSIGNED_PARTITION: u32 = 8;
+}
+
+/// A member as stored in a group metadata record (Kafka's `MemberMetadata` in
+/// `GroupMetadataValue`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredMember {
     /// Index of its client (node name) among the run's consumer instances.
     pub client: u32,
@@ -49,6 +72,16 @@ pub struct StoredMember {
     pub leader: bool,
     /// Whether it is static (`group.instance.id` = its client name).
     pub is_static: bool,
+    /// `session.timeout.ms`.
+    pub session_timeout_ms: u64,
+    /// Its rebalance timeout (`max.poll.interval.ms`).
+    pub rebalance_timeout_ms: u64,
+    /// The assignors it supports, in preference order.
+    pub protocols: Vec<Strategy>,
+    /// Its subscription.
+    pub subscription: Subscription,
+    /// Its partitions in the stored generation, if known.
+    pub assignment: Option<Vec<TopicPartition>>,
 }
 
 /// One logical record of `__consumer_offsets`.
@@ -117,11 +150,92 @@ pub fn encode(records: &[GroupRecord]) -> Vec<Record> {
                         | u32::from(m.leader) << 1
                         | u32::from(m.is_static);
                     out.push(record(GROUP_MEMBER, m.number, key, MEMBER_RECORD_BYTES));
+                    encode_fields(m, &mut out);
                 }
             }
         }
     }
     out
+}
+
+fn field_record(field: u32, n: u32, payload: u32) -> Record {
+    record(
+        GROUP_MEMBER_FIELD,
+        n,
+        field << 28 | (payload & 0x0fff_ffff),
+        FIELD_RECORD_BYTES,
+    )
+}
+
+fn partition_payload(tp: &TopicPartition) -> u32 {
+    (tp.topic & 0xff) << 16 | (tp.partition & 0xffff)
+}
+
+fn partition_of(payload: u32) -> TopicPartition {
+    TopicPartition {
+        topic: (payload >> 16) & 0xff,
+        partition: payload & 0xffff,
+    }
+}
+
+/// The field records of member `m`.
+fn encode_fields(m: &StoredMember, out: &mut Vec<Record>) {
+    let ms = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    out.push(field_record(
+        field::SESSION_TIMEOUT_MS,
+        ms(m.session_timeout_ms),
+        0,
+    ));
+    out.push(field_record(
+        field::REBALANCE_TIMEOUT_MS,
+        ms(m.rebalance_timeout_ms),
+        0,
+    ));
+    for p in &m.protocols {
+        out.push(field_record(field::PROTOCOL, *p as u32, 0));
+    }
+    for t in &m.subscription.topics {
+        out.push(field_record(field::SUBSCRIBED_TOPIC, *t, 0));
+    }
+    for tp in &m.subscription.owned_partitions {
+        out.push(field_record(
+            field::OWNED_PARTITION,
+            0,
+            partition_payload(tp),
+        ));
+    }
+    let generation = m.subscription.generation as u32;
+    out.push(field_record(field::SUBSCRIPTION_GENERATION, generation, 0));
+    if let Some(assignment) = &m.assignment {
+        out.push(field_record(field::ASSIGNMENT, 0, 0));
+        for tp in assignment {
+            out.push(field_record(
+                field::ASSIGNED_PARTITION,
+                0,
+                partition_payload(tp),
+            ));
+        }
+    }
+}
+
+/// Applies one field record to the member it follows.
+fn decode_field(m: &mut StoredMember, r: &Record) {
+    let key = r.key.unwrap_or(0);
+    let (kind, payload, n) = (key >> 28, key & 0x0fff_ffff, r.id.n);
+    match kind {
+        field::SESSION_TIMEOUT_MS => m.session_timeout_ms = u64::from(n),
+        field::REBALANCE_TIMEOUT_MS => m.rebalance_timeout_ms = u64::from(n),
+        field::PROTOCOL => m.protocols.extend(Strategy::ALL.get(n as usize).copied()),
+        field::SUBSCRIBED_TOPIC => m.subscription.topics.push(n),
+        field::OWNED_PARTITION => m.subscription.owned_partitions.push(partition_of(payload)),
+        field::SUBSCRIPTION_GENERATION => m.subscription.generation = n as i32,
+        field::ASSIGNMENT => m.assignment = Some(Vec::new()),
+        field::ASSIGNED_PARTITION => m
+            .assignment
+            .get_or_insert_with(Vec::new)
+            .push(partition_of(payload)),
+        _ => {}
+    }
 }
 
 /// The logical records packed in `records` (records of other kinds are skipped).
@@ -151,7 +265,23 @@ pub fn decode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<GroupRec
                         number: r.id.n,
                         leader: key & 2 != 0,
                         is_static: key & 1 != 0,
+                        session_timeout_ms: 0,
+                        rebalance_timeout_ms: 0,
+                        protocols: Vec::new(),
+                        subscription: Subscription {
+                            topics: Vec::new(),
+                            owned_partitions: Vec::new(),
+                            generation: crate::protocol::consumer::NO_GENERATION,
+                        },
+                        assignment: None,
                     });
+                }
+            }
+            GROUP_MEMBER_FIELD => {
+                if let Some(GroupRecord::Metadata { members, .. }) = out.last_mut()
+                    && let Some(m) = members.last_mut()
+                {
+                    decode_field(m, r);
                 }
             }
             _ => {}
@@ -164,8 +294,12 @@ pub fn decode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<GroupRec
 mod tests {
     use super::*;
 
+    fn tp(topic: u32, partition: u32) -> TopicPartition {
+        TopicPartition { topic, partition }
+    }
+
     #[test]
-    fn group_records_round_trip() {
+    fn group_records_round_trip_with_every_member_field() {
         let records = vec![
             GroupRecord::Offset {
                 group: 3,
@@ -185,12 +319,30 @@ mod tests {
                         number: 99,
                         leader: true,
                         is_static: false,
+                        session_timeout_ms: 45_000,
+                        rebalance_timeout_ms: 300_000,
+                        protocols: vec![Strategy::Range, Strategy::CooperativeSticky],
+                        subscription: Subscription {
+                            topics: vec![0, 2],
+                            owned_partitions: vec![tp(2, 11)],
+                            generation: 6,
+                        },
+                        assignment: Some(vec![tp(0, 1), tp(2, 11)]),
                     },
                     StoredMember {
                         client: 5,
                         number: 100,
                         leader: false,
                         is_static: true,
+                        session_timeout_ms: 10_000,
+                        rebalance_timeout_ms: 60_000,
+                        protocols: vec![Strategy::CooperativeSticky],
+                        subscription: Subscription {
+                            topics: vec![0],
+                            owned_partitions: Vec::new(),
+                            generation: -1,
+                        },
+                        assignment: Some(Vec::new()),
                     },
                 ],
             },

@@ -572,3 +572,41 @@ fn a_members_offset_commit_keeps_its_session_alive_like_a_heartbeat() {
     }
     assert_eq!(h.state(), (GroupState::PreparingRebalance, 1, 1));
 }
+
+#[test]
+fn a_group_survives_coordinator_failover_stable_with_its_members_timeouts_and_assignments() {
+    let mut h = Harness::new();
+    let (leader, follower) = h.stable_pair();
+    let mut loaded = Harness::with_log(h.log.clone());
+    assert_eq!(loaded.state(), (GroupState::Stable, 1, 2));
+    let g = loaded.c.group(GROUP).unwrap();
+    let m = &g.members[&*follower];
+    assert_eq!(
+        (m.session_timeout_ms, m.rebalance_timeout_ms),
+        (1_000, 2_000)
+    );
+    assert_eq!(m.protocols, vec![Strategy::Range]);
+    assert_eq!(m.subscription.topics, vec![0]);
+    assert_eq!(m.assignment, Some(vec![tp(1)]));
+    assert_eq!(g.leader.as_deref(), Some(&*leader));
+    assert_eq!(g.protocol, Some(Strategy::Range));
+    // A member that lost its SyncGroup answer asks again: no rebalance, its assignment.
+    loaded.sync(1, &follower, 1, &[]);
+    assert_eq!(loaded.synced(1), vec![Ok(vec![tp(1)])]);
+    // Members keep heartbeating in generation 1; the real session timeout (1 s) applies.
+    loaded.advance(500);
+    assert_eq!(loaded.heartbeat(0, &leader, 1), None);
+    assert_eq!(loaded.heartbeat(1, &follower, 1), None);
+    for _ in 0..3 {
+        loaded.advance(500);
+        loaded.heartbeat(0, &leader, 1);
+    }
+    assert_eq!(loaded.state(), (GroupState::PreparingRebalance, 1, 1));
+    assert!(
+        loaded
+            .notes
+            .iter()
+            .any(|n| n.contains(&format!("{follower} expired (session.timeout.ms)"))),
+        "the follower stopped heartbeating: its 1 s session ran out"
+    );
+}
