@@ -46,3 +46,45 @@ fn a_cooperative_group_processes_every_record_through_a_stalled_member() {
     let d = &s.deliveries["g1"];
     assert_eq!(d.processed.get(&0), None, "every record processed: {d:?}");
 }
+
+/// How many polls `node` made between sending a JoinGroup while owning partitions and receiving
+/// its next assignment, in the short log of the O9 scenario with `strategy`.
+fn polls_while_rejoining(strategy: &str, node: &str) -> usize {
+    let sets = vec![format!(
+        "consumer.c.config.partition.assignment.strategy={strategy}"
+    )];
+    let scenario = load(
+        std::path::Path::new("scenarios/o9-at-least-once-reprocessing.toml"),
+        &sets,
+    )
+    .expect("scenario loads");
+    let options = RunOptions {
+        keep_log: true,
+        ..RunOptions::default()
+    };
+    let log = run(&scenario, scenario.seed, options)
+        .expect("runs")
+        .log
+        .expect("log kept");
+    let (mut rejoining, mut polls) = (false, 0);
+    for line in log.lines() {
+        if line.contains(&format!(" {node} group g1: JoinGroup as \"{node}-")) {
+            rejoining = !line.contains("owning 0 partition");
+        } else if line.contains(&format!(" {node} group g1 {node}-")) && line.contains("assigned") {
+            rejoining = false;
+        } else if rejoining && line.contains(&format!(" {node} poll ")) {
+            polls += 1;
+        }
+    }
+    polls
+}
+
+#[test]
+fn a_cooperative_member_keeps_polling_the_partitions_it_owns_while_it_rejoins() {
+    assert!(polls_while_rejoining("cooperative-sticky", "c-1") > 0);
+}
+
+#[test]
+fn an_eager_member_polls_nothing_while_it_rejoins() {
+    assert_eq!(polls_while_rejoining("range", "c-1"), 0);
+}

@@ -35,7 +35,7 @@ impl Consumer {
     }
 
     /// Whether the member rebalances cooperatively: every configured assignor is cooperative.
-    fn cooperative(&self) -> bool {
+    pub(super) fn cooperative(&self) -> bool {
         let strategies = self.strategies();
         !strategies.is_empty() && strategies.iter().all(|s| *s == Strategy::CooperativeSticky)
     }
@@ -108,6 +108,13 @@ impl Consumer {
         } else {
             self.previous.clone()
         };
+        ctx.observe(Obs::Note(format!(
+            "group {}: JoinGroup as {:?} (generation {}), owning {} partition(s)",
+            self.spec.group,
+            &*self.member_id,
+            self.generation,
+            owned.len()
+        )));
         let correlation = self.correlation();
         let request = ConsumerRequest::JoinGroup {
             correlation,
@@ -456,6 +463,16 @@ impl Consumer {
                 return;
             }
         };
+        if self.state != MemberState::Stable {
+            // Kafka's client commits only in a stable generation (`generationIfStable`): during
+            // a (cooperative) rebalance the commit fails at once with RebalanceInProgressException.
+            let kind = Kind::Commit {
+                sync,
+                offsets,
+                generation: self.generation,
+            };
+            return self.on_committed(ctx, kind, Err(KafkaError::RebalanceInProgress));
+        }
         let correlation = self.correlation();
         let request = ConsumerRequest::OffsetCommit {
             correlation,
@@ -477,14 +494,14 @@ impl Consumer {
     pub(super) fn on_committed(
         &mut self,
         ctx: &mut Ctx<'_, Node>,
-        request: super::InFlight,
+        kind: Kind,
         result: Result<(), KafkaError>,
     ) {
         let Kind::Commit {
             sync,
             offsets,
             generation,
-        } = request.kind
+        } = kind
         else {
             return;
         };

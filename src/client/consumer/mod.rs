@@ -9,7 +9,9 @@
 //!
 //! The member finds its coordinator, joins (the leader runs the assignor on everyone's
 //! subscription), syncs, heartbeats every `heartbeat.interval.ms`, rejoins when told (eager
-//! protocols revoke everything first; `cooperative-sticky` revokes only what moves, then rejoins)
+//! protocols revoke everything first; `cooperative-sticky` revokes only what moves, then rejoins,
+//! and keeps returning records of the partitions it owns while it rejoins — KIP-429; a commit
+//! outside a stable generation fails at once with `REBALANCE_IN_PROGRESS`, as Kafka's client's)
 //! and leaves when the application has not polled within `max.poll.interval.ms`. Positions start
 //! at the committed offsets or by `auto.offset.reset`; fetches long-poll partition leaders.
 //!
@@ -317,7 +319,7 @@ impl Consumer {
             ConsumerResponse::Heartbeat { error, .. } => self.on_heartbeat(ctx, error),
             ConsumerResponse::LeaveGroup { .. } => {}
             ConsumerResponse::OffsetCommit { result, .. } => {
-                self.on_committed(ctx, request, result)
+                self.on_committed(ctx, request.kind, result)
             }
             ConsumerResponse::OffsetFetch { result, .. } => {
                 self.on_offsets_fetched(ctx, request, result)
@@ -380,7 +382,7 @@ impl Consumer {
             Kind::Heartbeat | Kind::Leave => self.coordinator_unknown(ctx),
             kind @ Kind::Commit { .. } => {
                 self.coordinator_unknown(ctx);
-                self.on_committed(ctx, InFlight { kind, ..request }, Err(error));
+                self.on_committed(ctx, kind, Err(error));
             }
         }
     }
@@ -443,13 +445,17 @@ impl Consumer {
                 return;
             }
             self.join(ctx);
-            return;
         }
-        if self.state != MemberState::Stable {
-            return;
+        match self.state {
+            MemberState::Stable => {
+                self.init_positions(ctx);
+                self.maybe_auto_commit(ctx);
+            }
+            // KIP-429: a cooperative member keeps consuming the partitions it still owns while
+            // it rejoins; an eager one revoked them all before joining.
+            MemberState::Joining | MemberState::Syncing if self.cooperative() => {}
+            MemberState::Joining | MemberState::Syncing | MemberState::Unjoined => return,
         }
-        self.init_positions(ctx);
-        self.maybe_auto_commit(ctx);
         self.send_fetches(ctx);
         let records = self.take_records(ctx);
         if records.is_empty() {
