@@ -3,6 +3,8 @@
 //! (the network heals, crashed and paused nodes come back), settle (`settle_ms`), final reads of
 //! every replica, checkers — and the summary.
 
+mod deliveries;
+
 use std::collections::BTreeMap;
 
 use crate::broker::BrokerSpec;
@@ -282,7 +284,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
         .map(|(at, partition, offset, id)| (at, partition.clone(), offset, id))
         .collect();
     let anomalies = check::check_all(&history, &finals, end.as_millis());
-    let summary = summarize(&sim, scenario, seed, &history, anomalies);
+    let summary = summarize(&sim, scenario, seed, &history, &finals, anomalies);
     let dump = options.dump_log.then(|| dump_log(&sim, scenario, &finals));
     let observations = if options.keep_series {
         sim.take_observations()
@@ -566,12 +568,13 @@ fn summarize(
     scenario: &Scenario,
     seed: u64,
     history: &History,
+    finals: &[FinalPartition],
     anomalies: Vec<Anomaly>,
 ) -> RunSummary {
     let mut summary = RunSummary::from_sim(sim, &scenario.name, seed);
     summary.replication_protocol = scenario.cluster.replication_protocol.as_str().to_owned();
     summary.stats = stats(sim, history);
-    summary.deliveries = deliveries(scenario, history);
+    summary.deliveries = deliveries::deliveries(scenario, history, finals);
     for anomaly in &anomalies {
         *summary
             .anomaly_counts
@@ -603,44 +606,6 @@ fn summarize(
         })
         .collect();
     summary
-}
-
-/// Each group's delivery-count histograms (DESIGN §7's `stats.consumed`, per record).
-fn deliveries(scenario: &Scenario, history: &History) -> BTreeMap<String, crate::cli::Deliveries> {
-    use crate::check::consumption::count_of;
-    let mut out = BTreeMap::new();
-    for c in &scenario.consumers {
-        if out.contains_key(&c.group) {
-            continue;
-        }
-        let topics: Vec<&str> = scenario
-            .consumers
-            .iter()
-            .filter(|o| o.group == c.group)
-            .flat_map(|o| o.topics.iter().map(String::as_str))
-            .collect();
-        let counts = history
-            .consumption
-            .deliveries
-            .get(c.group.as_str())
-            .cloned()
-            .unwrap_or_default();
-        let mut d = crate::cli::Deliveries::default();
-        for (id, op) in history.sends() {
-            let topic = op.partition.rsplit_once('-').map_or("", |(t, _)| t);
-            let polled = count_of(&counts.polled, id);
-            let acked = matches!(op.outcome, check::Outcome::Acked { .. });
-            if !topics.contains(&topic) || (!acked && polled == 0) {
-                continue;
-            }
-            *d.polled.entry(polled).or_insert(0) += 1;
-            *d.processed
-                .entry(count_of(&counts.processed, id))
-                .or_insert(0) += 1;
-        }
-        out.insert(c.group.clone(), d);
-    }
-    out
 }
 
 fn stats(sim: &Simulator<Node>, history: &History) -> Stats {

@@ -88,3 +88,18 @@ fn a_cooperative_member_keeps_polling_the_partitions_it_owns_while_it_rejoins() 
 fn an_eager_member_polls_nothing_while_it_rejoins() {
     assert_eq!(polls_while_rejoining("range", "c-1"), 0);
 }
+
+#[test]
+fn records_committed_by_an_at_most_once_consumer_killed_mid_poll_count_as_never_processed() {
+    let s = summary("tests/data/group-at-most-once-crash.toml", &[]);
+    let d = &s.deliveries["g1"];
+    let never = d.processed.get(&0).copied().unwrap_or(0);
+    assert!(never > 0, "{d:?}");
+    assert_eq!(d.committed_unprocessed, never, "{d:?}");
+}
+
+#[test]
+fn an_at_least_once_consumer_commits_nothing_it_did_not_process() {
+    let s = summary("scenarios/o9-at-least-once-reprocessing.toml", &[]);
+    assert_eq!(s.deliveries["g1"].committed_unprocessed, 0);
+}

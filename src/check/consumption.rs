@@ -1,7 +1,7 @@
 //! What consumer group members did, gathered from their observations for the consumer checkers:
 //! every poll (without its records), every event that legitimately moves a position (a new
-//! assignment, a revocation, a seek), and how many times each group polled and processed each
-//! record (the delivery counts).
+//! assignment, a revocation, a seek), how many times each group polled and processed each
+//! record (the delivery counts), and each group's last acknowledged committed offsets.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,8 +30,17 @@ pub enum ConsumerEvent {
         /// The first record.
         first: RecordId,
     },
-    /// The member's partitions changed (assignment or revocation): positions may move.
-    Rebalanced,
+    /// The member received its assignment: partitions it did not own before start afresh;
+    /// partitions it keeps (cooperative, or a re-assignment without revocation) go on.
+    Assigned {
+        /// The partitions it owns now.
+        partitions: Vec<Arc<str>>,
+    },
+    /// The member gave up (or lost) these partitions: their positions may move.
+    Revoked {
+        /// The partitions.
+        partitions: Vec<Arc<str>>,
+    },
     /// A partition's position was set without a poll.
     Seek {
         /// The partition.
@@ -60,6 +69,8 @@ pub struct Consumption {
     pub deliveries: BTreeMap<Arc<str>, GroupDeliveries>,
     /// Records returned by polls, over all groups.
     pub polled_total: u64,
+    /// Each group's last acknowledged committed offset, by (group, partition).
+    pub committed: BTreeMap<(Arc<str>, Arc<str>), u64>,
 }
 
 fn bump(counts: &mut Counts, id: RecordId) {
@@ -115,9 +126,20 @@ impl Consumption {
                     bump(&mut counts.processed, *id);
                 }
             }
-            ConsumerObs::Assigned { .. } | ConsumerObs::Revoked { .. } => {
-                self.events.push((at, node, ConsumerEvent::Rebalanced))
-            }
+            ConsumerObs::Assigned { partitions, .. } => self.events.push((
+                at,
+                node,
+                ConsumerEvent::Assigned {
+                    partitions: partitions.clone(),
+                },
+            )),
+            ConsumerObs::Revoked { partitions, .. } => self.events.push((
+                at,
+                node,
+                ConsumerEvent::Revoked {
+                    partitions: partitions.clone(),
+                },
+            )),
             ConsumerObs::Seek { partition, .. } => self.events.push((
                 at,
                 node,
@@ -125,6 +147,17 @@ impl Consumption {
                     partition: partition.clone(),
                 },
             )),
+            ConsumerObs::Commit {
+                group,
+                offsets,
+                result: Ok(()),
+                ..
+            } => {
+                for (partition, offset) in offsets {
+                    self.committed
+                        .insert((group.clone(), partition.clone()), *offset);
+                }
+            }
             ConsumerObs::Commit { .. } => {}
         }
     }

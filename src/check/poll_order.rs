@@ -1,6 +1,7 @@
 //! `poll-skip` and `nonmonotonic-poll`: a member's successive polls of a partition must go on
-//! exactly where the previous one ended, unless a rebalance (a new assignment or a revocation)
-//! or a seek (committed offset, `auto.offset.reset`) came in between. A later start that jumps
+//! exactly where the previous one ended, unless the partition was revoked (or lost) or sought
+//! (committed offset, `auto.offset.reset`) in between. A partition the member keeps across a
+//! rebalance (cooperative, or assigned again without a revocation) keeps its position. A later start that jumps
 //! over offsets holding records in the final log is a skip; an earlier one re-reads.
 
 use std::collections::BTreeMap;
@@ -29,7 +30,12 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
     let mut ends: BTreeMap<(NodeId, Arc<str>), u64> = BTreeMap::new();
     for (at, node, event) in &history.consumption.events {
         match event {
-            ConsumerEvent::Rebalanced => ends.retain(|(n, _), _| n != node),
+            ConsumerEvent::Assigned { partitions } => {
+                ends.retain(|(n, p), _| n != node || partitions.contains(p))
+            }
+            ConsumerEvent::Revoked { partitions } => {
+                ends.retain(|(n, p), _| n != node || !partitions.contains(p))
+            }
             ConsumerEvent::Seek { partition } => {
                 ends.remove(&(*node, partition.clone()));
             }
@@ -76,4 +82,115 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
         }
     }
     anomalies
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::history::ReplicaView;
+    use crate::record::RecordId;
+    use crate::sim::SimTime;
+
+    fn names(list: &[&str]) -> Vec<Arc<str>> {
+        list.iter().map(|p| Arc::from(*p)).collect()
+    }
+
+    /// A history of one member: `events` in order, and a final log of `orders-0` with 20
+    /// records.
+    fn kinds(events: Vec<ConsumerEvent>) -> Vec<AnomalyKind> {
+        let mut history = History {
+            producers: vec!["p1".into()],
+            nodes: vec!["c-0".into()],
+            ..History::default()
+        };
+        let node = NodeId::from_index(0);
+        for (i, e) in events.into_iter().enumerate() {
+            let at = SimTime::from_millis(i as u64);
+            history.consumption.events.push((at, node, e));
+        }
+        let records: Vec<(u64, RecordId)> = (0..20)
+            .map(|n| {
+                (
+                    n,
+                    RecordId {
+                        producer: 0,
+                        n: n as u32,
+                    },
+                )
+            })
+            .collect();
+        let finals = vec![FinalPartition {
+            name: "orders-0".into(),
+            leader: Some(0),
+            replicas: vec![ReplicaView {
+                broker: 0,
+                high_watermark: 20,
+                records,
+                log_end_offset: 20,
+                log_start_offset: 0,
+            }],
+            read: None,
+        }];
+        check(&history, &finals).iter().map(|a| a.kind).collect()
+    }
+
+    fn poll(offset: u64, count: u64) -> ConsumerEvent {
+        ConsumerEvent::Poll {
+            group: "g1".into(),
+            member_id: "c-0-1".into(),
+            generation: 1,
+            partition: "orders-0".into(),
+            offset,
+            count,
+            first: RecordId {
+                producer: 0,
+                n: offset as u32,
+            },
+        }
+    }
+
+    #[test]
+    fn a_skip_over_a_partition_the_member_kept_across_a_rebalance_is_poll_skip() {
+        let kept = vec![
+            ConsumerEvent::Assigned {
+                partitions: names(&["orders-0", "orders-1"]),
+            },
+            poll(0, 5),
+            ConsumerEvent::Revoked {
+                partitions: names(&["orders-1"]),
+            },
+            ConsumerEvent::Assigned {
+                partitions: names(&["orders-0"]),
+            },
+            poll(8, 2),
+        ];
+        assert_eq!(kinds(kept), vec![AnomalyKind::PollSkip]);
+    }
+
+    #[test]
+    fn a_revoked_or_sought_partition_may_start_anywhere() {
+        let revoked = vec![
+            poll(0, 5),
+            ConsumerEvent::Revoked {
+                partitions: names(&["orders-0"]),
+            },
+            ConsumerEvent::Assigned {
+                partitions: names(&["orders-0"]),
+            },
+            poll(8, 2),
+        ];
+        assert_eq!(kinds(revoked), vec![]);
+        let sought = vec![
+            poll(0, 5),
+            ConsumerEvent::Seek {
+                partition: "orders-0".into(),
+            },
+            poll(3, 2),
+        ];
+        assert_eq!(kinds(sought), vec![]);
+        assert_eq!(
+            kinds(vec![poll(0, 5), poll(3, 1)]),
+            vec![AnomalyKind::NonmonotonicPoll]
+        );
+    }
 }

@@ -53,6 +53,9 @@ pub struct Deliveries {
     pub polled: BTreeMap<u32, u64>,
     /// How many times each record's processing finished.
     pub processed: BTreeMap<u32, u64>,
+    /// Records of the final logs below the group's last acknowledged committed offset of their
+    /// partition that no member ever processed: skipped input (at-most-once allows it).
+    pub committed_unprocessed: u64,
 }
 
 /// One applied fault, as scenarios spell it, so a run can be replayed as a scripted scenario.
@@ -240,9 +243,13 @@ impl RunSummary {
                 let parts: Vec<String> = h.iter().map(|(k, n)| format!("{k}x {n}")).collect();
                 parts.join(", ")
             };
+            let skipped = match d.committed_unprocessed {
+                0 => String::new(),
+                n => format!("; committed but never processed {n}"),
+            };
             let _ = writeln!(
                 w,
-                "deliveries group {group}: polled {}; processed {}",
+                "deliveries group {group}: polled {}; processed {}{skipped}",
                 histogram(&d.polled),
                 histogram(&d.processed)
             );
