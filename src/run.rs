@@ -111,6 +111,8 @@ fn consumer_specs(scenario: &Scenario, brokers: &[NodeId]) -> Vec<NodeSpec> {
                 static_membership: c.static_membership,
                 start_ms: c.start_ms,
                 config: c.config.clone(),
+                validate_positions: scenario.cluster.replication_protocol
+                    == crate::scenario::ReplicationProtocol::Kip279,
             })));
         }
     }

@@ -103,3 +103,22 @@ fn an_at_least_once_consumer_commits_nothing_it_did_not_process() {
     let s = summary("scenarios/o9-at-least-once-reprocessing.toml", &[]);
     assert_eq!(s.deliveries["g1"].committed_unprocessed, 0);
 }
+
+#[test]
+fn a_consumer_detects_log_truncation_after_an_unclean_election_and_reads_from_the_divergence_point()
+{
+    let s = summary("tests/data/group-unclean-truncation.toml", &[]);
+    let d = &s.deliveries["g1"];
+    assert_eq!(d.processed.get(&0), None, "every record processed: {d:?}");
+    assert_eq!(d.committed_unprocessed, 0, "{d:?}");
+}
+
+#[test]
+fn a_consumer_without_kip_320_skips_the_new_log_below_its_position_after_an_unclean_election() {
+    let s = summary(
+        "tests/data/group-unclean-truncation.toml",
+        &["cluster.replication.protocol=kip-101"],
+    );
+    let d = &s.deliveries["g1"];
+    assert!(d.committed_unprocessed > 0, "{d:?}");
+}

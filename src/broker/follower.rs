@@ -44,7 +44,7 @@ impl Broker {
         let request = match (follower.phase, latest) {
             (FollowerPhase::Truncating, Some(asked)) => Request::OffsetsForLeaderEpoch {
                 correlation,
-                replica: me,
+                replica: Some(me),
                 tp,
                 current_leader_epoch: epoch,
                 leader_epoch: asked,

@@ -101,8 +101,8 @@ pub enum Request {
     OffsetsForLeaderEpoch {
         /// Matches the response to the request.
         correlation: u64,
-        /// The asking follower.
-        replica: BrokerId,
+        /// The asking follower, or none for a consumer validating its position (KIP-320).
+        replica: Option<BrokerId>,
         /// The partition.
         tp: TopicPartition,
         /// The epoch the follower believes current.

@@ -31,6 +31,7 @@ impl Consumer {
 
     pub(super) fn on_metadata(&mut self, partitions: Vec<PartitionState>) {
         for state in partitions {
+            self.leader_epochs.insert(state.tp, state.leader_epoch);
             match state.leader {
                 Some(l) if (l as usize) < self.spec.brokers.len() => {
                     self.leaders.insert(state.tp, l);
@@ -51,11 +52,12 @@ impl Consumer {
         let mut by_leader: std::collections::BTreeMap<BrokerId, Vec<(TopicPartition, u64)>> =
             Default::default();
         let mut leaderless = false;
+        self.send_validations(ctx);
         for (tp, a) in &self.assigned {
             let Some(position) = a.position else {
                 continue;
             };
-            if a.busy || a.failed || !a.buffer.is_empty() {
+            if a.busy || a.failed || !a.buffer.is_empty() || self.needs_validation(tp, a) {
                 continue;
             }
             match self.leaders.get(tp) {
@@ -68,8 +70,11 @@ impl Consumer {
         }
         for (leader, parts) in by_leader {
             for (tp, _) in &parts {
+                let epoch = self.leader_epochs.get(tp).copied();
                 if let Some(a) = self.assigned.get_mut(tp) {
                     a.busy = true;
+                    // A position first fetched under this leader is valid under it.
+                    a.validated_epoch = a.validated_epoch.or(epoch);
                 }
             }
             let correlation = self.correlation();
@@ -83,7 +88,7 @@ impl Consumer {
                     .map(|&(tp, fetch_offset)| FetchPartition {
                         tp,
                         fetch_offset,
-                        current_leader_epoch: None,
+                        current_leader_epoch: self.current_leader_epoch(tp),
                     })
                     .collect(),
             };
@@ -120,10 +125,11 @@ impl Consumer {
             match fetched.error {
                 None => {
                     for batch in fetched.batches.iter().filter(|b| b.control.is_none()) {
+                        let epoch = batch.partition_leader_epoch;
                         for (i, record) in batch.records.iter().enumerate() {
                             let offset = batch.base_offset + i as u64;
                             if offset >= fetch_offset {
-                                a.buffer.push_back((offset, record.id));
+                                a.buffer.push_back((offset, record.id, epoch));
                             }
                         }
                     }
@@ -208,6 +214,8 @@ impl Consumer {
             match committed {
                 Some(offset) => {
                     a.position = Some(offset);
+                    a.position_epoch = None;
+                    a.validated_epoch = None;
                     ctx.observe(Obs::Consumer(ConsumerObs::Seek {
                         partition: self.names[&tp].clone(),
                         offset,
@@ -285,6 +293,8 @@ impl Consumer {
             match result {
                 Ok(offset) if a.position.is_none() => {
                     a.position = Some(offset);
+                    a.position_epoch = None;
+                    a.validated_epoch = None;
                     ctx.observe(Obs::Consumer(ConsumerObs::Seek {
                         partition: self.names[&tp].clone(),
                         offset,

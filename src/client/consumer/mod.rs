@@ -13,7 +13,8 @@
 //! and keeps returning records of the partitions it owns while it rejoins — KIP-429; a commit
 //! outside a stable generation fails at once with `REBALANCE_IN_PROGRESS`, as Kafka's client's)
 //! and leaves when the application has not polled within `max.poll.interval.ms`. Positions start
-//! at the committed offsets or by `auto.offset.reset`; fetches long-poll partition leaders.
+//! at the committed offsets or by `auto.offset.reset`; fetches long-poll partition leaders, carry
+//! the leader epoch, and a position is validated after a leader change (KIP-320, `validate`).
 //!
 //! Fault model: a killed consumer restarts as a new member (or as the same static member) and
 //! resumes from committed offsets; a paused one is a zombie until it hears otherwise. Left out:
@@ -24,6 +25,7 @@
 mod fetch;
 mod membership;
 mod obs;
+mod validate;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -71,6 +73,9 @@ pub struct ConsumerSpec {
     pub start_ms: u64,
     /// `[consumer.config]`.
     pub config: ConsumerConfig,
+    /// Whether the client validates its positions after leader changes (KIP-320, Kafka ≥ 2.1:
+    /// the `kip-279` replication protocol's era).
+    pub validate_positions: bool,
 }
 
 /// A consumer's timers.
@@ -130,6 +135,8 @@ enum Kind {
     OffsetFetch(Vec<TopicPartition>),
     ListOffsets(Vec<TopicPartition>),
     Fetch(Vec<(TopicPartition, u64)>),
+    /// `OffsetsForLeaderEpoch` validating the position of a partition after a leader change.
+    Validate(TopicPartition, u64),
 }
 
 /// The fetch state of one assigned partition.
@@ -137,8 +144,13 @@ enum Kind {
 struct Assigned {
     /// The next offset to return to the application; `None` until known.
     position: Option<u64>,
-    /// Records fetched and not yet returned: (offset, record).
-    buffer: VecDeque<(u64, RecordId)>,
+    /// Records fetched and not yet returned: (offset, record, leader epoch of its batch).
+    buffer: VecDeque<(u64, RecordId, u32)>,
+    /// The leader epoch of the record before the position (KIP-320's offset epoch); unknown
+    /// after a seek.
+    position_epoch: Option<u32>,
+    /// The partition leader epoch the position was last known valid under.
+    validated_epoch: Option<u32>,
     /// A fetch, `OffsetFetch` or `ListOffsets` for it is in flight.
     busy: bool,
     /// `auto.offset.reset = none` found no offset: never fetched.
@@ -161,6 +173,8 @@ pub struct Consumer {
     next_correlation: u64,
     in_flight: BTreeMap<u64, InFlight>,
     leaders: BTreeMap<TopicPartition, BrokerId>,
+    /// The partition leaders' epochs from metadata.
+    leader_epochs: BTreeMap<TopicPartition, u32>,
     metadata_at: Option<SimTime>,
     coordinator: Option<BrokerId>,
     /// When to ask for the coordinator again at the earliest.
@@ -209,6 +223,7 @@ impl Consumer {
             next_correlation: 0,
             in_flight: BTreeMap::new(),
             leaders: BTreeMap::new(),
+            leader_epochs: BTreeMap::new(),
             metadata_at: None,
             coordinator: None,
             coordinator_retry_at: SimTime::ZERO,
@@ -281,21 +296,22 @@ impl Consumer {
 
     /// Handles a response.
     pub fn on_response(&mut self, ctx: &mut Ctx<'_, Node>, response: Response) {
-        if let Response::Metadata {
-            correlation,
-            partitions,
-        } = response
-        {
-            if self.in_flight.remove(&correlation).is_some() {
-                self.on_metadata(partitions);
+        let correlation = match &response {
+            Response::Metadata { correlation, .. }
+            | Response::Fetch { correlation, .. }
+            | Response::OffsetsForLeaderEpoch { correlation, .. } => *correlation,
+            _ => return self.drive(ctx),
+        };
+        let Some(request) = self.in_flight.remove(&correlation) else {
+            return self.drive(ctx);
+        };
+        match response {
+            Response::Metadata { partitions, .. } => self.on_metadata(partitions),
+            Response::Fetch { partitions, .. } => self.on_fetched(ctx, request, partitions),
+            Response::OffsetsForLeaderEpoch { result, .. } => {
+                self.on_validated(ctx, request.kind, result)
             }
-        } else if let Response::Fetch {
-            correlation,
-            partitions,
-        } = response
-            && let Some(request) = self.in_flight.remove(&correlation)
-        {
-            self.on_fetched(ctx, request, partitions);
+            _ => {}
         }
         self.drive(ctx);
     }
@@ -362,6 +378,12 @@ impl Consumer {
                     if let Some(a) = self.assigned.get_mut(&tp) {
                         a.busy = false;
                     }
+                }
+                self.request_metadata(ctx);
+            }
+            Kind::Validate(tp, _) => {
+                if let Some(a) = self.assigned.get_mut(&tp) {
+                    a.busy = false;
                 }
                 self.request_metadata(ctx);
             }
@@ -541,11 +563,12 @@ impl Consumer {
                 continue;
             }
             let n = left.min(a.buffer.len());
-            let drained: Vec<(u64, RecordId)> = a.buffer.drain(..n).collect();
+            let drained: Vec<(u64, RecordId, u32)> = a.buffer.drain(..n).collect();
             left -= n;
             let first = drained[0].0;
             a.position = Some(drained[n - 1].0 + 1);
-            let ids: Vec<RecordId> = drained.into_iter().map(|(_, id)| id).collect();
+            a.position_epoch = Some(drained[n - 1].2);
+            let ids: Vec<RecordId> = drained.into_iter().map(|(_, id, _)| id).collect();
             ctx.observe(Obs::Consumer(ConsumerObs::Poll {
                 group: self.spec.group.clone(),
                 member_id: self.member_id.clone(),
@@ -569,7 +592,8 @@ impl Consumer {
 fn request_correlation(request: &crate::protocol::Request) -> u64 {
     match request {
         crate::protocol::Request::Metadata { correlation }
-        | crate::protocol::Request::Fetch { correlation, .. } => *correlation,
+        | crate::protocol::Request::Fetch { correlation, .. }
+        | crate::protocol::Request::OffsetsForLeaderEpoch { correlation, .. } => *correlation,
         _ => 0,
     }
 }
