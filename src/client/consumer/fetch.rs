@@ -32,6 +32,13 @@ impl Consumer {
     pub(super) fn on_metadata(&mut self, partitions: Vec<PartitionState>) {
         for state in partitions {
             self.leader_epochs.insert(state.tp, state.leader_epoch);
+            if self.spec.validate_positions
+                && let Some(a) = self.assigned.get_mut(&state.tp)
+            {
+                a.validating |= a.position_epoch.is_some()
+                    && a.validated_epoch
+                        .is_some_and(|valid| state.leader_epoch > valid);
+            }
             match state.leader {
                 Some(l) if (l as usize) < self.spec.brokers.len() => {
                     self.leaders.insert(state.tp, l);
@@ -57,7 +64,7 @@ impl Consumer {
             let Some(position) = a.position else {
                 continue;
             };
-            if a.busy || a.failed || !a.buffer.is_empty() || self.needs_validation(tp, a) {
+            if a.busy || a.failed || !a.buffer.is_empty() || a.validating {
                 continue;
             }
             match self.leaders.get(tp) {
@@ -216,6 +223,7 @@ impl Consumer {
                     a.position = Some(offset);
                     a.position_epoch = None;
                     a.validated_epoch = None;
+                    a.validating = false;
                     ctx.observe(Obs::Consumer(ConsumerObs::Seek {
                         partition: self.names[&tp].clone(),
                         offset,
@@ -295,6 +303,7 @@ impl Consumer {
                     a.position = Some(offset);
                     a.position_epoch = None;
                     a.validated_epoch = None;
+                    a.validating = false;
                     ctx.observe(Obs::Consumer(ConsumerObs::Seek {
                         partition: self.names[&tp].clone(),
                         offset,

@@ -336,6 +336,7 @@ impl Consumer {
             }
         };
         self.state = MemberState::Stable;
+        self.owned_generation = self.generation;
         self.heartbeat_at = ctx.now() + millis(self.spec.config.heartbeat_interval_ms);
         let revoked: Vec<TopicPartition> = self
             .assigned

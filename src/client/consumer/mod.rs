@@ -151,6 +151,8 @@ struct Assigned {
     position_epoch: Option<u32>,
     /// The partition leader epoch the position was last known valid under.
     validated_epoch: Option<u32>,
+    /// Metadata showed a newer leader epoch: validate the position before fetching (KIP-320).
+    validating: bool,
     /// A fetch, `OffsetFetch` or `ListOffsets` for it is in flight.
     busy: bool,
     /// `auto.offset.reset = none` found no offset: never fetched.
@@ -184,6 +186,9 @@ pub struct Consumer {
     fatal: Option<KafkaError>,
     member_id: Arc<str>,
     generation: i32,
+    /// The generation whose assignment gave the member the partitions it owns: a cooperative
+    /// member polling while it rejoins still owns them by that generation, not the forming one.
+    owned_generation: i32,
     rejoin_needed: bool,
     /// The assignor of the generation.
     protocol: Option<crate::group::assignor::Strategy>,
@@ -231,6 +236,7 @@ impl Consumer {
             fatal: None,
             member_id: Arc::from(""),
             generation: NO_GENERATION,
+            owned_generation: NO_GENERATION,
             rejoin_needed: true,
             protocol: None,
             assigned: BTreeMap::new(),
@@ -572,7 +578,7 @@ impl Consumer {
             ctx.observe(Obs::Consumer(ConsumerObs::Poll {
                 group: self.spec.group.clone(),
                 member_id: self.member_id.clone(),
-                generation: self.generation,
+                generation: self.owned_generation,
                 partition: self.names[&tp].clone(),
                 offset: first,
                 ids: ids.clone(),

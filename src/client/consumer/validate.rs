@@ -14,7 +14,7 @@
 //! from it) and validation under the older replication protocols (their clients predate
 //! KIP-320).
 
-use super::{Assigned, Consumer, ConsumerObs, Kind};
+use super::{Consumer, ConsumerObs, Kind};
 use crate::node::{Msg, Node, Obs};
 use crate::protocol::{BrokerId, KafkaError, Request, TopicPartition, UNDEFINED_EPOCH_OFFSET};
 use crate::scenario::AutoOffsetReset;
@@ -29,25 +29,12 @@ impl Consumer {
         self.leader_epochs.get(&tp).copied()
     }
 
-    /// Whether `a`'s position must be validated before `tp` is fetched again: the leader epoch
-    /// moved past the one the position was valid under, and the position has an epoch to ask
-    /// about.
-    pub(super) fn needs_validation(&self, tp: &TopicPartition, a: &Assigned) -> bool {
-        self.spec.validate_positions
-            && a.position.is_some()
-            && a.position_epoch.is_some()
-            && match (a.validated_epoch, self.leader_epochs.get(tp)) {
-                (Some(valid), Some(&current)) => current > valid,
-                _ => false,
-            }
-    }
-
     /// Sends `OffsetsForLeaderEpoch` for every position awaiting validation.
     pub(super) fn send_validations(&mut self, ctx: &mut Ctx<'_, Node>) {
         let due: Vec<(TopicPartition, u64, u32, u32, BrokerId)> = self
             .assigned
             .iter()
-            .filter(|(tp, a)| !a.busy && !a.failed && self.needs_validation(tp, a))
+            .filter(|(_, a)| a.validating && !a.busy && !a.failed)
             .filter_map(|(tp, a)| {
                 Some((
                     *tp,
@@ -99,6 +86,7 @@ impl Consumer {
             Ok(answer) => answer,
             Err(_) => return self.request_metadata(ctx),
         };
+        a.validating = false;
         if end_offset == UNDEFINED_EPOCH_OFFSET {
             return self.reset_position(ctx, tp, "log truncation (undefined epoch)");
         }
