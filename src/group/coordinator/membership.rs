@@ -215,6 +215,9 @@ impl GroupCoordinator {
         )));
         member.assignment = old.assignment;
         let id = member.member_id.clone();
+        if g.pending_sync.remove(&old_id) {
+            g.pending_sync.insert(id.clone());
+        }
         if g.state == GroupState::Stable {
             let waiter = member.awaiting_join.take().expect("joining");
             g.members.insert(id.clone(), member);
@@ -559,7 +562,8 @@ impl GroupCoordinator {
                 continue;
             }
             g.sync_deadline = None;
-            let stale = std::mem::take(&mut g.pending_sync);
+            let mut stale = std::mem::take(&mut g.pending_sync);
+            stale.retain(|id| g.members.contains_key(id));
             if stale.is_empty()
                 || !matches!(
                     g.state,

@@ -610,3 +610,37 @@ fn a_group_survives_coordinator_failover_stable_with_its_members_timeouts_and_as
         "the follower stopped heartbeating: its 1 s session ran out"
     );
 }
+
+#[test]
+fn a_static_member_replaced_before_it_synced_is_not_expired_once_its_replacement_syncs() {
+    let mut h = Harness::new();
+    h.join(0, "", None);
+    h.join(1, "", Some("c-1"));
+    h.advance(DELAY_MS);
+    let leader = h.joined(0).pop().unwrap().unwrap().member_id.to_string();
+    let old = h.joined(1).pop().unwrap().unwrap().member_id.to_string();
+    h.sync(0, &leader, 1, &[(&leader, 0), (&old, 1)]);
+    assert_eq!(h.state(), (GroupState::Stable, 1, 2));
+    // The static member restarts before its SyncGroup; its new instance syncs.
+    h.join(1, "", Some("c-1"));
+    let new = h.joined(1).pop().unwrap().unwrap().member_id.to_string();
+    let correlation = h.next();
+    h.send(
+        1,
+        ConsumerRequest::SyncGroup {
+            correlation,
+            group: GROUP.into(),
+            generation: 1,
+            member_id: new.as_str().into(),
+            group_instance_id: Some("c-1".into()),
+            assignments: Vec::new(),
+        },
+    );
+    assert_eq!(h.synced(1), vec![Ok(vec![tp(1)])]);
+    for _ in 0..5 {
+        h.advance(500);
+        h.heartbeat(0, &leader, 1);
+        h.heartbeat_as(1, &new, 1, Some("c-1"));
+    }
+    assert_eq!(h.state(), (GroupState::Stable, 1, 2), "{:?}", h.notes);
+}
