@@ -59,12 +59,16 @@ impl Consumer {
         let mut by_leader: std::collections::BTreeMap<BrokerId, Vec<(TopicPartition, u64)>> =
             Default::default();
         let mut leaderless = false;
-        self.send_validations(ctx);
+        let mut validations = Vec::new();
         for (tp, a) in &self.assigned {
             let Some(position) = a.position else {
                 continue;
             };
-            if a.busy || a.failed || !a.buffer.is_empty() || a.validating {
+            if a.busy || a.failed || !a.buffer.is_empty() {
+                continue;
+            }
+            if a.validating {
+                validations.push(*tp);
                 continue;
             }
             match self.leaders.get(tp) {
@@ -75,6 +79,7 @@ impl Consumer {
         if leaderless {
             self.request_metadata(ctx);
         }
+        self.send_validations(ctx, validations);
         for (leader, parts) in by_leader {
             for (tp, _) in &parts {
                 let epoch = self.leader_epochs.get(tp).copied();

@@ -29,19 +29,22 @@ impl Consumer {
         self.leader_epochs.get(&tp).copied()
     }
 
-    /// Sends `OffsetsForLeaderEpoch` for every position awaiting validation.
-    pub(super) fn send_validations(&mut self, ctx: &mut Ctx<'_, Node>) {
-        let due: Vec<(TopicPartition, u64, u32, u32, BrokerId)> = self
-            .assigned
-            .iter()
-            .filter(|(_, a)| a.validating && !a.busy && !a.failed)
-            .filter_map(|(tp, a)| {
+    /// Sends `OffsetsForLeaderEpoch` for the positions of `partitions`, which await validation.
+    pub(super) fn send_validations(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        partitions: Vec<TopicPartition>,
+    ) {
+        let due: Vec<(TopicPartition, u64, u32, u32, BrokerId)> = partitions
+            .into_iter()
+            .filter_map(|tp| {
+                let a = self.assigned.get(&tp)?;
                 Some((
-                    *tp,
+                    tp,
                     a.position?,
                     a.position_epoch?,
-                    *self.leader_epochs.get(tp)?,
-                    *self.leaders.get(tp)?,
+                    *self.leader_epochs.get(&tp)?,
+                    *self.leaders.get(&tp)?,
                 ))
             })
             .collect();
