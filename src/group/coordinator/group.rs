@@ -70,7 +70,7 @@ pub struct Member {
     pub awaiting_join: Option<Waiter>,
     /// Its SyncGroup waiting for the leader's assignment.
     pub awaiting_sync: Option<Waiter>,
-    /// Its partitions in the current generation; `None` if unknown (a loaded group).
+    /// Its partitions in the current generation; `None` until the leader's SyncGroup.
     pub assignment: Option<Vec<TopicPartition>>,
     /// When its session expires unless it heartbeats.
     pub session_deadline: SimTime,

@@ -18,8 +18,12 @@
 //! - A new dynamic member is first answered `MEMBER_ID_REQUIRED` with its member id (KIP-394);
 //!   an id not joined with within the member's session timeout is forgotten.
 //!
-//! Volatile: everything; the log is the durable copy. Left out: offset expiration (`offsets.retention.minutes`), group deletion,
-//! transactional offset commits and the KIP-848 protocol.
+//! - A valid OffsetCommit of a member in Stable or PreparingRebalance counts as its heartbeat.
+//!
+//! Volatile: everything; the log is the durable copy (a loaded group is Stable with its stored
+//! members, timeouts and assignments). Left out: offset expiration (`offsets.retention.minutes`),
+//! group deletion, committed leader epochs, transactional offset commits and the KIP-848
+//! protocol.
 
 mod group;
 mod membership;
