@@ -123,18 +123,31 @@ fn a_consumer_without_kip_320_skips_the_new_log_below_its_position_after_an_uncl
     assert!(d.committed_unprocessed > 0, "{d:?}");
 }
 
+/// The group sweep with idempotence, seed `seed`.
+fn sweep_seed(seed: u64) -> kafkasim::cli::RunSummary {
+    let sets = vec!["producer.p1.config.enable.idempotence=true".to_owned()];
+    let scenario =
+        load(std::path::Path::new("tests/data/group-sweep.toml"), &sets).expect("scenario loads");
+    run(&scenario, seed, RunOptions::default())
+        .expect("runs")
+        .summary
+}
+
+/// Seed 187 of the group sweep: c-1 must validate its positions after an election while the
+/// partitions have no leader yet.
+#[test]
+fn a_position_awaiting_validation_while_its_partition_has_no_leader_is_validated_once_it_has_one() {
+    let s = sweep_seed(187);
+    let d = &s.deliveries["g1"];
+    assert_eq!(d.processed.get(&0), None, "every record processed: {d:?}");
+}
+
 /// Seed 256 of the group sweep: c-0 keeps polling orders-3 while a rebalance forms generation 2,
 /// the coordinator fails over before generation 2 is stored, and the new coordinator's next
 /// generation is numbered 2 again and gives orders-3 to c-2.
 #[test]
 fn a_cooperative_member_polling_while_its_group_rebalances_owns_by_its_assigned_generation() {
-    let sets = ["producer.p1.config.enable.idempotence=true"];
-    let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
-    let scenario =
-        load(std::path::Path::new("tests/data/group-sweep.toml"), &sets).expect("scenario loads");
-    let s = run(&scenario, 256, RunOptions::default())
-        .expect("runs")
-        .summary;
+    let s = sweep_seed(256);
     assert_eq!(
         s.anomaly_counts.get("double-ownership"),
         None,

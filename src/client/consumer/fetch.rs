@@ -67,11 +67,9 @@ impl Consumer {
             if a.busy || a.failed || !a.buffer.is_empty() {
                 continue;
             }
-            if a.validating {
-                validations.push(*tp);
-                continue;
-            }
             match self.leaders.get(tp) {
+                // KIP-320: a position awaiting validation is not fetched until validated.
+                Some(_) if a.validating => validations.push(*tp),
                 Some(&leader) => by_leader.entry(leader).or_default().push((*tp, position)),
                 None => leaderless = true,
             }
