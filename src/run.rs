@@ -254,6 +254,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
         settled + SimDuration::from_millis(FINAL_READ_MS),
         reader_done,
     )?;
+    sim.check_all_invariants()?;
     let end = sim.now();
     let finals = final_reads(&sim, scenario);
     let producers = scenario.producers.iter().map(|p| p.name.clone()).collect();

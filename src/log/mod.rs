@@ -249,7 +249,7 @@ impl PartitionLog {
     /// start at the LEO and be contiguous. Each batch's epoch goes into the cache.
     pub fn append_as_follower(
         &mut self,
-        batches: &[RecordBatch],
+        batches: Vec<RecordBatch>,
         now_ms: u64,
         out: &mut Vec<DiskOp>,
     ) {
@@ -263,7 +263,7 @@ impl PartitionLog {
             epochs_changed |= self
                 .epoch_cache
                 .assign(batch.partition_leader_epoch, batch.base_offset);
-            self.append_batch(batch.clone(), now_ms, out);
+            self.append_batch(batch, now_ms, out);
         }
         if epochs_changed {
             self.write_epoch_checkpoint(out);

@@ -216,22 +216,22 @@ impl Segment {
         self.index.lookup(offset)
     }
 
-    /// The position of the batch holding `offset`: index lookup, then a forward scan.
+    /// The position of the batch holding `offset`.
     pub fn position_of(&self, offset: u64) -> Option<u32> {
         self.batch_index_of(offset)
             .map(|i| self.placements[i].position)
     }
 
-    /// Which batch holds `offset`, if the segment has it: the index gives a position to start
-    /// from, then the batches are scanned forward, as Kafka's `translateOffset` does.
+    /// Which batch holds `offset`, if the segment has it. Kafka's `translateOffset` looks the
+    /// offset up in the sparse index and scans the file forward from there; the batches here
+    /// are in memory, so a binary search over them finds the same batch.
     pub fn batch_index_of(&self, offset: u64) -> Option<usize> {
         if offset < self.base_offset || offset >= self.next_offset() {
             return None;
         }
-        let start = self.lookup(offset);
-        let from = self.placements.partition_point(|p| p.position < start);
-        let found = (from..self.batches.len()).find(|&i| self.batches[i].last_offset() >= offset);
-        Some(found.expect("offset below the segment's end is in a batch"))
+        let found = self.batches.partition_point(|b| b.base_offset <= offset) - 1;
+        debug_assert!(self.batches[found].last_offset() >= offset);
+        Some(found)
     }
 
     /// Cuts the segment at the start of the batch holding `offset` (or keeps everything when

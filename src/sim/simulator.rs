@@ -302,6 +302,20 @@ impl<P: Process> Simulator<P> {
             .unwrap_or_default()
     }
 
+    /// Checks every invariant of every running process, whatever changed (a run's last word).
+    pub fn check_all_invariants(&self) -> Result<(), SimError> {
+        for (i, slot) in self.nodes.iter().enumerate() {
+            if let Some(Err(message)) = slot.process.as_ref().map(Process::check_all_invariants) {
+                return Err(SimError::Invariant {
+                    at: self.now,
+                    node: self.names[i].clone(),
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// How many events are pending.
     pub fn pending(&self) -> usize {
         self.queue.len()
@@ -463,9 +477,19 @@ impl<P: Process> Simulator<P> {
     }
 
     /// Checks the process's invariants, then applies its effects in the order pushed.
+    /// What changed is checked in every build; debug builds also check everything, so a change
+    /// the process failed to note is caught there.
     fn after_handler(&mut self, node: NodeId, mut effects: Vec<Effect<P>>) {
-        let slot = &self.nodes[node.index()];
-        if let Some(Err(message)) = slot.process.as_ref().map(Process::check_invariants) {
+        let slot = &mut self.nodes[node.index()];
+        let checked = slot.process.as_mut().map(|process| {
+            let changed = process.check_invariants();
+            if cfg!(debug_assertions) {
+                changed.and_then(|()| process.check_all_invariants())
+            } else {
+                changed
+            }
+        });
+        if let Some(Err(message)) = checked {
             let node = self.names[node.index()].clone();
             self.failure.get_or_insert(SimError::Invariant {
                 at: self.now,
@@ -505,7 +529,9 @@ impl<P: Process> Simulator<P> {
             }
             Effect::Observe(observation) => {
                 self.trace
-                    .record(self.now, &self.names[node.index()], &observation);
+                    .record_with(self.now, &self.names[node.index()], |line| {
+                        P::write_observation(&observation, line)
+                    });
                 if let Some(trigger) = &mut self.trigger {
                     trigger(node, &observation, &mut self.triggered);
                 }

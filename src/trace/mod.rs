@@ -65,12 +65,21 @@ impl Trace {
 
     /// Records one observation made by `node` at `at`.
     pub fn record(&mut self, at: SimTime, node: &str, event: &dyn fmt::Display) {
+        self.record_with(at, node, |line| {
+            write!(line, "{event}").expect("writing to a String cannot fail")
+        });
+    }
+
+    /// Records one observation made by `node` at `at` whose text `write_event` appends to the
+    /// line: the same line as [`Trace::record`] with its `Display`, for callers that write
+    /// their frequent events without the formatting machinery.
+    pub fn record_with(&mut self, at: SimTime, node: &str, write_event: impl FnOnce(&mut String)) {
         self.line.clear();
         write_time(&mut self.line, at);
         self.line.push(' ');
         self.line.push_str(node);
         self.line.push(' ');
-        write!(self.line, "{event}").expect("writing to a String cannot fail");
+        write_event(&mut self.line);
         debug_assert!(
             !self.line.contains('\n'),
             "an observation is one line: {:?}",
@@ -105,22 +114,28 @@ impl Trace {
     }
 }
 
-/// Writes `at` as `SimTime`'s Display does (`12000.250`), without the formatting machinery:
-/// every observation pays for it.
-fn write_time(out: &mut String, at: SimTime) {
-    let us = at.as_micros();
+/// Appends `n` in decimal, as `Display` writes it, without the formatting machinery (the short
+/// log's frequent lines are mostly numbers).
+pub fn push_u64(out: &mut String, n: u64) {
     let mut digits = [0u8; 20];
-    let mut ms = us / 1_000;
+    let mut rest = n;
     let mut i = digits.len();
     loop {
         i -= 1;
-        digits[i] = b'0' + (ms % 10) as u8;
-        ms /= 10;
-        if ms == 0 {
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
             break;
         }
     }
     out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+}
+
+/// Writes `at` as `SimTime`'s Display does (`12000.250`), without the formatting machinery:
+/// every observation pays for it.
+fn write_time(out: &mut String, at: SimTime) {
+    let us = at.as_micros();
+    push_u64(out, us / 1_000);
     let frac = us % 1_000;
     out.push('.');
     out.push(char::from(b'0' + (frac / 100) as u8));
@@ -145,6 +160,9 @@ mod tests {
             let mut fast = String::new();
             write_time(&mut fast, SimTime::from_micros(us));
             assert_eq!(fast, SimTime::from_micros(us).to_string());
+            let mut number = String::new();
+            push_u64(&mut number, us);
+            assert_eq!(number, us.to_string());
         }
         // A different log hashes differently, and so does the same text split differently.
         assert_ne!(hash_log(b"a\nb\n"), hash_log(b"ab\n"));

@@ -166,7 +166,7 @@ impl Consumer {
         self.send(
             ctx,
             coordinator,
-            Msg::Consumer(request),
+            Msg::Consumer(Box::new(request)),
             Kind::OffsetFetch(missing),
         );
     }
@@ -262,7 +262,7 @@ impl Consumer {
         self.send(
             ctx,
             leader,
-            Msg::Consumer(request),
+            Msg::Consumer(Box::new(request)),
             Kind::ListOffsets(vec![tp]),
         );
     }

@@ -81,9 +81,61 @@ pub enum ConsumerObs {
     },
 }
 
+impl ConsumerObs {
+    /// Appends the observation's short-log text to `out`; polls and processed polls (the
+    /// frequent kinds) without the formatting machinery, the rest by `Display`.
+    pub fn write_to(&self, out: &mut String) {
+        use crate::trace::push_u64;
+        match self {
+            ConsumerObs::Poll {
+                generation,
+                partition,
+                offset,
+                ids,
+                ..
+            } => {
+                out.push_str("poll ");
+                out.push_str(partition);
+                out.push('@');
+                push_u64(out, *offset);
+                out.push_str(" +");
+                push_u64(out, ids.len() as u64);
+                out.push_str(" (generation ");
+                if *generation < 0 {
+                    out.push('-');
+                }
+                push_u64(out, u64::from(generation.unsigned_abs()));
+                out.push(')');
+            }
+            ConsumerObs::Processed {
+                partition,
+                offset,
+                ids,
+                ..
+            } => {
+                out.push_str("processed ");
+                out.push_str(partition);
+                out.push('@');
+                push_u64(out, *offset);
+                out.push_str(" +");
+                push_u64(out, ids.len() as u64);
+            }
+            _ => {
+                use fmt::Write as _;
+                write!(out, "{self}").expect("writing to a String cannot fail");
+            }
+        }
+    }
+}
+
 impl fmt::Display for ConsumerObs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ConsumerObs::Poll { .. } | ConsumerObs::Processed { .. } => {
+                let mut text = String::new();
+                self.write_to(&mut text);
+                f.write_str(&text)
+            }
             ConsumerObs::Assigned {
                 group,
                 member_id,
@@ -105,23 +157,6 @@ impl fmt::Display for ConsumerObs {
                 let what = if *lost { "lost" } else { "revoked" };
                 write!(f, "group {group} {what} {list:?}")
             }
-            ConsumerObs::Poll {
-                generation,
-                partition,
-                offset,
-                ids,
-                ..
-            } => write!(
-                f,
-                "poll {partition}@{offset} +{} (generation {generation})",
-                ids.len()
-            ),
-            ConsumerObs::Processed {
-                partition,
-                offset,
-                ids,
-                ..
-            } => write!(f, "processed {partition}@{offset} +{}", ids.len()),
             ConsumerObs::Seek {
                 partition,
                 offset,
