@@ -116,7 +116,8 @@ pub fn encode_batch(batch: &RecordBatch, out: &mut Vec<u8>) -> usize {
 
 /// The encoding of one batch, as a fresh buffer.
 pub fn encode_batch_to_vec(batch: &RecordBatch) -> Vec<u8> {
-    let mut out = Vec::new();
+    // Room for the header and a typical record's four varints, so the encoding rarely grows.
+    let mut out = Vec::with_capacity(64 + 12 * batch.records.len());
     encode_batch(batch, &mut out);
     out
 }

@@ -21,6 +21,9 @@ pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
 /// The largest offset distance from a segment's base the 4-byte relative offsets can hold.
 pub const RELATIVE_OFFSET_MAX: u64 = i32::MAX as u64;
 
+/// How many of the last batches a lookup scans before it searches the whole segment.
+const TAIL_SCAN_BATCHES: usize = 8;
+
 /// Where one batch starts: in simulated bytes and in the `.log` file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Placement {
@@ -158,23 +161,23 @@ impl Segment {
     pub fn append(&mut self, dir: &str, batch: RecordBatch, out: &mut Vec<DiskOp>) {
         let bytes = codec::encode_batch_to_vec(&batch);
         let base_offset = self.base_offset;
-        let (log_name, index_name) = self
-            .file_names
-            .get_or_insert_with(|| {
-                (
-                    log_file_name(dir, base_offset),
-                    index_file_name(dir, base_offset),
-                )
-            })
-            .clone();
+        if self.file_names.is_none() {
+            let names = (
+                log_file_name(dir, base_offset),
+                index_file_name(dir, base_offset),
+            );
+            self.file_names = Some(names);
+        }
         if let Some(entry) = self.push(batch, bytes.len() as u64) {
+            let (_, index_name) = self.file_names.as_ref().expect("named above");
             out.push(DiskOp::Append {
-                file: index_name,
+                file: index_name.clone(),
                 bytes: entry.to_bytes().to_vec(),
             });
         }
+        let (log_name, _) = self.file_names.as_ref().expect("named above");
         out.push(DiskOp::Append {
-            file: log_name,
+            file: log_name.clone(),
             bytes,
         });
         self.dirty = true;
@@ -229,7 +232,15 @@ impl Segment {
         if offset < self.base_offset || offset >= self.next_offset() {
             return None;
         }
-        let found = self.batches.partition_point(|b| b.base_offset <= offset) - 1;
+        // Fetches mostly read the last few batches: look there before searching the rest.
+        let tail = self.batches.len().saturating_sub(TAIL_SCAN_BATCHES);
+        let found = match self.batches[tail..]
+            .iter()
+            .rposition(|b| b.base_offset <= offset)
+        {
+            Some(i) => tail + i,
+            None => self.batches[..tail].partition_point(|b| b.base_offset <= offset) - 1,
+        };
         debug_assert!(self.batches[found].last_offset() >= offset);
         Some(found)
     }

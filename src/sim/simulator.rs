@@ -168,7 +168,14 @@ pub struct Simulator<P: Process> {
     pub(super) triggered: Vec<(SimDuration, FaultAction)>,
     /// Observations kept besides those `Process::retain` picks (a report run's LEO and HW moves).
     pub(super) retain_also: Option<fn(&P::Observation) -> bool>,
+    /// Folds the observations `Process::retain` picks into whatever the caller keeps (the
+    /// checkers' history) as they are made, so they need not be kept whole.
+    pub(super) observer: Option<Box<Observer<P>>>,
 }
+
+/// A consumer of observations as they are made: called with the time, the node and every
+/// observation `Process::retain` picks, in order.
+pub type Observer<P> = dyn FnMut(SimTime, NodeId, &<P as Process>::Observation);
 
 /// A watcher of observations that fires faults: called with every observation as it is made, it
 /// pushes `(delay, fault)` pairs; they apply once the event that made the observation has been
@@ -221,6 +228,7 @@ impl<P: Process> Simulator<P> {
             trigger: None,
             triggered: Vec::new(),
             retain_also: None,
+            observer: None,
         };
         for i in 0..sim.nodes.len() {
             sim.boot(NodeId::from_index(i));
@@ -292,6 +300,16 @@ impl<P: Process> Simulator<P> {
     pub fn retain_also(&mut self, extra: fn(&P::Observation) -> bool) {
         self.observations.get_or_insert_with(Vec::new);
         self.retain_also = Some(extra);
+    }
+
+    /// Installs the observer that sees every observation `Process::retain` picks from now on.
+    pub fn set_observer(&mut self, observer: Box<Observer<P>>) {
+        self.observer = Some(observer);
+    }
+
+    /// Removes the observer (dropping it, and whatever it holds).
+    pub fn clear_observer(&mut self) {
+        self.observer = None;
     }
 
     /// Takes the kept observations out of the simulator, leaving none.
@@ -535,9 +553,12 @@ impl<P: Process> Simulator<P> {
                 if let Some(trigger) = &mut self.trigger {
                     trigger(node, &observation, &mut self.triggered);
                 }
+                let retained = P::retain(&observation);
+                if retained && let Some(observer) = &mut self.observer {
+                    observer(self.now, node, &observation);
+                }
                 if let Some(kept) = &mut self.observations
-                    && (P::retain(&observation)
-                        || self.retain_also.is_some_and(|f| f(&observation)))
+                    && (retained || self.retain_also.is_some_and(|f| f(&observation)))
                 {
                     kept.push((self.now, node, observation));
                 }
