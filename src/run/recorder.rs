@@ -111,3 +111,62 @@ impl Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(partition: &Arc<str>, offset: u64, first: u32, count: u32) -> Obs {
+        Obs::Read {
+            partition: partition.clone(),
+            offset,
+            ids: (first..first + count)
+                .map(|n| RecordId { producer: 0, n })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn reads_go_to_the_reader_that_made_them_and_tail_reads_stop_at_the_settle_end() {
+        let (tail, last) = (NodeId::from_index(5), NodeId::from_index(6));
+        let settled = SimTime::from_millis(1_000);
+        let history = History::new(vec!["p1".into()], Vec::new());
+        let mut recorder = Recorder::new(history, tail, last, settled);
+        let orders: Arc<str> = Arc::from("orders-0");
+        recorder.observe(SimTime::from_millis(10), tail, &read(&orders, 0, 0, 2));
+        recorder.observe(SimTime::from_millis(1_001), tail, &read(&orders, 2, 2, 1));
+        recorder.observe(SimTime::from_millis(2_000), last, &read(&orders, 0, 0, 3));
+        let tail_reads: Vec<(u64, u32)> = recorder
+            .history
+            .tail_reads
+            .iter()
+            .map(|(_, _, offset, id)| (*offset, id.n))
+            .collect();
+        assert_eq!(
+            tail_reads,
+            [(0, 0), (1, 1)],
+            "the read after settling is left out"
+        );
+        let final_reads = &recorder.final_reads[&orders];
+        assert_eq!(final_reads.len(), 3);
+        assert_eq!(final_reads[2], (2, RecordId { producer: 0, n: 2 }));
+    }
+
+    #[test]
+    fn isr_changes_are_counted_and_kept_in_the_history() {
+        let (tail, last) = (NodeId::from_index(5), NodeId::from_index(6));
+        let history = History::new(Vec::new(), Vec::new());
+        let mut recorder = Recorder::new(history, tail, last, SimTime::ZERO);
+        let isr = |isr: Vec<u32>, expanded| Obs::Isr {
+            partition: Arc::from("orders-0"),
+            isr,
+            expanded,
+        };
+        let leader = NodeId::from_index(1);
+        recorder.observe(SimTime::ZERO, leader, &isr(vec![0, 1], false));
+        recorder.observe(SimTime::ZERO, leader, &isr(vec![0, 1, 2], true));
+        recorder.observe(SimTime::ZERO, leader, &isr(vec![0, 2], false));
+        assert_eq!((recorder.isr_shrinks, recorder.isr_expands), (2, 1));
+        assert_eq!(recorder.history.isrs.len(), 3);
+    }
+}
