@@ -95,11 +95,7 @@ impl ConsumerObs {
                 ..
             } => {
                 out.push_str("poll ");
-                out.push_str(partition);
-                out.push('@');
-                push_u64(out, *offset);
-                out.push_str(" +");
-                push_u64(out, ids.len() as u64);
+                push_records(out, partition, *offset, ids.len());
                 out.push_str(" (generation ");
                 if *generation < 0 {
                     out.push('-');
@@ -114,11 +110,7 @@ impl ConsumerObs {
                 ..
             } => {
                 out.push_str("processed ");
-                out.push_str(partition);
-                out.push('@');
-                push_u64(out, *offset);
-                out.push_str(" +");
-                push_u64(out, ids.len() as u64);
+                push_records(out, partition, *offset, ids.len());
             }
             _ => {
                 use fmt::Write as _;
@@ -126,6 +118,15 @@ impl ConsumerObs {
             }
         }
     }
+}
+
+/// Appends `<partition>@<offset> +<count>`, the records a poll line speaks of.
+fn push_records(out: &mut String, partition: &str, offset: u64, count: usize) {
+    out.push_str(partition);
+    out.push('@');
+    crate::trace::push_u64(out, offset);
+    out.push_str(" +");
+    crate::trace::push_u64(out, count as u64);
 }
 
 impl fmt::Display for ConsumerObs {
