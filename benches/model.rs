@@ -50,9 +50,11 @@ fn stored_records(sim: &Simulator<Node>) -> u64 {
         .sum()
 }
 
-/// Heap bytes, at least, of the brokers' in-memory record batches (batch headers and record
-/// vectors at their capacity; a lower bound, as segment and index bookkeeping is left out).
+/// Heap bytes, at least, of the brokers' in-memory record batches (batch headers, and each
+/// record slice once however many replicas share it, with its two reference counts; a lower
+/// bound, as segment and index bookkeeping is left out).
 fn log_memory_bytes(sim: &Simulator<Node>) -> u64 {
+    let mut seen = std::collections::BTreeSet::new();
     (0..sim.names().len())
         .filter_map(|i| match sim.process(NodeId::from_index(i)) {
             Some(Node::Broker(broker)) => Some(broker),
@@ -61,7 +63,12 @@ fn log_memory_bytes(sim: &Simulator<Node>) -> u64 {
         .flat_map(|broker| broker.partitions().values())
         .flat_map(|p| p.log.batches_from(p.log.log_start_offset()))
         .map(|batch| {
-            (size_of::<RecordBatch>() + batch.records.capacity() * size_of::<Record>()) as u64
+            let records = if seen.insert(batch.records.as_ptr() as usize) {
+                2 * size_of::<usize>() + batch.records.len() * size_of::<Record>()
+            } else {
+                0
+            };
+            (size_of::<RecordBatch>() + records) as u64
         })
         .sum()
 }

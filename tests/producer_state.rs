@@ -58,7 +58,7 @@ fn batch(pid: i64, epoch: i16, seq: i32) -> RecordBatch {
         transactional: false,
         control: None,
         max_timestamp_ms: 0,
-        records: vec![record; 2],
+        records: vec![record; 2].into(),
     }
 }
 

@@ -27,7 +27,7 @@
 //! let record = Record { id: RecordId { producer: 0, n: 0 }, key: None, size_bytes: 100 };
 //! let batch = RecordBatch { base_offset: 0, partition_leader_epoch: 0, producer_id: -1,
 //!     producer_epoch: -1, base_sequence: -1, transactional: false, control: None,
-//!     max_timestamp_ms: 0, records: vec![record; 3] };
+//!     max_timestamp_ms: 0, records: vec![record; 3].into() };
 //! assert_eq!(log.append_as_leader(batch, 1, 5, &mut out), (0, 2));
 //! assert_eq!(log.log_end_offset(), 3);
 //! assert_eq!(log.read(1, 1, 3).unwrap().len(), 1, "the whole batch holding offset 1");
