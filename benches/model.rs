@@ -10,6 +10,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
+use kafkasim::check::History;
 use kafkasim::node::Node;
 use kafkasim::record::{Record, RecordBatch};
 use kafkasim::run::{self, RunOptions};
@@ -49,9 +50,11 @@ fn stored_records(sim: &Simulator<Node>) -> u64 {
         .sum()
 }
 
-/// Heap bytes, at least, of the brokers' in-memory record batches (batch headers and record
-/// vectors at their capacity; a lower bound, as segment and index bookkeeping is left out).
+/// Heap bytes, at least, of the brokers' in-memory record batches (batch headers, and each
+/// record slice once however many replicas share it, with its two reference counts; a lower
+/// bound, as segment and index bookkeeping is left out).
 fn log_memory_bytes(sim: &Simulator<Node>) -> u64 {
+    let mut seen = std::collections::BTreeSet::new();
     (0..sim.names().len())
         .filter_map(|i| match sim.process(NodeId::from_index(i)) {
             Some(Node::Broker(broker)) => Some(broker),
@@ -60,9 +63,33 @@ fn log_memory_bytes(sim: &Simulator<Node>) -> u64 {
         .flat_map(|broker| broker.partitions().values())
         .flat_map(|p| p.log.batches_from(p.log.log_start_offset()))
         .map(|batch| {
-            (size_of::<RecordBatch>() + batch.records.capacity() * size_of::<Record>()) as u64
+            let records = if seen.insert(batch.records.as_ptr() as usize) {
+                2 * size_of::<usize>() + batch.records.len() * size_of::<Record>()
+            } else {
+                0
+            };
+            (size_of::<RecordBatch>() + records) as u64
         })
         .sum()
+}
+
+/// Heap bytes, at least, of the checkers' history (its vectors at their capacity; the
+/// partition names they share and the small lists left out).
+fn history_bytes(history: &History) -> u64 {
+    fn vec_bytes<T>(v: &Vec<T>) -> usize {
+        v.capacity() * size_of::<T>()
+    }
+    let sends: usize = history.sends.iter().map(vec_bytes).sum();
+    let tail_reads = vec_bytes(&history.tail_reads);
+    let consumption = &history.consumption;
+    let events = vec_bytes(&consumption.events);
+    let counts: usize = consumption
+        .deliveries
+        .values()
+        .flat_map(|d| d.polled.iter().chain(&d.processed))
+        .map(vec_bytes)
+        .sum();
+    (sends + tail_reads + events + counts) as u64
 }
 
 /// The process's peak resident set (`VmHWM`), in kB.
@@ -76,7 +103,8 @@ fn workload_phase(scenario: &Scenario) {
     let end = SimTime::from_millis(scenario.duration_ms);
     #[allow(clippy::disallowed_methods)] // benchmarks measure wall time
     let start = Instant::now();
-    let sim = run::run_to(scenario, scenario.seed, false, end).expect("no invariant breaks");
+    let (sim, recorded) =
+        run::run_to(scenario, scenario.seed, false, end).expect("no invariant breaks");
     let wall = start.elapsed().as_secs_f64();
     let sim_secs = end.as_millis() as f64 / 1e3;
     let events = sim.events();
@@ -95,13 +123,12 @@ fn workload_phase(scenario: &Scenario) {
         "  all disk bytes per stored record per replica     {:.1}",
         all as f64 / stored as f64
     );
-    let observations = sim.observations().len();
-    let observation_bytes = size_of_val(sim.observations());
+    let history_bytes = history_bytes(&recorded.history);
     println!(
-        "  kept observations       {observations:>12} ({:.1} MiB of slots, {:.1} bytes per stored \
-         record per replica)",
-        observation_bytes as f64 / 1048576.0,
-        observation_bytes as f64 / stored as f64
+        "  history for the checkers at least {:.1} MiB ({:.1} bytes per stored record per \
+         replica)",
+        history_bytes as f64 / 1048576.0,
+        history_bytes as f64 / stored as f64
     );
     let log_bytes = log_memory_bytes(&sim);
     println!(
@@ -116,7 +143,7 @@ fn workload_phase(scenario: &Scenario) {
             kb as f64 * 1024.0 / stored as f64
         );
     }
-    black_box(sim);
+    black_box((sim, recorded));
 }
 
 fn whole_run(scenario: &Scenario) {
@@ -144,6 +171,10 @@ fn main() {
     let scenario = scenario::load(&path, &[]).expect("the standard workload loads");
     println!("standard workload ({SCENARIO}), seed {}", scenario.seed);
     workload_phase(&scenario);
+    // `cargo bench --bench model -- --workload-only` stops here (for profiling).
+    if std::env::args().any(|a| a == "--workload-only") {
+        return;
+    }
     whole_run(&scenario);
     println!("exactly-once pipeline variant: not run, pipelines are not built yet");
 }

@@ -26,8 +26,9 @@ pub enum Msg {
     Request(Request),
     /// A Kafka response.
     Response(Response),
-    /// A request only consumers send (group membership, offsets, `ListOffsets`).
-    Consumer(ConsumerRequest),
+    /// A request only consumers send (group membership, offsets, `ListOffsets`); boxed, as
+    /// `JoinGroup` is the largest message and rare, and every message pays for the largest.
+    Consumer(Box<ConsumerRequest>),
     /// The answer to a consumer's request.
     ConsumerReply(ConsumerResponse),
 }
@@ -141,11 +142,66 @@ pub enum Obs {
     Note(String),
 }
 
+impl Obs {
+    /// Appends the observation's short-log text to `out`. The frequent kinds (LEO and HW moves,
+    /// sends, acks, polls) are written here without the formatting machinery, and `Display`
+    /// uses this text for them; the rest come from `Display`.
+    pub fn write_to(&self, out: &mut String) {
+        use crate::trace::push_u64;
+        match self {
+            Obs::Leo { partition, leo } => {
+                out.push_str(partition);
+                out.push_str(" LEO ");
+                push_u64(out, *leo);
+            }
+            Obs::Hw { partition, hw } => {
+                out.push_str(partition);
+                out.push_str(" HW ");
+                push_u64(out, *hw);
+            }
+            Obs::Send { id, partition } => {
+                out.push_str("send #");
+                push_u64(out, id.n.into());
+                out.push_str(" -> ");
+                out.push_str(partition);
+            }
+            Obs::Ack {
+                id,
+                count,
+                partition,
+                offset,
+                broker,
+            } => {
+                out.push_str("ack #");
+                push_u64(out, id.n.into());
+                if *count != 1 {
+                    out.push_str("..#");
+                    push_u64(out, u64::from(id.n) + u64::from(*count) - 1);
+                }
+                out.push(' ');
+                out.push_str(partition);
+                out.push('@');
+                push_u64(out, *offset);
+                out.push_str(" by broker-");
+                push_u64(out, (*broker).into());
+            }
+            Obs::Consumer(obs) => obs.write_to(out),
+            _ => {
+                use fmt::Write as _;
+                write!(out, "{self}").expect("writing to a String cannot fail");
+            }
+        }
+    }
+}
+
 impl fmt::Display for Obs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Obs::Leo { partition, leo } => write!(f, "{partition} LEO {leo}"),
-            Obs::Hw { partition, hw } => write!(f, "{partition} HW {hw}"),
+            Obs::Leo { .. } | Obs::Hw { .. } | Obs::Send { .. } | Obs::Ack { .. } => {
+                let mut text = String::new();
+                self.write_to(&mut text);
+                f.write_str(&text)
+            }
             Obs::Isr {
                 partition,
                 isr,
@@ -173,30 +229,6 @@ impl fmt::Display for Obs {
                 rule,
             } => {
                 write!(f, "{partition} truncate {from} -> {to} ({rule})")
-            }
-            Obs::Send { id, partition } => write!(f, "send #{} -> {partition}", id.n),
-            Obs::Ack {
-                id,
-                count: 1,
-                partition,
-                offset,
-                broker,
-            } => {
-                write!(f, "ack #{} {partition}@{offset} by broker-{broker}", id.n)
-            }
-            Obs::Ack {
-                id,
-                count,
-                partition,
-                offset,
-                broker,
-            } => {
-                let last = id.n + count - 1;
-                write!(
-                    f,
-                    "ack #{}..#{last} {partition}@{offset} by broker-{broker}",
-                    id.n
-                )
             }
             Obs::SendFailed {
                 id,
@@ -330,14 +362,26 @@ impl Process for Node {
 
     /// The checkers read client operations, leaderships, ISR changes, truncations and reads; LEO
     /// and HW moves and notes live in the trace only (the bulk of a busy run's observations).
+    fn write_observation(observation: &Obs, out: &mut String) {
+        observation.write_to(out);
+    }
+
     fn retain(observation: &Obs) -> bool {
         !matches!(observation, Obs::Leo { .. } | Obs::Hw { .. } | Obs::Note(_))
     }
 
-    fn check_invariants(&self) -> Result<(), String> {
+    fn check_invariants(&mut self) -> Result<(), String> {
         match self {
             Node::Zk(zk) => zk.check_invariants(),
             Node::Broker(broker) => broker.check_invariants(),
+            Node::Producer(_) | Node::Reader(_) | Node::Consumer(_) => Ok(()),
+        }
+    }
+
+    fn check_all_invariants(&self) -> Result<(), String> {
+        match self {
+            Node::Zk(zk) => zk.check_all_invariants(),
+            Node::Broker(broker) => broker.check_all_invariants(),
             Node::Producer(_) | Node::Reader(_) | Node::Consumer(_) => Ok(()),
         }
     }

@@ -5,6 +5,7 @@
 //! the control flag live once per batch.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Kafka's "no producer id" (`RecordBatch.NO_PRODUCER_ID`).
 pub const NO_PRODUCER_ID: i64 = -1;
@@ -70,8 +71,9 @@ pub struct RecordBatch {
     pub control: Option<ControlType>,
     /// The largest record timestamp, in simulated ms (drives time-based retention).
     pub max_timestamp_ms: u64,
-    /// The records; empty for a control batch.
-    pub records: Vec<Record>,
+    /// The records; empty for a control batch. Shared, never changed once the batch is made:
+    /// a fetch, a follower's log and a consumer hold the leader's records, not copies.
+    pub records: Arc<[Record]>,
 }
 
 impl RecordBatch {

@@ -4,8 +4,11 @@
 //! every replica, checkers — and the summary.
 
 mod deliveries;
+mod recorder;
 
 use std::collections::BTreeMap;
+
+pub use recorder::Recorder;
 
 use crate::broker::BrokerSpec;
 use crate::check::{self, Anomaly, FinalPartition, History, ReplicaView};
@@ -207,7 +210,9 @@ pub fn build(scenario: &Scenario, seed: u64, keep_log: bool) -> Simulator<Node> 
         network: NetworkModel::from_scenario(&scenario.network),
         disk: DiskModel::from_scenario(&scenario.disk),
         keep_log,
-        keep_observations: true,
+        // The checkers' history is folded in as observations come (`Recorder`); only a report
+        // keeps them whole.
+        keep_observations: false,
     };
     let mut sim = Simulator::new(world);
     let schedule = faults::schedule(scenario, sim.names()).expect("validated fault targets");
@@ -250,6 +255,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
     if options.keep_series {
         sim.retain_also(crate::report::series::charted);
     }
+    let recorder = recorder_for(&sim, scenario, settled).install(&mut sim);
     run_phases(&mut sim, scenario, settled, options.perturb_at)?;
     let reader = NodeId::from_index(sim.names().len() - 1);
     let reader_done =
@@ -258,12 +264,11 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
         settled + SimDuration::from_millis(FINAL_READ_MS),
         reader_done,
     )?;
+    sim.check_all_invariants()?;
     let end = sim.now();
-    let finals = final_reads(&sim, scenario);
-    let producers = scenario.producers.iter().map(|p| p.name.clone()).collect();
-    let mut history =
-        History::from_observations(sim.observations(), producers, sim.names().to_vec());
-    history.producer_crashes = scenario
+    let mut recorder = Recorder::take(&mut sim, recorder);
+    let finals = final_reads(&sim, scenario, &mut recorder.final_reads);
+    recorder.history.producer_crashes = scenario
         .producers
         .iter()
         .map(|p| {
@@ -279,14 +284,8 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
                 .collect()
         })
         .collect();
-    // The final reader starts at the end of the settle phase and reads to the HW it finds;
-    // what the tail reader reads after that is beyond the final view, not lost from it.
-    history.tail_reads = reads_of(&sim, NodeId::from_index(sim.names().len() - READERS))
-        .filter(|(at, ..)| *at <= settled)
-        .map(|(at, partition, offset, id)| (at, partition.clone(), offset, id))
-        .collect();
-    let anomalies = check::check_all(&history, &finals, end.as_millis());
-    let summary = summarize(&sim, scenario, seed, &history, &finals, anomalies);
+    let anomalies = check::check_all(&recorder.history, &finals, end.as_millis());
+    let summary = summarize(&sim, scenario, seed, &recorder, &finals, anomalies);
     let dump = options.dump_log.then(|| dump_log(&sim, scenario, &finals));
     let observations = if options.keep_series {
         sim.take_observations()
@@ -301,6 +300,16 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
         observations,
         names: sim.names().to_vec(),
     })
+}
+
+/// An empty recorder for a run of `scenario` built as `sim`.
+fn recorder_for(sim: &Simulator<Node>, scenario: &Scenario, settled: SimTime) -> Recorder {
+    let producers = scenario.producers.iter().map(|p| p.name.clone()).collect();
+    let history = History::new(producers, sim.names().to_vec());
+    let readers = sim.names().len();
+    let tail_reader = NodeId::from_index(readers - READERS);
+    let final_reader = NodeId::from_index(readers - 1);
+    Recorder::new(history, tail_reader, final_reader, settled)
 }
 
 /// Every partition's final log — the leader's, after settling — as JSON Lines, one record or
@@ -400,16 +409,20 @@ fn dump_batch(
     }
 }
 
-/// Runs the safety phase and, past `duration_ms`, the heal and the settle phase, up to `at`.
+/// Runs the safety phase and, past `duration_ms`, the heal and the settle phase, up to `at`;
+/// returns the world and what was recorded for the checkers so far.
 pub fn run_to(
     scenario: &Scenario,
     seed: u64,
     keep_log: bool,
     at: SimTime,
-) -> Result<Simulator<Node>, SimError> {
+) -> Result<(Simulator<Node>, Recorder), SimError> {
     let mut sim = build(scenario, seed, keep_log);
+    let settled = SimTime::from_millis(scenario.duration_ms + scenario.settle_ms);
+    let recorder = recorder_for(&sim, scenario, settled).install(&mut sim);
     run_phases(&mut sim, scenario, at, None)?;
-    Ok(sim)
+    let recorder = Recorder::take(&mut sim, recorder);
+    Ok((sim, recorder))
 }
 
 /// Runs a built world through the safety phase and, past `duration_ms`, the heal and the settle
@@ -450,7 +463,11 @@ fn heal(sim: &mut Simulator<Node>) {
 }
 
 /// A god's-eye read of every replica of every partition after settling.
-fn final_reads(sim: &Simulator<Node>, scenario: &Scenario) -> Vec<FinalPartition> {
+fn final_reads(
+    sim: &Simulator<Node>,
+    scenario: &Scenario,
+    reads: &mut BTreeMap<std::sync::Arc<str>, Vec<(u64, crate::record::RecordId)>>,
+) -> Vec<FinalPartition> {
     let mut finals: BTreeMap<(u32, u32), FinalPartition> = BTreeMap::new();
     let mut best_epoch: BTreeMap<(u32, u32), u32> = BTreeMap::new();
     for node in (0..sim.names().len()).map(NodeId::from_index) {
@@ -510,48 +527,23 @@ fn final_reads(sim: &Simulator<Node>, scenario: &Scenario) -> Vec<FinalPartition
         }
     }
     let mut finals: Vec<FinalPartition> = finals.into_values().collect();
-    attach_reads(sim, &mut finals);
+    attach_reads(sim, &mut finals, reads);
     finals
 }
 
-/// Every record `reader` read, with when, where and at which offset.
-fn reads_of(
-    sim: &Simulator<Node>,
-    reader: NodeId,
-) -> impl Iterator<Item = (SimTime, &std::sync::Arc<str>, u64, crate::record::RecordId)> + '_ {
-    sim.observations()
-        .iter()
-        .filter(move |(_, node, _)| *node == reader)
-        .flat_map(|(at, _, obs)| {
-            let reads = match obs {
-                Obs::Read {
-                    partition,
-                    offset,
-                    ids,
-                } => Some((partition, *offset, ids)),
-                _ => None,
-            };
-            reads.into_iter().flat_map(move |(partition, offset, ids)| {
-                ids.iter()
-                    .enumerate()
-                    .map(move |(k, id)| (*at, partition, offset + k as u64, *id))
-            })
-        })
-}
-
 /// Puts what the final reader read into each partition it read to the high watermark.
-fn attach_reads(sim: &Simulator<Node>, finals: &mut [FinalPartition]) {
+fn attach_reads(
+    sim: &Simulator<Node>,
+    finals: &mut [FinalPartition],
+    reads: &mut BTreeMap<std::sync::Arc<str>, Vec<(u64, crate::record::RecordId)>>,
+) {
     let reader = NodeId::from_index(sim.names().len() - 1);
     let Some(Node::Reader(final_reader)) = sim.process(reader) else {
         return;
     };
     let finished = final_reader.finished();
-    let mut reads: BTreeMap<&str, Vec<(u64, crate::record::RecordId)>> = BTreeMap::new();
-    for (_, partition, offset, id) in reads_of(sim, reader) {
-        reads.entry(partition).or_default().push((offset, id));
-    }
     for partition in finals.iter_mut().filter(|p| finished.contains(&p.name)) {
-        let mut read = reads.remove(&*partition.name).unwrap_or_default();
+        let mut read = reads.remove(&partition.name).unwrap_or_default();
         read.sort_unstable_by_key(|(offset, _)| *offset);
         read.dedup_by_key(|(offset, _)| *offset);
         partition.read = Some(read);
@@ -569,13 +561,14 @@ fn summarize(
     sim: &Simulator<Node>,
     scenario: &Scenario,
     seed: u64,
-    history: &History,
+    recorder: &Recorder,
     finals: &[FinalPartition],
     anomalies: Vec<Anomaly>,
 ) -> RunSummary {
+    let history = &recorder.history;
     let mut summary = RunSummary::from_sim(sim, &scenario.name, seed);
     summary.replication_protocol = scenario.cluster.replication_protocol.as_str().to_owned();
-    summary.stats = stats(sim, history);
+    summary.stats = stats(recorder);
     summary.deliveries = deliveries::deliveries(scenario, history, finals);
     for anomaly in &anomalies {
         *summary
@@ -610,10 +603,13 @@ fn summarize(
     summary
 }
 
-fn stats(sim: &Simulator<Node>, history: &History) -> Stats {
+fn stats(recorder: &Recorder) -> Stats {
+    let history = &recorder.history;
     let mut stats = Stats {
         sent: history.send_count() as u64,
         consumed: history.consumption.polled_total,
+        isr_shrinks: recorder.isr_shrinks,
+        isr_expands: recorder.isr_expands,
         ..Stats::default()
     };
     stats.acked = history
@@ -623,14 +619,5 @@ fn stats(sim: &Simulator<Node>, history: &History) -> Stats {
         .count() as u64;
     stats.truncations = history.truncations.len() as u64;
     stats.leader_elections = history.leaderships.len() as u64;
-    for (_, _, obs) in sim.observations() {
-        match obs {
-            Obs::Isr { expanded: true, .. } => stats.isr_expands += 1,
-            Obs::Isr {
-                expanded: false, ..
-            } => stats.isr_shrinks += 1,
-            _ => {}
-        }
-    }
     stats
 }

@@ -90,7 +90,8 @@ impl Replica {
 
     fn follow(&mut self, batches: &[RecordBatch]) {
         let mut out = Vec::new();
-        self.log.append_as_follower(batches, self.now_ms, &mut out);
+        self.log
+            .append_as_follower(batches.to_vec(), self.now_ms, &mut out);
         apply(&mut self.disk, out);
     }
 

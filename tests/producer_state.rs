@@ -58,7 +58,7 @@ fn batch(pid: i64, epoch: i16, seq: i32) -> RecordBatch {
         transactional: false,
         control: None,
         max_timestamp_ms: 0,
-        records: vec![record; 2],
+        records: vec![record; 2].into(),
     }
 }
 
@@ -98,7 +98,7 @@ fn a_follower_builds_the_same_state_from_the_batches_it_fetches() {
     let mut out = Vec::new();
     let mut follower = PartitionLog::create(DIR, config(), 0, &mut out);
     let fetched: Vec<RecordBatch> = leader.batches_from(0).cloned().collect();
-    follower.append_as_follower(&fetched, 0, &mut out);
+    follower.append_as_follower(fetched, 0, &mut out);
     assert_eq!(follower.producer_state(), leader.producer_state());
 }
 

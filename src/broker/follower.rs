@@ -183,8 +183,8 @@ impl Broker {
         }
         let appended = !batches.is_empty();
         if appended {
-            partition.log.append_as_follower(&batches, now_ms, &mut ops);
             let appended = batches.iter().map(|b| b.offset_count()).sum();
+            partition.log.append_as_follower(batches, now_ms, &mut ops);
             partition.maybe_flush(appended, flush_interval_messages, &mut ops);
             ctx.observe(partition.leo_obs());
         }

@@ -175,7 +175,7 @@ impl Broker {
             transactional: false,
             control: None,
             max_timestamp_ms: now.as_millis(),
-            records,
+            records: records.into(),
         };
         let mut ops = Vec::new();
         let (_, required) = leader.append_as_leader(batch, now, &mut ops);

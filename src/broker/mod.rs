@@ -14,6 +14,7 @@ pub mod partition;
 pub mod producer_ids;
 mod purgatory;
 pub mod replica;
+mod replicas;
 mod requests;
 pub mod server;
 pub mod spec;

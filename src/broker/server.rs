@@ -122,8 +122,8 @@ pub struct Broker {
     pub(super) zk: ZkClient<ZkTag>,
     /// Whether `/brokers/ids/<id>` is registered in the current session.
     pub(super) registered: bool,
-    /// Volatile: replicas this broker holds, by partition.
-    pub(super) partitions: BTreeMap<TopicPartition, Partition>,
+    /// Volatile: replicas this broker holds, by partition (and which a handler changed).
+    pub(super) partitions: super::replicas::Replicas,
     /// Volatile: the highest controller epoch seen (fences zombie controllers).
     pub(super) controller_epoch: u32,
     /// Volatile: the controller, as last heard.
@@ -169,7 +169,7 @@ impl Broker {
             spec: spec.clone(),
             zk: ZkClient::new(spec.zk, spec.config.zookeeper_session_timeout_ms),
             registered: false,
-            partitions: BTreeMap::new(),
+            partitions: Default::default(),
             controller_epoch: 0,
             controller_id: None,
             controller: None,
@@ -348,7 +348,7 @@ impl Broker {
             Msg::Request(request) => self.accept_request(ctx, from, request),
             Msg::Response(response) => self.on_response(ctx, from, response),
             Msg::Zk(_) => ctx.observe(Obs::Note("a broker got a metadata-service request".into())),
-            Msg::Consumer(request) => self.on_consumer_request(ctx, from, request),
+            Msg::Consumer(request) => self.on_consumer_request(ctx, from, *request),
             Msg::ConsumerReply(_) => {}
         }
     }
@@ -485,14 +485,19 @@ impl Broker {
         }
     }
 
+    /// Checks the invariants of the replicas changed since the last check.
+    pub fn check_invariants(&mut self) -> Result<(), String> {
+        self.partitions.check_changed()
+    }
+
     /// Checks every replica's invariants.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        self.partitions.values().try_for_each(Partition::check)
+    pub fn check_all_invariants(&self) -> Result<(), String> {
+        self.partitions.check_all()
     }
 
     /// Replicas this broker holds, for inspection by the run and the checkers.
     pub fn partitions(&self) -> &BTreeMap<TopicPartition, Partition> {
-        &self.partitions
+        self.partitions.map()
     }
 
     /// Whether this broker is the controller.

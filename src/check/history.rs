@@ -86,108 +86,103 @@ pub struct Truncation {
 }
 
 impl History {
+    /// An empty history of a run with these producers and nodes.
+    pub fn new(producers: Vec<String>, nodes: Vec<String>) -> History {
+        History {
+            producers,
+            nodes,
+            ..History::default()
+        }
+    }
+
     /// Builds the history from a run's observations.
     pub fn from_observations(
         observations: &[(SimTime, NodeId, Obs)],
         producers: Vec<String>,
         nodes: Vec<String>,
     ) -> History {
-        let mut history = History {
-            producers,
-            nodes,
-            ..History::default()
-        };
+        let mut history = History::new(producers, nodes);
         for (at, node, obs) in observations {
-            match obs {
-                Obs::Send { id, partition } => {
-                    let op = SendOp {
-                        partition: partition.clone(),
-                        sent_at: *at,
-                        outcome: Outcome::Pending,
-                    };
-                    let producer = id.producer as usize;
-                    if history.sends.len() <= producer {
-                        history.sends.resize_with(producer + 1, Vec::new);
-                    }
-                    let sends = &mut history.sends[producer];
-                    let n = id.n as usize;
-                    if sends.len() <= n {
-                        sends.resize_with(n + 1, || None);
-                    }
-                    // A record is sent once; the first send is the one the checkers follow.
-                    sends[n].get_or_insert(op);
+            history.observe(*at, *node, obs);
+        }
+        history
+    }
+
+    /// Takes in one observation made by `node` at `at`, as the run makes it: a send, its
+    /// outcome, a leadership, an ISR change, a truncation or a consumer's poll. The history keeps
+    /// what the checkers need of it, so the observations themselves need not be kept.
+    pub fn observe(&mut self, at: SimTime, node: NodeId, obs: &Obs) {
+        match obs {
+            Obs::Send { id, partition } => {
+                let op = SendOp {
+                    partition: partition.clone(),
+                    sent_at: at,
+                    outcome: Outcome::Pending,
+                };
+                let producer = id.producer as usize;
+                if self.sends.len() <= producer {
+                    self.sends.resize_with(producer + 1, Vec::new);
                 }
-                Obs::Ack {
-                    id,
-                    count,
-                    offset,
-                    broker,
-                    ..
-                } => {
-                    for i in 0..*count {
-                        let record = RecordId { n: id.n + i, ..*id };
-                        let offset = offset + u64::from(i);
-                        history.set(
-                            record,
-                            Outcome::Acked {
-                                offset,
-                                at: *at,
-                                broker: *broker,
-                            },
-                        );
-                    }
+                let sends = &mut self.sends[producer];
+                let n = id.n as usize;
+                if sends.len() <= n {
+                    sends.resize_with(n + 1, || None);
                 }
-                Obs::SendFailed {
-                    id,
-                    definite,
-                    error,
-                    ..
-                } => {
-                    history.set(
-                        *id,
-                        Outcome::Failed {
-                            definite: *definite,
-                            error: *error,
-                        },
-                    );
+                // A record is sent once; the first send is the one the checkers follow.
+                sends[n].get_or_insert(op);
+            }
+            Obs::Ack {
+                id,
+                count,
+                offset,
+                broker,
+                ..
+            } => {
+                for i in 0..*count {
+                    let record = RecordId { n: id.n + i, ..*id };
+                    let offset = offset + u64::from(i);
+                    let broker = *broker;
+                    self.set(record, Outcome::Acked { offset, at, broker });
                 }
-                Obs::Role {
-                    partition,
-                    epoch,
-                    leads: true,
-                    ..
-                } => {
-                    history
-                        .leaderships
-                        .push((*at, *node, partition.clone(), *epoch));
-                }
-                Obs::Isr { partition, isr, .. } => {
-                    history
-                        .isrs
-                        .push((*at, *node, partition.clone(), isr.clone()))
-                }
-                Obs::Truncate {
+            }
+            Obs::SendFailed {
+                id,
+                definite,
+                error,
+                ..
+            } => {
+                let (definite, error) = (*definite, *error);
+                self.set(*id, Outcome::Failed { definite, error });
+            }
+            Obs::Role {
+                partition,
+                epoch,
+                leads: true,
+                ..
+            } => self.leaderships.push((at, node, partition.clone(), *epoch)),
+            Obs::Isr { partition, isr, .. } => {
+                self.isrs.push((at, node, partition.clone(), isr.clone()))
+            }
+            Obs::Truncate {
+                partition,
+                from,
+                to,
+                rule,
+            } => {
+                let partition = partition.clone();
+                let (from, to, rule) = (*from, *to, *rule);
+                self.truncations.push(Truncation {
+                    at,
+                    node,
                     partition,
                     from,
                     to,
                     rule,
-                } => {
-                    let partition = partition.clone();
-                    let (at, node, from, to, rule) = (*at, *node, *from, *to, *rule);
-                    history.truncations.push(Truncation {
-                        at,
-                        node,
-                        partition,
-                        from,
-                        to,
-                        rule,
-                    });
-                }
-                Obs::Consumer(consumer) => history.consumption.observe(*at, *node, consumer),
-                _ => {}
+                });
             }
+            Obs::Consumer(consumer) => self.consumption.observe(at, node, consumer),
+            _ => {}
         }
-        history
     }
 
     /// Whether the producer of `id` crashed after `sent_at`, taking the send's outcome with it.

@@ -20,7 +20,7 @@ pub fn describe(args: &DescribeArgs) -> i32 {
     };
     let seed = args.seed.unwrap_or(scenario.seed);
     let sim = match run::run_to(&scenario, seed, false, SimTime::from_millis(args.at_ms)) {
-        Ok(sim) => sim,
+        Ok((sim, _recorded)) => sim,
         Err(err) => {
             eprintln!("internal error: {err}");
             return EXIT_INTERNAL;

@@ -734,7 +734,7 @@ fn record_batch(batch: &Batch) -> RecordBatch {
         transactional: false,
         control: None,
         max_timestamp_ms: batch.created.as_millis(),
-        records: batch.records.clone(),
+        records: batch.records.as_slice().into(),
     }
 }
 

@@ -124,7 +124,12 @@ impl Disk {
 
     /// Appends to a file's page cache, creating the file if needed.
     pub fn append(&mut self, name: &str, bytes: &[u8]) {
-        let file = self.files.entry(name.to_owned()).or_default();
+        // Look the file up before creating it: most appends go to a file that exists, and a
+        // new name would cost an allocation each time.
+        let file = match self.files.get_mut(name) {
+            Some(file) => file,
+            None => self.files.entry(name.to_owned()).or_default(),
+        };
         file.data.extend_from_slice(bytes);
         file.check();
     }

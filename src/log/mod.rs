@@ -27,7 +27,7 @@
 //! let record = Record { id: RecordId { producer: 0, n: 0 }, key: None, size_bytes: 100 };
 //! let batch = RecordBatch { base_offset: 0, partition_leader_epoch: 0, producer_id: -1,
 //!     producer_epoch: -1, base_sequence: -1, transactional: false, control: None,
-//!     max_timestamp_ms: 0, records: vec![record; 3] };
+//!     max_timestamp_ms: 0, records: vec![record; 3].into() };
 //! assert_eq!(log.append_as_leader(batch, 1, 5, &mut out), (0, 2));
 //! assert_eq!(log.log_end_offset(), 3);
 //! assert_eq!(log.read(1, 1, 3).unwrap().len(), 1, "the whole batch holding offset 1");
@@ -249,7 +249,7 @@ impl PartitionLog {
     /// start at the LEO and be contiguous. Each batch's epoch goes into the cache.
     pub fn append_as_follower(
         &mut self,
-        batches: &[RecordBatch],
+        batches: Vec<RecordBatch>,
         now_ms: u64,
         out: &mut Vec<DiskOp>,
     ) {
@@ -263,7 +263,7 @@ impl PartitionLog {
             epochs_changed |= self
                 .epoch_cache
                 .assign(batch.partition_leader_epoch, batch.base_offset);
-            self.append_batch(batch.clone(), now_ms, out);
+            self.append_batch(batch, now_ms, out);
         }
         if epochs_changed {
             self.write_epoch_checkpoint(out);

@@ -136,7 +136,7 @@ mod tests {
                 transactional: false,
                 control: None,
                 max_timestamp_ms,
-                records: vec![record],
+                records: vec![record].into(),
             };
             segment.push(batch, 10);
             segments.push(segment);

@@ -21,6 +21,9 @@ pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
 /// The largest offset distance from a segment's base the 4-byte relative offsets can hold.
 pub const RELATIVE_OFFSET_MAX: u64 = i32::MAX as u64;
 
+/// How many of the last batches a lookup scans before it searches the whole segment.
+const TAIL_SCAN_BATCHES: usize = 8;
+
 /// Where one batch starts: in simulated bytes and in the `.log` file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Placement {
@@ -158,23 +161,23 @@ impl Segment {
     pub fn append(&mut self, dir: &str, batch: RecordBatch, out: &mut Vec<DiskOp>) {
         let bytes = codec::encode_batch_to_vec(&batch);
         let base_offset = self.base_offset;
-        let (log_name, index_name) = self
-            .file_names
-            .get_or_insert_with(|| {
-                (
-                    log_file_name(dir, base_offset),
-                    index_file_name(dir, base_offset),
-                )
-            })
-            .clone();
+        if self.file_names.is_none() {
+            let names = (
+                log_file_name(dir, base_offset),
+                index_file_name(dir, base_offset),
+            );
+            self.file_names = Some(names);
+        }
         if let Some(entry) = self.push(batch, bytes.len() as u64) {
+            let (_, index_name) = self.file_names.as_ref().expect("named above");
             out.push(DiskOp::Append {
-                file: index_name,
+                file: index_name.clone(),
                 bytes: entry.to_bytes().to_vec(),
             });
         }
+        let (log_name, _) = self.file_names.as_ref().expect("named above");
         out.push(DiskOp::Append {
-            file: log_name,
+            file: log_name.clone(),
             bytes,
         });
         self.dirty = true;
@@ -216,22 +219,30 @@ impl Segment {
         self.index.lookup(offset)
     }
 
-    /// The position of the batch holding `offset`: index lookup, then a forward scan.
+    /// The position of the batch holding `offset`.
     pub fn position_of(&self, offset: u64) -> Option<u32> {
         self.batch_index_of(offset)
             .map(|i| self.placements[i].position)
     }
 
-    /// Which batch holds `offset`, if the segment has it: the index gives a position to start
-    /// from, then the batches are scanned forward, as Kafka's `translateOffset` does.
+    /// Which batch holds `offset`, if the segment has it. Kafka's `translateOffset` looks the
+    /// offset up in the sparse index and scans the file forward from there; the batches here
+    /// are in memory, so a binary search over them finds the same batch.
     pub fn batch_index_of(&self, offset: u64) -> Option<usize> {
         if offset < self.base_offset || offset >= self.next_offset() {
             return None;
         }
-        let start = self.lookup(offset);
-        let from = self.placements.partition_point(|p| p.position < start);
-        let found = (from..self.batches.len()).find(|&i| self.batches[i].last_offset() >= offset);
-        Some(found.expect("offset below the segment's end is in a batch"))
+        // Fetches mostly read the last few batches: look there before searching the rest.
+        let tail = self.batches.len().saturating_sub(TAIL_SCAN_BATCHES);
+        let found = match self.batches[tail..]
+            .iter()
+            .rposition(|b| b.base_offset <= offset)
+        {
+            Some(i) => tail + i,
+            None => self.batches[..tail].partition_point(|b| b.base_offset <= offset) - 1,
+        };
+        debug_assert!(self.batches[found].last_offset() >= offset);
+        Some(found)
     }
 
     /// Cuts the segment at the start of the batch holding `offset` (or keeps everything when

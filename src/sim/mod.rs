@@ -21,5 +21,5 @@ pub use ids::{NodeId, TimerId};
 pub use process::{Ctx, DiskOp, Effect, Process};
 pub use queue::EventQueue;
 pub use rng::{RootRng, SimRng, Stream};
-pub use simulator::{NodeStatus, SimError, Simulator, World};
+pub use simulator::{NodeStatus, Observer, SimError, Simulator, World};
 pub use time::{SimDuration, SimTime};

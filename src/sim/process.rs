@@ -43,14 +43,28 @@ pub trait Process: Sized {
     /// Learns that the sync or atomic write issued with `token` is durable.
     fn on_sync_done(&mut self, _ctx: &mut Ctx<'_, Self>, _token: u64) {}
 
+    /// Appends an observation's short-log text to `out`: its `Display`, unless the process
+    /// writes it faster (every observation's text feeds the trace hash).
+    fn write_observation(observation: &Self::Observation, out: &mut String) {
+        use std::fmt::Write as _;
+        write!(out, "{observation}").expect("writing to a String cannot fail");
+    }
+
     /// Whether a kept run keeps this observation beyond the trace (for checkers); the rest only
     /// feed the trace hash and the short log.
     fn retain(_observation: &Self::Observation) -> bool {
         true
     }
 
-    /// Checks the process's local invariants; the simulator calls it after every handler.
-    fn check_invariants(&self) -> Result<(), String> {
+    /// Checks the local invariants of what changed since the last check (a process may track
+    /// what its handlers touched); the simulator calls it after every handler.
+    fn check_invariants(&mut self) -> Result<(), String> {
+        self.check_all_invariants()
+    }
+
+    /// Checks all of the process's local invariants, whatever changed: debug builds after every
+    /// handler, and every run at its end.
+    fn check_all_invariants(&self) -> Result<(), String> {
         Ok(())
     }
 }

@@ -168,7 +168,14 @@ pub struct Simulator<P: Process> {
     pub(super) triggered: Vec<(SimDuration, FaultAction)>,
     /// Observations kept besides those `Process::retain` picks (a report run's LEO and HW moves).
     pub(super) retain_also: Option<fn(&P::Observation) -> bool>,
+    /// Folds the observations `Process::retain` picks into whatever the caller keeps (the
+    /// checkers' history) as they are made, so they need not be kept whole.
+    pub(super) observer: Option<Box<Observer<P>>>,
 }
+
+/// A consumer of observations as they are made: called with the time, the node and every
+/// observation `Process::retain` picks, in order.
+pub type Observer<P> = dyn FnMut(SimTime, NodeId, &<P as Process>::Observation);
 
 /// A watcher of observations that fires faults: called with every observation as it is made, it
 /// pushes `(delay, fault)` pairs; they apply once the event that made the observation has been
@@ -221,6 +228,7 @@ impl<P: Process> Simulator<P> {
             trigger: None,
             triggered: Vec::new(),
             retain_also: None,
+            observer: None,
         };
         for i in 0..sim.nodes.len() {
             sim.boot(NodeId::from_index(i));
@@ -294,12 +302,36 @@ impl<P: Process> Simulator<P> {
         self.retain_also = Some(extra);
     }
 
+    /// Installs the observer that sees every observation `Process::retain` picks from now on.
+    pub fn set_observer(&mut self, observer: Box<Observer<P>>) {
+        self.observer = Some(observer);
+    }
+
+    /// Removes the observer (dropping it, and whatever it holds).
+    pub fn clear_observer(&mut self) {
+        self.observer = None;
+    }
+
     /// Takes the kept observations out of the simulator, leaving none.
     pub fn take_observations(&mut self) -> Vec<(SimTime, NodeId, P::Observation)> {
         self.observations
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
+    }
+
+    /// Checks every invariant of every running process, whatever changed (a run's last word).
+    pub fn check_all_invariants(&self) -> Result<(), SimError> {
+        for (i, slot) in self.nodes.iter().enumerate() {
+            if let Some(Err(message)) = slot.process.as_ref().map(Process::check_all_invariants) {
+                return Err(SimError::Invariant {
+                    at: self.now,
+                    node: self.names[i].clone(),
+                    message,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// How many events are pending.
@@ -463,9 +495,19 @@ impl<P: Process> Simulator<P> {
     }
 
     /// Checks the process's invariants, then applies its effects in the order pushed.
+    /// What changed is checked in every build; debug builds also check everything, so a change
+    /// the process failed to note is caught there.
     fn after_handler(&mut self, node: NodeId, mut effects: Vec<Effect<P>>) {
-        let slot = &self.nodes[node.index()];
-        if let Some(Err(message)) = slot.process.as_ref().map(Process::check_invariants) {
+        let slot = &mut self.nodes[node.index()];
+        let checked = slot.process.as_mut().map(|process| {
+            let changed = process.check_invariants();
+            if cfg!(debug_assertions) {
+                changed.and_then(|()| process.check_all_invariants())
+            } else {
+                changed
+            }
+        });
+        if let Some(Err(message)) = checked {
             let node = self.names[node.index()].clone();
             self.failure.get_or_insert(SimError::Invariant {
                 at: self.now,
@@ -505,13 +547,18 @@ impl<P: Process> Simulator<P> {
             }
             Effect::Observe(observation) => {
                 self.trace
-                    .record(self.now, &self.names[node.index()], &observation);
+                    .record_with(self.now, &self.names[node.index()], |line| {
+                        P::write_observation(&observation, line)
+                    });
                 if let Some(trigger) = &mut self.trigger {
                     trigger(node, &observation, &mut self.triggered);
                 }
+                let retained = P::retain(&observation);
+                if retained && let Some(observer) = &mut self.observer {
+                    observer(self.now, node, &observation);
+                }
                 if let Some(kept) = &mut self.observations
-                    && (P::retain(&observation)
-                        || self.retain_also.is_some_and(|f| f(&observation)))
+                    && (retained || self.retain_also.is_some_and(|f| f(&observation)))
                 {
                     kept.push((self.now, node, observation));
                 }

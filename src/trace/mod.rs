@@ -65,12 +65,21 @@ impl Trace {
 
     /// Records one observation made by `node` at `at`.
     pub fn record(&mut self, at: SimTime, node: &str, event: &dyn fmt::Display) {
+        self.record_with(at, node, |line| {
+            write!(line, "{event}").expect("writing to a String cannot fail")
+        });
+    }
+
+    /// Records one observation made by `node` at `at` whose text `write_event` appends to the
+    /// line: the same line as [`Trace::record`] with its `Display`, for callers that write
+    /// their frequent events without the formatting machinery.
+    pub fn record_with(&mut self, at: SimTime, node: &str, write_event: impl FnOnce(&mut String)) {
         self.line.clear();
         write_time(&mut self.line, at);
         self.line.push(' ');
         self.line.push_str(node);
         self.line.push(' ');
-        write!(self.line, "{event}").expect("writing to a String cannot fail");
+        write_event(&mut self.line);
         debug_assert!(
             !self.line.contains('\n'),
             "an observation is one line: {:?}",
@@ -105,27 +114,50 @@ impl Trace {
     }
 }
 
+/// The decimal digits of 0 to 99, two bytes each, so numbers are written two digits a step.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends `n` in decimal, as `Display` writes it, without the formatting machinery (the short
+/// log's frequent lines are mostly numbers).
+pub fn push_u64(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut rest = n;
+    let mut i = digits.len();
+    while rest >= 100 {
+        let pair = (rest % 100) as usize * 2;
+        rest /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if rest >= 10 {
+        let pair = rest as usize * 2;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        digits[i] = b'0' + rest as u8;
+    }
+    out.extend(digits[i..].iter().map(|&digit| char::from(digit)));
+}
+
 /// Writes `at` as `SimTime`'s Display does (`12000.250`), without the formatting machinery:
 /// every observation pays for it.
 fn write_time(out: &mut String, at: SimTime) {
     let us = at.as_micros();
-    let mut digits = [0u8; 20];
-    let mut ms = us / 1_000;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (ms % 10) as u8;
-        ms /= 10;
-        if ms == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+    push_u64(out, us / 1_000);
     let frac = us % 1_000;
-    out.push('.');
-    out.push(char::from(b'0' + (frac / 100) as u8));
-    out.push(char::from(b'0' + (frac / 10 % 10) as u8));
-    out.push(char::from(b'0' + (frac % 10) as u8));
+    let digit = |d: u64| b'0' + d as u8;
+    let tail = [
+        b'.',
+        digit(frac / 100),
+        digit(frac / 10 % 10),
+        digit(frac % 10),
+    ];
+    out.extend(tail.iter().map(|&byte| char::from(byte)));
 }
 
 #[cfg(test)]
@@ -141,10 +173,18 @@ mod tests {
         assert_eq!(log, "12000.250 broker-1 kill\n13000.000 broker-1 restart\n");
         assert_eq!(trace.hash(), hash_log(log.as_bytes()));
         assert_eq!(trace.observations(), 2);
-        for us in [0, 7, 999, 1_000, 12_000_250, u64::MAX] {
+        for us in [0, 7, 10, 99, 100, 999, 1_000, 12_000_250, u64::MAX] {
             let mut fast = String::new();
             write_time(&mut fast, SimTime::from_micros(us));
             assert_eq!(fast, SimTime::from_micros(us).to_string());
+            let mut number = String::new();
+            push_u64(&mut number, us);
+            assert_eq!(number, us.to_string());
+        }
+        for n in (0..100_000).chain([u64::MAX / 3, u64::MAX - 1]) {
+            let mut number = String::new();
+            push_u64(&mut number, n);
+            assert_eq!(number, n.to_string());
         }
         // A different log hashes differently, and so does the same text split differently.
         assert_ne!(hash_log(b"a\nb\n"), hash_log(b"ab\n"));

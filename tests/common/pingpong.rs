@@ -176,7 +176,7 @@ impl Process for PingPong {
         }
     }
 
-    fn check_invariants(&self) -> Result<(), String> {
+    fn check_all_invariants(&self) -> Result<(), String> {
         if self.spec.record && self.pongs > self.arrivals.len() as u64 {
             return Err(format!(
                 "{} pongs but {} arrivals",

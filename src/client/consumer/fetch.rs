@@ -182,7 +182,7 @@ impl Consumer {
         self.send(
             ctx,
             coordinator,
-            Msg::Consumer(request),
+            Msg::Consumer(Box::new(request)),
             Kind::OffsetFetch(missing),
         );
     }
@@ -281,7 +281,7 @@ impl Consumer {
         self.send(
             ctx,
             leader,
-            Msg::Consumer(request),
+            Msg::Consumer(Box::new(request)),
             Kind::ListOffsets(vec![tp]),
         );
     }

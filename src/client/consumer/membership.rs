@@ -58,7 +58,12 @@ impl Consumer {
             correlation,
             group: self.spec.group.clone(),
         };
-        self.send(ctx, broker, Msg::Consumer(request), Kind::FindCoordinator);
+        self.send(
+            ctx,
+            broker,
+            Msg::Consumer(Box::new(request)),
+            Kind::FindCoordinator,
+        );
     }
 
     /// Forgets the coordinator; a join or sync in flight is abandoned.
@@ -134,7 +139,12 @@ impl Consumer {
         self.state = MemberState::Joining;
         self.rejoin_needed = false;
         // A JoinGroup waits for the whole rebalance: its timeout is the rebalance timeout.
-        self.send(ctx, coordinator, Msg::Consumer(request), Kind::Join);
+        self.send(
+            ctx,
+            coordinator,
+            Msg::Consumer(Box::new(request)),
+            Kind::Join,
+        );
         if let Some(f) = self.in_flight.get_mut(&correlation) {
             f.deadline = ctx.now()
                 + millis(
@@ -255,7 +265,12 @@ impl Consumer {
             assignments,
         };
         self.state = MemberState::Syncing;
-        self.send(ctx, coordinator, Msg::Consumer(request), Kind::Sync);
+        self.send(
+            ctx,
+            coordinator,
+            Msg::Consumer(Box::new(request)),
+            Kind::Sync,
+        );
     }
 
     /// The leader runs the group's assignor over every member's subscription.
@@ -387,7 +402,12 @@ impl Consumer {
             member_id: self.member_id.clone(),
             group_instance_id: self.instance_id(),
         };
-        self.send(ctx, coordinator, Msg::Consumer(request), Kind::Heartbeat);
+        self.send(
+            ctx,
+            coordinator,
+            Msg::Consumer(Box::new(request)),
+            Kind::Heartbeat,
+        );
     }
 
     pub(super) fn on_heartbeat(&mut self, ctx: &mut Ctx<'_, Node>, error: Option<KafkaError>) {
@@ -426,7 +446,12 @@ impl Consumer {
                 group: self.spec.group.clone(),
                 member_id: self.member_id.clone(),
             };
-            self.send(ctx, coordinator, Msg::Consumer(request), Kind::Leave);
+            self.send(
+                ctx,
+                coordinator,
+                Msg::Consumer(Box::new(request)),
+                Kind::Leave,
+            );
         }
         let member_id = !self.spec.static_membership;
         self.reset_generation(ctx, member_id);
@@ -488,7 +513,7 @@ impl Consumer {
             offsets,
             generation: self.generation,
         };
-        self.send(ctx, coordinator, Msg::Consumer(request), kind);
+        self.send(ctx, coordinator, Msg::Consumer(Box::new(request)), kind);
     }
 
     /// A commit's answer (or its failure).

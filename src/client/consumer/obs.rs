@@ -81,9 +81,62 @@ pub enum ConsumerObs {
     },
 }
 
+impl ConsumerObs {
+    /// Appends the observation's short-log text to `out`; polls and processed polls (the
+    /// frequent kinds) without the formatting machinery, the rest by `Display`.
+    pub fn write_to(&self, out: &mut String) {
+        use crate::trace::push_u64;
+        match self {
+            ConsumerObs::Poll {
+                generation,
+                partition,
+                offset,
+                ids,
+                ..
+            } => {
+                out.push_str("poll ");
+                push_records(out, partition, *offset, ids.len());
+                out.push_str(" (generation ");
+                if *generation < 0 {
+                    out.push('-');
+                }
+                push_u64(out, u64::from(generation.unsigned_abs()));
+                out.push(')');
+            }
+            ConsumerObs::Processed {
+                partition,
+                offset,
+                ids,
+                ..
+            } => {
+                out.push_str("processed ");
+                push_records(out, partition, *offset, ids.len());
+            }
+            _ => {
+                use fmt::Write as _;
+                write!(out, "{self}").expect("writing to a String cannot fail");
+            }
+        }
+    }
+}
+
+/// Appends `<partition>@<offset> +<count>`, the records a poll line speaks of.
+fn push_records(out: &mut String, partition: &str, offset: u64, count: usize) {
+    out.push_str(partition);
+    out.push('@');
+    crate::trace::push_u64(out, offset);
+    out.push_str(" +");
+    crate::trace::push_u64(out, count as u64);
+}
+
 impl fmt::Display for ConsumerObs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ConsumerObs::Poll { .. } | ConsumerObs::Processed { .. } => {
+                let mut text = String::new();
+                self.write_to(&mut text);
+                f.write_str(&text)
+            }
             ConsumerObs::Assigned {
                 group,
                 member_id,
@@ -105,23 +158,6 @@ impl fmt::Display for ConsumerObs {
                 let what = if *lost { "lost" } else { "revoked" };
                 write!(f, "group {group} {what} {list:?}")
             }
-            ConsumerObs::Poll {
-                generation,
-                partition,
-                offset,
-                ids,
-                ..
-            } => write!(
-                f,
-                "poll {partition}@{offset} +{} (generation {generation})",
-                ids.len()
-            ),
-            ConsumerObs::Processed {
-                partition,
-                offset,
-                ids,
-                ..
-            } => write!(f, "processed {partition}@{offset} +{}", ids.len()),
             ConsumerObs::Seek {
                 partition,
                 offset,

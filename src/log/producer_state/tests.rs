@@ -21,7 +21,7 @@ fn batch(pid: i64, epoch: i16, seq: i32, count: u32, offset: u64) -> RecordBatch
         transactional: false,
         control: None,
         max_timestamp_ms: offset,
-        records: vec![record; count as usize],
+        records: vec![record; count as usize].into(),
     }
 }
 
