@@ -46,6 +46,17 @@ pub enum KafkaError {
     FencedInstanceId,
     /// The member's assignment strategies share none with the group's members.
     InconsistentGroupProtocol,
+    /// The transaction coordinator has a transition of this id in progress: retry.
+    ConcurrentTransactions,
+    /// A newer producer epoch of this transactional id exists: this producer is a zombie.
+    ProducerFenced,
+    /// The request does not fit the transaction's state (an EndTxn of the other kind, a
+    /// transactional produce for a partition the transaction does not have).
+    InvalidTxnState,
+    /// A transaction marker from an older coordinator epoch.
+    TransactionCoordinatorFenced,
+    /// The producer id does not belong to the transactional id.
+    InvalidProducerIdMapping,
 }
 
 impl KafkaError {
@@ -72,6 +83,11 @@ impl KafkaError {
             KafkaError::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             KafkaError::FencedInstanceId => "FENCED_INSTANCE_ID",
             KafkaError::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
+            KafkaError::ConcurrentTransactions => "CONCURRENT_TRANSACTIONS",
+            KafkaError::ProducerFenced => "PRODUCER_FENCED",
+            KafkaError::InvalidTxnState => "INVALID_TXN_STATE",
+            KafkaError::TransactionCoordinatorFenced => "TRANSACTION_COORDINATOR_FENCED",
+            KafkaError::InvalidProducerIdMapping => "INVALID_PRODUCER_ID_MAPPING",
         }
     }
 
@@ -89,6 +105,7 @@ impl KafkaError {
                 | KafkaError::UnknownLeaderEpoch
                 | KafkaError::UnknownTopicOrPartition
                 | KafkaError::CoordinatorLoadInProgress
+                | KafkaError::ConcurrentTransactions
         )
     }
 }
