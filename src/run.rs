@@ -42,17 +42,6 @@ pub fn unsupported(scenario: &Scenario) -> Option<String> {
     if let Some(why) = groups_unsupported(scenario) {
         return Some(why);
     }
-    if scenario
-        .producers
-        .iter()
-        .any(|p| p.config.is_transactional())
-    {
-        return Some(
-            "transactional producers are not supported yet (remove \
-             producer.<name>.config.transactional.id)"
-                .into(),
-        );
-    }
     None
 }
 
@@ -146,6 +135,12 @@ fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
             partitioner: p.partitioner,
             record_bytes: p.record_bytes,
             start_ms: p.start_ms,
+            transactional_id: p.config.transactional_id.as_ref().and_then(|id| {
+                let ids = scenario.transactional_ids();
+                ids.iter().position(|i| i == id).map(|i| i as u32)
+            }),
+            records_per_transaction: p.records_per_transaction,
+            abort_every: p.abort_every,
             config: p.config.clone(),
         })));
     }
@@ -160,6 +155,7 @@ fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
         topics: topics.clone(),
         start_ms: 0,
         tail: true,
+        read_committed: false,
     };
     specs.push(NodeSpec::Reader(Box::new(tail)));
     let start_ms = scenario.duration_ms + scenario.settle_ms;
@@ -168,6 +164,7 @@ fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
         topics,
         start_ms,
         tail: false,
+        read_committed: scenario.uses_transactions(),
     })));
     assert_eq!(specs.len(), names.len(), "one spec per node");
     specs
@@ -464,6 +461,8 @@ fn final_reads(sim: &Simulator<Node>, scenario: &Scenario) -> Vec<FinalPartition
                 leader: None,
                 replicas: Vec::new(),
                 read: None,
+                read_committed: None,
+                stable: None,
             });
             let records = partition
                 .log
@@ -502,6 +501,8 @@ fn final_reads(sim: &Simulator<Node>, scenario: &Scenario) -> Vec<FinalPartition
                     leader: None,
                     replicas: Vec::new(),
                     read: None,
+                    read_committed: None,
+                    stable: None,
                 });
         }
     }
@@ -551,6 +552,21 @@ fn attach_reads(sim: &Simulator<Node>, finals: &mut [FinalPartition]) {
         read.sort_unstable_by_key(|(offset, _)| *offset);
         read.dedup_by_key(|(offset, _)| *offset);
         partition.read = Some(read);
+    }
+    let mut committed: BTreeMap<&str, Vec<(u64, crate::record::RecordId)>> = BTreeMap::new();
+    for (_, node, obs) in sim.observations() {
+        if let (true, Obs::ReadCommitted { partition, records }) = (*node == reader, obs) {
+            committed.entry(partition).or_default().extend(records);
+        }
+    }
+    for (name, lso, hw) in final_reader.finished_committed() {
+        if let Some(partition) = finals.iter_mut().find(|p| p.name == name) {
+            let mut read = committed.remove(&*name).unwrap_or_default();
+            read.sort_unstable_by_key(|(offset, _)| *offset);
+            read.dedup_by_key(|(offset, _)| *offset);
+            partition.read_committed = Some(read);
+            partition.stable = Some((lso, hw));
+        }
     }
 }
 

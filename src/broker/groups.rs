@@ -158,6 +158,17 @@ impl Broker {
             .ok_or(KafkaError::NotLeaderOrFollower)?
             .offsets_topic;
         let tp = TopicPartition { topic, partition };
+        self.append_internal(ctx, tp, records)
+    }
+
+    /// Appends a coordinator's records (no producer id) to internal partition `tp` as its
+    /// leader, refused below `min.insync.replicas`; returns the offset the HW must reach.
+    pub(super) fn append_internal(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        tp: TopicPartition,
+        records: Vec<Record>,
+    ) -> Result<(TopicPartition, u64), KafkaError> {
         let min_isr = self.hw_rule(tp).min_insync_replicas;
         let now = ctx.now();
         let leader = self

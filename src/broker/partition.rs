@@ -279,6 +279,7 @@ impl Partition {
             "a leader's HW never goes back"
         );
         self.high_watermark = hw;
+        self.log.on_high_watermark(hw);
         Some(Obs::Hw {
             partition: self.name.clone(),
             hw,

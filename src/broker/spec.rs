@@ -8,6 +8,7 @@ use crate::group::coordinator::CoordinatorSpec;
 use crate::protocol::BrokerId;
 use crate::scenario::{BrokerConfig, LogConfig, ReplicationProtocol, Scenario};
 use crate::sim::NodeId;
+use crate::txn::TxnCoordinatorSpec;
 
 /// One topic as every broker knows it from the scenario.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,10 +36,22 @@ pub struct BrokerSpec {
     pub protocol: ReplicationProtocol,
     /// Kafka 3.7+: the HW waits while the ISR is below `min.insync.replicas`.
     pub hw_waits_for_min_isr: bool,
-    /// The scenario's topics, by topic index; `__consumer_offsets` last when groups are used.
+    /// The scenario's topics, by topic index; then `__consumer_offsets` when groups are used and
+    /// `__transaction_state` when transactions are.
     pub topics: Vec<TopicSpec>,
     /// The group coordinator's configuration, when the scenario has consumer groups.
     pub groups: Option<GroupsSpec>,
+    /// The transaction coordinator's configuration, when the scenario has transactions.
+    pub transactions: Option<TransactionsSpec>,
+}
+
+/// What brokers know of transactions: where `__transaction_state` is and the coordinator spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransactionsSpec {
+    /// Topic index of `__transaction_state`.
+    pub state_topic: u32,
+    /// The coordinator's configuration.
+    pub coordinator: TxnCoordinatorSpec,
 }
 
 /// What brokers know of consumer groups: where `__consumer_offsets` is and the coordinator spec.
@@ -74,6 +87,13 @@ impl BrokerSpec {
                 coordinator,
             }
         });
+        let transactions = transaction_state_topic(scenario).map(|(spec, coordinator)| {
+            topics.push(spec);
+            TransactionsSpec {
+                state_topic: topics.len() as u32 - 1,
+                coordinator,
+            }
+        });
         (0..brokers)
             .map(|id| BrokerSpec {
                 id,
@@ -84,6 +104,7 @@ impl BrokerSpec {
                 hw_waits_for_min_isr: scenario.cluster.config.hw_waits_for_min_isr(),
                 topics: topics.clone(),
                 groups: groups.clone(),
+                transactions: transactions.clone(),
             })
             .collect()
     }
@@ -130,6 +151,50 @@ fn offsets_topic(scenario: &Scenario) -> Option<(TopicSpec, CoordinatorSpec)> {
     };
     Some((spec, coordinator))
 }
+
+/// `__transaction_state` (created at startup here rather than on the first `FindCoordinator`)
+/// with `transaction.state.log.*` settings, and the coordinator spec, when the scenario has
+/// transactional producers. Never deleted by retention (Kafka compacts it instead).
+fn transaction_state_topic(scenario: &Scenario) -> Option<(TopicSpec, TxnCoordinatorSpec)> {
+    if !scenario.uses_transactions() {
+        return None;
+    }
+    let config = &scenario.cluster.config;
+    let topic = crate::scenario::Topic {
+        name: TRANSACTION_STATE_TOPIC.to_owned(),
+        partitions: config.transaction_state_log_num_partitions,
+        replication_factor: config
+            .transaction_state_log_replication_factor
+            .min(scenario.cluster.brokers),
+        replicas: None,
+        config: Default::default(),
+    };
+    let mut log = topic.log_config(config);
+    log.retention_ms = -1;
+    log.retention_bytes = -1;
+    log.min_insync_replicas = config
+        .transaction_state_log_min_isr
+        .min(topic.replication_factor);
+    let spec = TopicSpec {
+        name: TRANSACTION_STATE_TOPIC.to_owned(),
+        assignment: topic.replica_assignment(scenario.cluster.brokers),
+        log,
+    };
+    let coordinator = TxnCoordinatorSpec {
+        ids: scenario
+            .transactional_ids()
+            .into_iter()
+            .map(Arc::from)
+            .collect(),
+        partitions: config.transaction_state_log_num_partitions,
+        protocol: scenario.cluster.transactions_protocol,
+        abort_check_interval_ms: config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+    };
+    Some((spec, coordinator))
+}
+
+/// The name of Kafka's transaction log topic.
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
 /// The name of Kafka's offsets topic.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

@@ -386,10 +386,14 @@ impl TxnCoordinator {
         }
     }
 
-    /// When the coordinator needs to run next, if ever.
-    pub fn next_deadline(&self) -> Option<SimTime> {
+    /// When the coordinator needs to run next after `now`, if ever.
+    pub fn next_deadline(&self, now: SimTime) -> Option<SimTime> {
         let appends = self.pending.iter().map(|p| p.deadline);
-        let loads = self.owned.values().map(|o| o.ready_at);
+        let loads = self
+            .owned
+            .values()
+            .map(|o| o.ready_at)
+            .filter(|&at| at > now);
         let markers = self.markers.values().filter_map(MarkerJob::next_due);
         let check = (!self.entries.is_empty()).then_some(self.next_abort_check);
         appends.chain(loads).chain(markers).chain(check).min()

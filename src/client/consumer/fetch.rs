@@ -78,6 +78,8 @@ impl Consumer {
                 replica: None,
                 max_wait_ms: self.spec.config.fetch_max_wait_ms,
                 min_bytes: self.spec.config.fetch_min_bytes,
+                read_committed: self.spec.config.isolation_level
+                    == crate::scenario::IsolationLevel::ReadCommitted,
                 partitions: parts
                     .iter()
                     .map(|&(tp, fetch_offset)| FetchPartition {
