@@ -314,6 +314,12 @@ impl Partition {
         if self.log.log_start_offset() > leo {
             return Err(format!("{}: log start past LEO", self.name));
         }
+        if let Some((producer, epoch, offset)) = self.log.producer_state().fenced_append() {
+            return Err(format!(
+                "{}: producer {producer} appended with fenced epoch {epoch} at {offset}",
+                self.name
+            ));
+        }
         Ok(())
     }
 }

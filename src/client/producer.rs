@@ -422,6 +422,36 @@ impl Producer {
                 self.on_txn_batch_failed(ctx, KafkaError::RequestTimedOut);
             }
         }
+        self.expire_in_flight(ctx);
+    }
+
+    /// Fails every in-flight batch whose `delivery.timeout.ms` has passed (Kafka's
+    /// `getExpiredInflightBatches`, KIP-91): its outcome is unknown, and its request stays on the
+    /// wire (a later answer for it is ignored).
+    fn expire_in_flight(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let now = ctx.now();
+        let timeout = millis(self.spec.config.delivery_timeout_ms);
+        let expired: Vec<(u64, u32)> = self
+            .in_flight
+            .iter()
+            .flat_map(|(&c, f)| f.batches.iter().map(move |(p, b)| (c, *p, b.created)))
+            .filter(|&(_, _, created)| now >= created + timeout)
+            .map(|(c, p, _)| (c, p))
+            .collect();
+        for (correlation, partition) in expired {
+            let flight = self.in_flight.get_mut(&correlation).expect("listed");
+            let i = flight
+                .batches
+                .iter()
+                .position(|(p, _)| *p == partition)
+                .expect("listed");
+            let (_, batch) = flight.batches.remove(i);
+            if let (Some(idem), Some(sequence)) = (&mut self.idempotence, &batch.sequence) {
+                idem.on_expired(partition, sequence);
+            }
+            self.fail(ctx, partition, &batch, false, KafkaError::RequestTimedOut);
+            self.on_txn_batch_failed(ctx, KafkaError::RequestTimedOut);
+        }
     }
 
     fn send_request(
@@ -457,6 +487,12 @@ impl Producer {
             }
             return;
         }
+        let expiry = batches.iter().map(|(_, b)| b.created).min();
+        if let Some(created) = expiry {
+            let at = created + millis(config.delivery_timeout_ms);
+            self.wake_at(ctx, at);
+        }
+        let config = &self.spec.config;
         let deadline = self
             .timeouts
             .insert(ctx.now() + millis(config.request_timeout_ms), correlation);
@@ -551,8 +587,13 @@ impl Producer {
                     return;
                 }
                 let flight = self.take_in_flight(correlation).expect("looked up");
-                for ((partition, batch), (_, result)) in flight.batches.into_iter().zip(partitions)
-                {
+                for (partition, batch) in flight.batches {
+                    // Expired batches left the request; the others answer by partition.
+                    let Some(&(_, result)) =
+                        partitions.iter().find(|(tp, _)| tp.partition == partition)
+                    else {
+                        continue;
+                    };
                     match result {
                         Ok(base) => {
                             if let (Some(idem), Some(seq)) =

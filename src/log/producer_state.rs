@@ -136,6 +136,9 @@ pub struct ProducerStateManager {
     /// Transactions closed by a marker the high watermark may not have passed yet: (first
     /// offset, marker offset). Pruned by [`ProducerStateManager::on_high_watermark`].
     unreplicated: Vec<(u64, u64)>,
+    /// A transactional batch appended with an epoch older than its producer's (a fenced
+    /// producer writing after the fence): (producer id, epoch, offset). Never expected.
+    fenced_append: Option<(i64, i16, u64)>,
 }
 
 impl ProducerStateManager {
@@ -219,6 +222,13 @@ impl ProducerStateManager {
                 batches: VecDeque::new(),
                 current_txn_first_offset: None,
             });
+        if batch.transactional && batch.producer_epoch < entry.producer_epoch {
+            self.fenced_append.get_or_insert((
+                batch.producer_id,
+                batch.producer_epoch,
+                batch.base_offset,
+            ));
+        }
         if batch.producer_epoch != entry.producer_epoch {
             entry.producer_epoch = batch.producer_epoch;
             entry.batches.clear();
@@ -282,6 +292,12 @@ impl ProducerStateManager {
             .filter(|a| a.last_offset >= from && a.first_offset < to)
             .map(|a| (a.producer_id, a.first_offset))
             .collect()
+    }
+
+    /// A transactional append from a fenced producer epoch, if one happened (an invariant
+    /// violation: the leader's checks refuse those).
+    pub fn fenced_append(&self) -> Option<(i64, i16, u64)> {
+        self.fenced_append
     }
 
     /// The aborted transaction index.
@@ -379,6 +395,7 @@ impl ProducerStateManager {
             producers,
             aborted,
             unreplicated: Vec::new(),
+            fenced_append: None,
         })
     }
 }

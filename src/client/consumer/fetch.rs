@@ -3,6 +3,7 @@
 //! partition leaders, one request per leader for every assigned partition with nothing buffered.
 
 use super::{Consumer, ConsumerObs, Kind};
+use crate::client::committed::AbortedFilter;
 use crate::node::{Msg, Node, Obs};
 use crate::protocol::consumer::OffsetSpec;
 use crate::protocol::{
@@ -121,13 +122,25 @@ impl Consumer {
             }
             match fetched.error {
                 None => {
-                    for batch in fetched.batches.iter().filter(|b| b.control.is_none()) {
+                    // read_uncommitted answers list no aborted transactions: only control
+                    // batches are dropped.
+                    let mut filter = AbortedFilter::new(fetched.aborted_transactions);
+                    let mut next = fetch_offset;
+                    for batch in &fetched.batches {
+                        next = next.max(batch.next_offset());
+                        if !filter.keep(batch) {
+                            continue;
+                        }
                         for (i, record) in batch.records.iter().enumerate() {
                             let offset = batch.base_offset + i as u64;
                             if offset >= fetch_offset {
                                 a.buffer.push_back((offset, record.id));
                             }
                         }
+                    }
+                    if a.buffer.is_empty() {
+                        // Only markers or aborted data: the position moves past them.
+                        a.position = Some(next);
                     }
                 }
                 Some(KafkaError::OffsetOutOfRange) => {

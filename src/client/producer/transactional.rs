@@ -201,7 +201,8 @@ impl Producer {
 
     /// Whether any batch of the producer is queued or in flight.
     fn has_incomplete_batches(&self) -> bool {
-        !self.in_flight.is_empty() || self.queues.iter().any(|q| !q.is_empty())
+        self.in_flight.values().any(|f| !f.batches.is_empty())
+            || self.queues.iter().any(|q| !q.is_empty())
     }
 
     /// The transactional sender step, before each drain: find the coordinator, get an id,
@@ -215,8 +216,10 @@ impl Producer {
         if matches!(t.phase, Phase::Fatal(_)) || t.in_flight.is_some() {
             return;
         }
-        if now < t.not_before {
-            let at = t.not_before;
+        // The application calls initTransactions when its workload starts.
+        let start = SimTime::from_millis(self.spec.start_ms);
+        if now < t.not_before.max(start) {
+            let at = t.not_before.max(start);
             self.wake_at(ctx, at);
             return;
         }
