@@ -118,23 +118,12 @@ fn offsets_topic(scenario: &Scenario) -> Option<(TopicSpec, CoordinatorSpec)> {
         return None;
     }
     let config = &scenario.cluster.config;
-    let topic = crate::scenario::Topic {
-        name: OFFSETS_TOPIC.to_owned(),
-        partitions: config.offsets_topic_num_partitions,
-        replication_factor: config
-            .offsets_topic_replication_factor
-            .min(scenario.cluster.brokers),
-        replicas: None,
-        config: Default::default(),
-    };
-    let mut log = topic.log_config(config);
-    log.retention_ms = -1;
-    log.retention_bytes = -1;
-    let spec = TopicSpec {
-        name: OFFSETS_TOPIC.to_owned(),
-        assignment: topic.replica_assignment(scenario.cluster.brokers),
-        log,
-    };
+    let spec = internal_topic(
+        scenario,
+        OFFSETS_TOPIC,
+        config.offsets_topic_num_partitions,
+        config.offsets_topic_replication_factor,
+    );
     let mut groups: Vec<Arc<str>> = Vec::new();
     let mut clients: Vec<Arc<str>> = Vec::new();
     for c in &scenario.consumers {
@@ -160,26 +149,14 @@ fn transaction_state_topic(scenario: &Scenario) -> Option<(TopicSpec, TxnCoordin
         return None;
     }
     let config = &scenario.cluster.config;
-    let topic = crate::scenario::Topic {
-        name: TRANSACTION_STATE_TOPIC.to_owned(),
-        partitions: config.transaction_state_log_num_partitions,
-        replication_factor: config
-            .transaction_state_log_replication_factor
-            .min(scenario.cluster.brokers),
-        replicas: None,
-        config: Default::default(),
-    };
-    let mut log = topic.log_config(config);
-    log.retention_ms = -1;
-    log.retention_bytes = -1;
-    log.min_insync_replicas = config
-        .transaction_state_log_min_isr
-        .min(topic.replication_factor);
-    let spec = TopicSpec {
-        name: TRANSACTION_STATE_TOPIC.to_owned(),
-        assignment: topic.replica_assignment(scenario.cluster.brokers),
-        log,
-    };
+    let mut spec = internal_topic(
+        scenario,
+        TRANSACTION_STATE_TOPIC,
+        config.transaction_state_log_num_partitions,
+        config.transaction_state_log_replication_factor,
+    );
+    let replication_factor = spec.assignment.first().map_or(1, |r| r.len() as u32);
+    spec.log.min_insync_replicas = config.transaction_state_log_min_isr.min(replication_factor);
     let coordinator = TxnCoordinatorSpec {
         ids: scenario
             .transactional_ids()
@@ -191,6 +168,32 @@ fn transaction_state_topic(scenario: &Scenario) -> Option<(TopicSpec, TxnCoordin
         abort_check_interval_ms: config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
     };
     Some((spec, coordinator))
+}
+
+/// An internal topic (created at startup, assigned like a topic, never deleted by retention:
+/// Kafka compacts it instead).
+fn internal_topic(
+    scenario: &Scenario,
+    name: &str,
+    partitions: u32,
+    replication_factor: u32,
+) -> TopicSpec {
+    let brokers = scenario.cluster.brokers;
+    let topic = crate::scenario::Topic {
+        name: name.to_owned(),
+        partitions,
+        replication_factor: replication_factor.min(brokers),
+        replicas: None,
+        config: Default::default(),
+    };
+    let mut log = topic.log_config(&scenario.cluster.config);
+    log.retention_ms = -1;
+    log.retention_bytes = -1;
+    TopicSpec {
+        name: name.to_owned(),
+        assignment: topic.replica_assignment(brokers),
+        log,
+    }
 }
 
 /// The name of Kafka's transaction log topic.

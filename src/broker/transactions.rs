@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 
 use super::isr;
 use super::server::{Broker, BrokerTimer};
-use crate::node::{Msg, Node, Obs, Timer, push_disk_ops};
+use crate::node::{Msg, Node, Obs, push_disk_ops};
 use crate::protocol::{BrokerId, KafkaError, TopicPartition, TxnRequest, TxnResponse};
 use crate::record::{ControlType, NO_SEQUENCE, Record, RecordBatch};
-use crate::sim::{Ctx, NodeId, SimDuration, SimTime};
+use crate::sim::{Ctx, NodeId, SimTime};
 use crate::txn::{TxnAction, TxnCoordinator};
 
 /// A marker append waiting for the high watermark.
@@ -411,12 +411,7 @@ impl Broker {
         for (partition, leads, epoch) in leading {
             let owned = self.txn_coordinator().is_some_and(|c| c.owns(partition));
             if leads && !owned {
-                let tp = TopicPartition { topic, partition };
-                let log = &self.partitions[&tp].log;
-                let records: Vec<Record> = log
-                    .batches_from(log.log_start_offset())
-                    .flat_map(|b| b.records.iter().copied())
-                    .collect();
+                let records = self.internal_records(TopicPartition { topic, partition });
                 if let Some(c) = self.txn_coordinator() {
                     c.load(now, partition, epoch, records.iter(), &mut out);
                 }
@@ -462,24 +457,12 @@ impl Broker {
     }
 
     fn arm_txn_timer(&mut self, ctx: &mut Ctx<'_, Node>) {
-        let now = ctx.now();
-        let Some(at) = self
+        let due = self
             .txn
             .coordinator
             .as_ref()
-            .and_then(|c| c.next_deadline(now))
-        else {
-            return;
-        };
-        if self
-            .txn
-            .timer_at
-            .is_some_and(|armed| armed <= at && armed >= now)
-        {
-            return;
-        }
-        self.txn.timer_at = Some(at.max(now));
-        let delay = at.saturating_since(now).max(SimDuration::from_micros(1));
-        ctx.set_timer(delay, Timer::Broker(BrokerTimer::TxnCoordinator));
+            .and_then(|c| c.next_deadline(ctx.now()));
+        let timer = BrokerTimer::TxnCoordinator;
+        super::groups::arm_coordinator_timer(ctx, &mut self.txn.timer_at, due, timer);
     }
 }

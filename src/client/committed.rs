@@ -45,3 +45,49 @@ impl AbortedFilter {
         !(batch.transactional && self.aborted.contains(&batch.producer_id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Record, RecordId};
+
+    fn batch(pid: i64, offset: u64, control: Option<ControlType>) -> RecordBatch {
+        let record = Record {
+            id: RecordId { producer: 0, n: 0 },
+            key: None,
+            size_bytes: 1,
+        };
+        RecordBatch {
+            base_offset: offset,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: 0,
+            base_sequence: 0,
+            transactional: true,
+            control,
+            max_timestamp_ms: 0,
+            records: if control.is_some() {
+                vec![]
+            } else {
+                vec![record]
+            },
+        }
+    }
+
+    #[test]
+    fn aborted_batches_are_dropped_until_their_abort_marker_and_markers_never_pass() {
+        let mut filter = AbortedFilter::new(vec![(1, 1)]);
+        let kept: Vec<bool> = [
+            batch(1, 0, None),
+            batch(1, 1, None),
+            batch(2, 2, None),
+            batch(1, 3, Some(ControlType::Abort)),
+            batch(1, 4, None),
+            batch(1, 5, Some(ControlType::Commit)),
+        ]
+        .iter()
+        .map(|b| filter.keep(b))
+        .collect();
+        assert_eq!(kept, [true, false, true, false, true, false]);
+    }
+}
