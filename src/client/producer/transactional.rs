@@ -24,6 +24,9 @@ use crate::protocol::{BrokerId, KafkaError, TopicPartition, TxnRequest, TxnRespo
 use crate::record::RecordId;
 use crate::sim::{Ctx, NodeId, SimTime};
 
+/// Kafka's `TransactionManager.ADD_PARTITIONS_RETRY_BACKOFF_MS`.
+const ADD_PARTITIONS_RETRY_BACKOFF_MS: u64 = 20;
+
 /// Where the transactional producer is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -60,6 +63,8 @@ pub(super) struct TxnClient {
     pub added: BTreeSet<u32>,
     /// Partitions with batches waiting to be added.
     pub to_add: BTreeSet<u32>,
+    /// The partitions of the `AddPartitionsToTxn` in flight.
+    pub adding: BTreeSet<u32>,
     /// The records of the current transaction.
     pub records: Vec<RecordId>,
     /// Transactions begun so far.
@@ -79,6 +84,7 @@ impl TxnClient {
             phase: Phase::NeedsInit,
             added: BTreeSet::new(),
             to_add: BTreeSet::new(),
+            adding: BTreeSet::new(),
             records: Vec::new(),
             begun: 0,
             abortable: None,
@@ -263,6 +269,7 @@ impl Producer {
             }
             (Phase::Ready | Phase::Ending(_), Some(producer)) if !t.to_add.is_empty() => {
                 let topic = self.spec.topic;
+                t.adding.clone_from(&t.to_add);
                 let partitions = t
                     .to_add
                     .iter()
@@ -313,6 +320,7 @@ impl Producer {
         let records = std::mem::take(&mut t.records);
         t.added.clear();
         t.to_add.clear();
+        t.adding.clear();
         t.abortable = None;
         t.phase = Phase::Ready;
         ctx.observe(Obs::TxnEnded {
@@ -386,7 +394,9 @@ impl Producer {
                 }
             }),
             TxnResponse::AddPartitionsToTxn { result, .. } => result.map(|()| {
-                let added = std::mem::take(&mut t.to_add);
+                // Only what the request carried: partitions queued meanwhile wait their turn.
+                let added = std::mem::take(&mut t.adding);
+                t.to_add.retain(|p| !added.contains(p));
                 t.added.extend(added);
             }),
             TxnResponse::EndTxn { result, .. } => match result {
@@ -418,7 +428,15 @@ impl Producer {
             self.become_fatal(ctx, error);
             return;
         }
-        let backoff = millis(self.spec.config.retry_backoff_ms.max(1));
+        // Kafka's client retries a concurrent AddPartitionsToTxn sooner: the previous
+        // transaction is usually a marker round away from complete.
+        let backoff_ms =
+            if op == TxnOp::AddPartitions && error == KafkaError::ConcurrentTransactions {
+                ADD_PARTITIONS_RETRY_BACKOFF_MS
+            } else {
+                self.spec.config.retry_backoff_ms.max(1)
+            };
+        let backoff = millis(backoff_ms);
         let Some(t) = &mut self.txn else {
             return;
         };
