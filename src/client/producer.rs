@@ -12,6 +12,7 @@
 //! see [`transactional`]) gets its id from its transaction coordinator and sends its records in
 //! transactions; its batches are marked transactional.
 
+mod expiry;
 mod idempotent;
 mod transactional;
 
@@ -423,35 +424,6 @@ impl Producer {
             }
         }
         self.expire_in_flight(ctx);
-    }
-
-    /// Fails every in-flight batch whose `delivery.timeout.ms` has passed (Kafka's
-    /// `getExpiredInflightBatches`, KIP-91): its outcome is unknown, and its request stays on the
-    /// wire (a later answer for it is ignored).
-    fn expire_in_flight(&mut self, ctx: &mut Ctx<'_, Node>) {
-        let now = ctx.now();
-        let timeout = millis(self.spec.config.delivery_timeout_ms);
-        let expired: Vec<(u64, u32)> = self
-            .in_flight
-            .iter()
-            .flat_map(|(&c, f)| f.batches.iter().map(move |(p, b)| (c, *p, b.created)))
-            .filter(|&(_, _, created)| now >= created + timeout)
-            .map(|(c, p, _)| (c, p))
-            .collect();
-        for (correlation, partition) in expired {
-            let flight = self.in_flight.get_mut(&correlation).expect("listed");
-            let i = flight
-                .batches
-                .iter()
-                .position(|(p, _)| *p == partition)
-                .expect("listed");
-            let (_, batch) = flight.batches.remove(i);
-            if let (Some(idem), Some(sequence)) = (&mut self.idempotence, &batch.sequence) {
-                idem.on_expired(partition, sequence);
-            }
-            self.fail(ctx, partition, &batch, false, KafkaError::RequestTimedOut);
-            self.on_txn_batch_failed(ctx, KafkaError::RequestTimedOut);
-        }
     }
 
     fn send_request(
