@@ -404,11 +404,14 @@ impl Producer {
                     let TxnOp::EndTxn(committed) = op else {
                         return;
                     };
+                    // The transaction ran under the epoch before KIP-890's bump.
+                    let ran_under = self.idempotence.as_ref().and_then(|i| i.id());
+                    let ran_under = ran_under.map_or(epoch, |id| id.epoch);
                     let id = crate::client::idempotence::ProducerIdAndEpoch { producer_id, epoch };
                     if let Some(idem) = &mut self.idempotence {
                         idem.set_id(id);
                     }
-                    self.transaction_ended(ctx, committed, (producer_id, epoch));
+                    self.transaction_ended(ctx, committed, (producer_id, ran_under));
                     Ok(())
                 }
                 Err(error) => Err(error),
