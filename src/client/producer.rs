@@ -654,7 +654,8 @@ impl Producer {
                 | KafkaError::InvalidProducerEpoch
         );
         batch.maybe_written |= !refused;
-        let retries_left = batch.attempts <= self.spec.config.retries;
+        // A producer stopped by a fatal error retries nothing: its sends fail.
+        let retries_left = batch.attempts <= self.spec.config.retries && !self.is_fatal();
         let retriable = match (&mut self.idempotence, &batch.sequence) {
             (Some(idem), Some(sequence)) => {
                 retries_left && idem.can_retry(partition, sequence, error)

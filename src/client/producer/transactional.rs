@@ -104,6 +104,13 @@ fn is_fatal(error: KafkaError) -> bool {
 }
 
 impl Producer {
+    /// Whether a fatal error stopped the transactional producer.
+    pub(super) fn is_fatal(&self) -> bool {
+        self.txn
+            .as_ref()
+            .is_some_and(|t| matches!(t.phase, Phase::Fatal(_)))
+    }
+
     /// Whether the application may hand the workload's next record over now.
     pub(super) fn accepts_records(&self) -> bool {
         self.txn.as_ref().is_none_or(|t| t.phase == Phase::Ready)
