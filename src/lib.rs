@@ -13,6 +13,7 @@
 //! - [`broker`]: Kafka's replication rules: follower state, ISR, high watermark, elections.
 //! - [`client`]: Kafka clients: the producer's partitioner (murmur2, sticky, round-robin).
 //! - [`group`]: consumer groups: Kafka's partition assignors (range, roundrobin, sticky, …).
+//! - [`txn`]: the transaction coordinator: Kafka's transaction states, markers, fencing.
 //! - [`node`]: the process enum of a Kafka cluster, its messages, timers and observations.
 //! - [`check`]: checkers over the history and the final logs, anomalies by name.
 //! - [`run`]: one run of a scenario: world, phases, final reads, checkers, summary.
@@ -48,4 +49,5 @@ pub mod scenario;
 pub mod shrink;
 pub mod sim;
 pub mod trace;
+pub mod txn;
 pub mod zk;

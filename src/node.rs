@@ -10,7 +10,9 @@ use crate::client::consumer::{Consumer, ConsumerObs, ConsumerSpec, ConsumerTimer
 use crate::client::producer::{Producer, ProducerSpec, ProducerTimer};
 use crate::client::reader::{Reader, ReaderSpec, ReaderTick};
 use crate::disk::Disk;
-use crate::protocol::{ConsumerRequest, ConsumerResponse, KafkaError, Request, Response};
+use crate::protocol::{
+    ConsumerRequest, ConsumerResponse, KafkaError, Request, Response, TxnRequest, TxnResponse,
+};
 use crate::record::RecordId;
 use crate::sim::{Ctx, DiskOp, NodeId, Process, SimDuration};
 use crate::zk::{ZkOutput, ZkRequest, ZkServer, ZkTimer, ZkToClient};
@@ -31,6 +33,10 @@ pub enum Msg {
     Consumer(Box<ConsumerRequest>),
     /// The answer to a consumer's request.
     ConsumerReply(ConsumerResponse),
+    /// A transaction request (a producer to its coordinator, a coordinator to a leader).
+    Txn(TxnRequest),
+    /// The answer to a transaction request.
+    TxnReply(TxnResponse),
 }
 
 /// A timer of any process kind.
@@ -135,6 +141,24 @@ pub enum Obs {
         offset: u64,
         /// The records, in offset order.
         ids: Vec<RecordId>,
+    },
+    /// The final reader's `read_committed` pass handed these records to the application (in
+    /// offset order; aborted batches between them were dropped).
+    ReadCommitted {
+        /// The partition.
+        partition: Arc<str>,
+        /// The records with their offsets.
+        records: Vec<(u64, RecordId)>,
+    },
+    /// A transactional producer's transaction ended as far as it knows: committed (`EndTxn`
+    /// succeeded) or aborted; its records by partition.
+    TxnEnded {
+        /// Whether it committed.
+        committed: bool,
+        /// The producer epoch it ran under.
+        epoch: i16,
+        /// Its records.
+        records: Vec<RecordId>,
     },
     /// A consumer group member's poll, processing, assignment, position or commit.
     Consumer(ConsumerObs),
@@ -244,6 +268,25 @@ impl fmt::Display for Obs {
                 offset,
                 ids,
             } => write!(f, "read {partition}@{offset} +{}", ids.len()),
+            Obs::ReadCommitted { partition, records } => {
+                let from = records.first().map_or(0, |(o, _)| *o);
+                write!(f, "read_committed {partition}@{from} +{}", records.len())
+            }
+            Obs::TxnEnded {
+                committed,
+                epoch,
+                records,
+            } => {
+                let how = if *committed { "committed" } else { "aborted" };
+                let first = records.first().map_or(0, |r| r.n);
+                let last = records.last().map_or(0, |r| r.n);
+                let span = match records.len() {
+                    0 => "no records".to_string(),
+                    1 => format!("#{first}"),
+                    _ => format!("#{first}..#{last}"),
+                };
+                write!(f, "txn {how} (epoch {epoch}): {span}")
+            }
             Obs::Consumer(obs) => obs.fmt(f),
             Obs::Note(text) => f.write_str(text),
         }
@@ -316,6 +359,9 @@ impl Process for Node {
             }
             (Node::Producer(producer), Msg::Response(resp)) => {
                 producer.on_response(ctx, from, resp)
+            }
+            (Node::Producer(producer), Msg::TxnReply(resp)) => {
+                producer.on_txn_response(ctx, from, resp)
             }
             (Node::Reader(reader), Msg::Response(resp)) => reader.on_response(ctx, resp),
             (Node::Consumer(consumer), Msg::Response(resp)) => consumer.on_response(ctx, resp),

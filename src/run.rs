@@ -47,17 +47,6 @@ pub fn unsupported(scenario: &Scenario) -> Option<String> {
     if let Some(why) = groups_unsupported(scenario) {
         return Some(why);
     }
-    if scenario
-        .producers
-        .iter()
-        .any(|p| p.config.is_transactional())
-    {
-        return Some(
-            "transactional producers are not supported yet (remove \
-             producer.<name>.config.transactional.id)"
-                .into(),
-        );
-    }
     None
 }
 
@@ -153,6 +142,12 @@ fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
             partitioner: p.partitioner,
             record_bytes: p.record_bytes,
             start_ms: p.start_ms,
+            transactional_id: p.config.transactional_id.as_ref().and_then(|id| {
+                let ids = scenario.transactional_ids();
+                ids.iter().position(|i| i == id).map(|i| i as u32)
+            }),
+            records_per_transaction: p.records_per_transaction,
+            abort_every: p.abort_every,
             config: p.config.clone(),
         })));
     }
@@ -167,6 +162,7 @@ fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
         topics: topics.clone(),
         start_ms: 0,
         tail: true,
+        read_committed: false,
     };
     specs.push(NodeSpec::Reader(Box::new(tail)));
     let start_ms = scenario.duration_ms + scenario.settle_ms;
@@ -175,6 +171,7 @@ fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
         topics,
         start_ms,
         tail: false,
+        read_committed: scenario.uses_transactions(),
     })));
     assert_eq!(specs.len(), names.len(), "one spec per node");
     specs
@@ -267,7 +264,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
     sim.check_all_invariants()?;
     let end = sim.now();
     let mut recorder = Recorder::take(&mut sim, recorder);
-    let finals = final_reads(&sim, scenario, &mut recorder.final_reads);
+    let finals = final_reads(&sim, scenario, &mut recorder);
     recorder.history.producer_crashes = scenario
         .producers
         .iter()
@@ -466,7 +463,7 @@ fn heal(sim: &mut Simulator<Node>) {
 fn final_reads(
     sim: &Simulator<Node>,
     scenario: &Scenario,
-    reads: &mut BTreeMap<std::sync::Arc<str>, Vec<(u64, crate::record::RecordId)>>,
+    recorder: &mut Recorder,
 ) -> Vec<FinalPartition> {
     let mut finals: BTreeMap<(u32, u32), FinalPartition> = BTreeMap::new();
     let mut best_epoch: BTreeMap<(u32, u32), u32> = BTreeMap::new();
@@ -485,6 +482,8 @@ fn final_reads(
                 leader: None,
                 replicas: Vec::new(),
                 read: None,
+                read_committed: None,
+                stable: None,
             });
             let records = partition
                 .log
@@ -523,20 +522,19 @@ fn final_reads(
                     leader: None,
                     replicas: Vec::new(),
                     read: None,
+                    read_committed: None,
+                    stable: None,
                 });
         }
     }
     let mut finals: Vec<FinalPartition> = finals.into_values().collect();
-    attach_reads(sim, &mut finals, reads);
+    attach_reads(sim, &mut finals, recorder);
     finals
 }
 
 /// Puts what the final reader read into each partition it read to the high watermark.
-fn attach_reads(
-    sim: &Simulator<Node>,
-    finals: &mut [FinalPartition],
-    reads: &mut BTreeMap<std::sync::Arc<str>, Vec<(u64, crate::record::RecordId)>>,
-) {
+fn attach_reads(sim: &Simulator<Node>, finals: &mut [FinalPartition], recorder: &mut Recorder) {
+    let reads = &mut recorder.final_reads;
     let reader = NodeId::from_index(sim.names().len() - 1);
     let Some(Node::Reader(final_reader)) = sim.process(reader) else {
         return;
@@ -547,6 +545,16 @@ fn attach_reads(
         read.sort_unstable_by_key(|(offset, _)| *offset);
         read.dedup_by_key(|(offset, _)| *offset);
         partition.read = Some(read);
+    }
+    let committed = &mut recorder.final_committed_reads;
+    for (name, lso, hw) in final_reader.finished_committed() {
+        if let Some(partition) = finals.iter_mut().find(|p| p.name == name) {
+            let mut read = committed.remove(&name).unwrap_or_default();
+            read.sort_unstable_by_key(|(offset, _)| *offset);
+            read.dedup_by_key(|(offset, _)| *offset);
+            partition.read_committed = Some(read);
+            partition.stable = Some((lso, hw));
+        }
     }
 }
 

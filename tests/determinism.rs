@@ -135,6 +135,10 @@ fn cluster_trace_hashes_match_the_recorded_ones() {
     text.push_str(&format!(
         "r1 seed 7: trace_hash {hash}, {events} events, {kinds:?}\n"
     ));
+    let (hash, events, kinds) = run_cluster("tests/data/txn-sweep.toml", 2);
+    text.push_str(&format!(
+        "txn-sweep seed 2: trace_hash {hash}, {events} events, {kinds:?}\n"
+    ));
     insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
         insta::assert_snapshot!("determinism_cluster_trace_hashes", text);
     });

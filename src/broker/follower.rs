@@ -56,6 +56,7 @@ impl Broker {
                     replica: Some(me),
                     max_wait_ms: wait,
                     min_bytes,
+                    read_committed: false,
                     partitions: vec![FetchPartition {
                         tp,
                         fetch_offset: leo,

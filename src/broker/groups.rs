@@ -158,6 +158,17 @@ impl Broker {
             .ok_or(KafkaError::NotLeaderOrFollower)?
             .offsets_topic;
         let tp = TopicPartition { topic, partition };
+        self.append_internal(ctx, tp, records)
+    }
+
+    /// Appends a coordinator's records (no producer id) to internal partition `tp` as its
+    /// leader, refused below `min.insync.replicas`; returns the offset the HW must reach.
+    pub(super) fn append_internal(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        tp: TopicPartition,
+        records: Vec<Record>,
+    ) -> Result<(TopicPartition, u64), KafkaError> {
         let min_isr = self.hw_rule(tp).min_insync_replicas;
         let now = ctx.now();
         let leader = self
@@ -202,12 +213,7 @@ impl Broker {
         for (partition, leads) in leading {
             let owned = self.coordinator().is_some_and(|c| c.owns(partition));
             if leads && !owned {
-                let tp = TopicPartition { topic, partition };
-                let log = &self.partitions[&tp].log;
-                let records: Vec<Record> = log
-                    .batches_from(log.log_start_offset())
-                    .flat_map(|b| b.records.iter().copied())
-                    .collect();
+                let records = self.internal_records(TopicPartition { topic, partition });
                 if let Some(c) = self.coordinator() {
                     c.load(now, partition, records.iter(), &mut out);
                 }
@@ -247,25 +253,43 @@ impl Broker {
     }
 
     fn arm_group_timer(&mut self, ctx: &mut Ctx<'_, Node>) {
-        let Some(at) = self.groups.as_ref().and_then(|c| c.next_deadline()) else {
-            return;
-        };
-        let now = ctx.now();
-        if self
-            .group_timer_at
-            .is_some_and(|armed| armed <= at && armed >= now)
-        {
-            return;
-        }
-        self.group_timer_at = Some(at.max(now));
-        let delay = at
-            .saturating_since(now)
-            .max(crate::sim::SimDuration::from_micros(1));
-        ctx.set_timer(delay, Timer::Broker(BrokerTimer::GroupCoordinator));
+        let due = self.groups.as_ref().and_then(|c| c.next_deadline());
+        let timer = BrokerTimer::GroupCoordinator;
+        arm_coordinator_timer(ctx, &mut self.group_timer_at, due, timer);
+    }
+
+    /// Every record of internal partition `tp` from its log start (a coordinator loads them).
+    pub(super) fn internal_records(&self, tp: TopicPartition) -> Vec<Record> {
+        let log = &self.partitions[&tp].log;
+        log.batches_from(log.log_start_offset())
+            .flat_map(|b| b.records.iter().copied())
+            .collect()
     }
 
     /// The group coordinator, for inspection.
     pub fn group_coordinator(&self) -> Option<&GroupCoordinator> {
         self.groups.as_ref()
     }
+}
+
+/// Arms a coordinator's one timer for `due` unless it is armed for that time or earlier (a
+/// coordinator timer that fires early just finds nothing due and arms again).
+pub(super) fn arm_coordinator_timer(
+    ctx: &mut Ctx<'_, Node>,
+    armed: &mut Option<crate::sim::SimTime>,
+    due: Option<crate::sim::SimTime>,
+    timer: BrokerTimer,
+) {
+    let Some(at) = due else {
+        return;
+    };
+    let now = ctx.now();
+    if armed.is_some_and(|armed| armed <= at && armed >= now) {
+        return;
+    }
+    *armed = Some(at.max(now));
+    let delay = at
+        .saturating_since(now)
+        .max(crate::sim::SimDuration::from_micros(1));
+    ctx.set_timer(delay, Timer::Broker(timer));
 }

@@ -18,7 +18,10 @@ mod replicas;
 mod requests;
 pub mod server;
 pub mod spec;
+mod transactions;
 pub mod zkpaths;
 
 pub use server::{Broker, BrokerTimer};
-pub use spec::{BrokerSpec, GroupsSpec, OFFSETS_TOPIC, TopicSpec};
+pub use spec::{
+    BrokerSpec, GroupsSpec, OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC, TopicSpec, TransactionsSpec,
+};

@@ -279,6 +279,7 @@ impl Partition {
             "a leader's HW never goes back"
         );
         self.high_watermark = hw;
+        self.log.on_high_watermark(hw);
         Some(Obs::Hw {
             partition: self.name.clone(),
             hw,
@@ -312,6 +313,12 @@ impl Partition {
         }
         if self.log.log_start_offset() > leo {
             return Err(format!("{}: log start past LEO", self.name));
+        }
+        if let Some((producer, epoch, offset)) = self.log.producer_state().fenced_append() {
+            return Err(format!(
+                "{}: producer {producer} appended with fenced epoch {epoch} at {offset}",
+                self.name
+            ));
         }
         Ok(())
     }

@@ -35,6 +35,7 @@ impl Broker {
                         self.apply_leader_and_isr(ctx, state);
                     }
                     self.sync_group_coordinator(ctx);
+                    self.sync_txn_coordinator(ctx);
                 }
             }
             Request::UpdateMetadata {
@@ -220,6 +221,7 @@ impl Broker {
             self.complete_produces(ctx, tp);
             self.wake_fetches(ctx, tp, true);
             self.on_group_high_watermark(ctx, tp);
+            self.on_txn_high_watermark(ctx, tp);
         }
     }
 
@@ -236,6 +238,7 @@ impl Broker {
             replica,
             max_wait_ms,
             min_bytes,
+            read_committed,
             partitions: wanted,
         } = &request
         else {
@@ -245,12 +248,7 @@ impl Broker {
         let mut answers = Vec::new();
         let (mut bytes, mut errors) = (0u64, false);
         for want in wanted {
-            let answer = self.read_partition(
-                want.tp,
-                want.fetch_offset,
-                want.current_leader_epoch,
-                *replica,
-            );
+            let answer = self.read_partition(want, *replica, *read_committed);
             bytes += answer.batches.iter().map(|b| b.size_bytes()).sum::<u64>();
             errors |= answer.error.is_some();
             answers.push(answer);
@@ -283,20 +281,23 @@ impl Broker {
         }
     }
 
-    /// Reads one partition for a fetch (followers up to the LEO, consumers up to the HW).
+    /// Reads one partition for a fetch (followers up to the LEO, consumers up to the HW, or
+    /// `read_committed` consumers up to the LSO with the aborted transactions of the range).
     fn read_partition(
         &self,
-        tp: TopicPartition,
-        fetch_offset: u64,
-        current_leader_epoch: Option<u32>,
+        want: &crate::protocol::FetchPartition,
         replica: Option<BrokerId>,
+        read_committed: bool,
     ) -> FetchedPartition {
+        let (tp, fetch_offset) = (want.tp, want.fetch_offset);
         let mut answer = FetchedPartition {
             tp,
             error: None,
             high_watermark: 0,
             log_start_offset: 0,
             log_end_offset: 0,
+            last_stable_offset: 0,
+            aborted_transactions: Vec::new(),
             batches: Vec::new(),
         };
         let Some(partition) = self.partitions.get(&tp).filter(|p| p.is_leader()) else {
@@ -306,7 +307,8 @@ impl Broker {
         answer.high_watermark = partition.high_watermark;
         answer.log_start_offset = partition.log.log_start_offset();
         answer.log_end_offset = partition.log_end_offset();
-        match current_leader_epoch {
+        answer.last_stable_offset = partition.log.last_stable_offset(partition.high_watermark);
+        match want.current_leader_epoch {
             Some(e) if e < partition.leader_epoch => {
                 answer.error = Some(KafkaError::FencedLeaderEpoch)
             }
@@ -314,10 +316,10 @@ impl Broker {
                 answer.error = Some(KafkaError::UnknownLeaderEpoch)
             }
             _ => {
-                let upper = if replica.is_some() {
-                    answer.log_end_offset
-                } else {
-                    answer.high_watermark
+                let upper = match (replica, read_committed) {
+                    (Some(_), _) => answer.log_end_offset,
+                    (None, false) => answer.high_watermark,
+                    (None, true) => answer.last_stable_offset,
                 };
                 match partition
                     .log
@@ -325,6 +327,11 @@ impl Broker {
                 {
                     Ok(batches) => answer.batches = batches,
                     Err(_) => answer.error = Some(KafkaError::OffsetOutOfRange),
+                }
+                if read_committed && let Some(last) = answer.batches.last() {
+                    answer.aborted_transactions = partition
+                        .log
+                        .aborted_transactions(fetch_offset, last.next_offset());
                 }
             }
         }

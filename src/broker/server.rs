@@ -40,6 +40,8 @@ pub enum BrokerTimer {
     ControllerResend,
     /// The group coordinator has something due (sessions, rebalances, loads).
     GroupCoordinator,
+    /// The transaction coordinator has something due (timeouts, loads, marker retries).
+    TxnCoordinator,
 }
 
 /// The file holding every partition's checkpointed high watermark.
@@ -159,6 +161,8 @@ pub struct Broker {
     pub(super) groups: Option<crate::group::coordinator::GroupCoordinator>,
     /// Volatile: when the coordinator's timer is armed for.
     pub(super) group_timer_at: Option<SimTime>,
+    /// Volatile: the transaction coordinator and markers in flight.
+    pub(super) txn: super::transactions::TxnHost,
 }
 
 impl Broker {
@@ -189,6 +193,7 @@ impl Broker {
             producer_ids: Default::default(),
             groups: None,
             group_timer_at: None,
+            txn: Default::default(),
         }
     }
 
@@ -350,6 +355,8 @@ impl Broker {
             Msg::Zk(_) => ctx.observe(Obs::Note("a broker got a metadata-service request".into())),
             Msg::Consumer(request) => self.on_consumer_request(ctx, from, *request),
             Msg::ConsumerReply(_) => {}
+            Msg::Txn(request) => self.on_txn_request(ctx, from, request),
+            Msg::TxnReply(response) => self.on_txn_response(ctx, response),
         }
     }
 
@@ -405,6 +412,7 @@ impl Broker {
             BrokerTimer::FetchRetry(tp) => self.send_follower_request(ctx, tp),
             BrokerTimer::ControllerResend => self.resend_controller_requests(ctx),
             BrokerTimer::GroupCoordinator => self.on_group_timer(ctx),
+            BrokerTimer::TxnCoordinator => self.on_txn_timer(ctx),
             BrokerTimer::RetentionCheck => {
                 self.apply_retention(ctx);
                 let every = millis(self.spec.config.log_retention_check_interval_ms.max(1));
@@ -468,6 +476,7 @@ impl Broker {
             return;
         }
         self.drop_connection(peer);
+        self.on_txn_connection_closed(ctx, peer);
         let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
         let tps: Vec<TopicPartition> = self
             .partitions

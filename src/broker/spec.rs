@@ -8,6 +8,7 @@ use crate::group::coordinator::CoordinatorSpec;
 use crate::protocol::BrokerId;
 use crate::scenario::{BrokerConfig, LogConfig, ReplicationProtocol, Scenario};
 use crate::sim::NodeId;
+use crate::txn::TxnCoordinatorSpec;
 
 /// One topic as every broker knows it from the scenario.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,10 +36,22 @@ pub struct BrokerSpec {
     pub protocol: ReplicationProtocol,
     /// Kafka 3.7+: the HW waits while the ISR is below `min.insync.replicas`.
     pub hw_waits_for_min_isr: bool,
-    /// The scenario's topics, by topic index; `__consumer_offsets` last when groups are used.
+    /// The scenario's topics, by topic index; then `__consumer_offsets` when groups are used and
+    /// `__transaction_state` when transactions are.
     pub topics: Vec<TopicSpec>,
     /// The group coordinator's configuration, when the scenario has consumer groups.
     pub groups: Option<GroupsSpec>,
+    /// The transaction coordinator's configuration, when the scenario has transactions.
+    pub transactions: Option<TransactionsSpec>,
+}
+
+/// What brokers know of transactions: where `__transaction_state` is and the coordinator spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransactionsSpec {
+    /// Topic index of `__transaction_state`.
+    pub state_topic: u32,
+    /// The coordinator's configuration.
+    pub coordinator: TxnCoordinatorSpec,
 }
 
 /// What brokers know of consumer groups: where `__consumer_offsets` is and the coordinator spec.
@@ -74,6 +87,13 @@ impl BrokerSpec {
                 coordinator,
             }
         });
+        let transactions = transaction_state_topic(scenario).map(|(spec, coordinator)| {
+            topics.push(spec);
+            TransactionsSpec {
+                state_topic: topics.len() as u32 - 1,
+                coordinator,
+            }
+        });
         (0..brokers)
             .map(|id| BrokerSpec {
                 id,
@@ -84,6 +104,7 @@ impl BrokerSpec {
                 hw_waits_for_min_isr: scenario.cluster.config.hw_waits_for_min_isr(),
                 topics: topics.clone(),
                 groups: groups.clone(),
+                transactions: transactions.clone(),
             })
             .collect()
     }
@@ -97,23 +118,12 @@ fn offsets_topic(scenario: &Scenario) -> Option<(TopicSpec, CoordinatorSpec)> {
         return None;
     }
     let config = &scenario.cluster.config;
-    let topic = crate::scenario::Topic {
-        name: OFFSETS_TOPIC.to_owned(),
-        partitions: config.offsets_topic_num_partitions,
-        replication_factor: config
-            .offsets_topic_replication_factor
-            .min(scenario.cluster.brokers),
-        replicas: None,
-        config: Default::default(),
-    };
-    let mut log = topic.log_config(config);
-    log.retention_ms = -1;
-    log.retention_bytes = -1;
-    let spec = TopicSpec {
-        name: OFFSETS_TOPIC.to_owned(),
-        assignment: topic.replica_assignment(scenario.cluster.brokers),
-        log,
-    };
+    let spec = internal_topic(
+        scenario,
+        OFFSETS_TOPIC,
+        config.offsets_topic_num_partitions,
+        config.offsets_topic_replication_factor,
+    );
     let mut groups: Vec<Arc<str>> = Vec::new();
     let mut clients: Vec<Arc<str>> = Vec::new();
     for c in &scenario.consumers {
@@ -130,6 +140,64 @@ fn offsets_topic(scenario: &Scenario) -> Option<(TopicSpec, CoordinatorSpec)> {
     };
     Some((spec, coordinator))
 }
+
+/// `__transaction_state` (created at startup here rather than on the first `FindCoordinator`)
+/// with `transaction.state.log.*` settings, and the coordinator spec, when the scenario has
+/// transactional producers. Never deleted by retention (Kafka compacts it instead).
+fn transaction_state_topic(scenario: &Scenario) -> Option<(TopicSpec, TxnCoordinatorSpec)> {
+    if !scenario.uses_transactions() {
+        return None;
+    }
+    let config = &scenario.cluster.config;
+    let mut spec = internal_topic(
+        scenario,
+        TRANSACTION_STATE_TOPIC,
+        config.transaction_state_log_num_partitions,
+        config.transaction_state_log_replication_factor,
+    );
+    let replication_factor = spec.assignment.first().map_or(1, |r| r.len() as u32);
+    spec.log.min_insync_replicas = config.transaction_state_log_min_isr.min(replication_factor);
+    let coordinator = TxnCoordinatorSpec {
+        ids: scenario
+            .transactional_ids()
+            .into_iter()
+            .map(Arc::from)
+            .collect(),
+        partitions: config.transaction_state_log_num_partitions,
+        protocol: scenario.cluster.transactions_protocol,
+        abort_check_interval_ms: config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+    };
+    Some((spec, coordinator))
+}
+
+/// An internal topic (created at startup, assigned like a topic, never deleted by retention:
+/// Kafka compacts it instead).
+fn internal_topic(
+    scenario: &Scenario,
+    name: &str,
+    partitions: u32,
+    replication_factor: u32,
+) -> TopicSpec {
+    let brokers = scenario.cluster.brokers;
+    let topic = crate::scenario::Topic {
+        name: name.to_owned(),
+        partitions,
+        replication_factor: replication_factor.min(brokers),
+        replicas: None,
+        config: Default::default(),
+    };
+    let mut log = topic.log_config(&scenario.cluster.config);
+    log.retention_ms = -1;
+    log.retention_bytes = -1;
+    TopicSpec {
+        name: name.to_owned(),
+        assignment: topic.replica_assignment(brokers),
+        log,
+    }
+}
+
+/// The name of Kafka's transaction log topic.
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
 /// The name of Kafka's offsets topic.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

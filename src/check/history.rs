@@ -66,6 +66,21 @@ pub struct History {
     pub tail_reads: Vec<(SimTime, Arc<str>, u64, RecordId)>,
     /// What consumer group members polled and processed.
     pub consumption: super::consumption::Consumption,
+    /// Transactions as their producers saw them end, in order.
+    pub transactions: Vec<TxnOutcome>,
+}
+
+/// A transaction its producer saw end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnOutcome {
+    /// When `EndTxn` was answered.
+    pub at: SimTime,
+    /// Whether it committed (else aborted).
+    pub committed: bool,
+    /// The producer epoch it ran under.
+    pub epoch: i16,
+    /// Its records.
+    pub records: Vec<RecordId>,
 }
 
 /// A replica cut its log.
@@ -181,6 +196,16 @@ impl History {
                 });
             }
             Obs::Consumer(consumer) => self.consumption.observe(at, node, consumer),
+            Obs::TxnEnded {
+                committed,
+                epoch,
+                records,
+            } => self.transactions.push(TxnOutcome {
+                at,
+                committed: *committed,
+                epoch: *epoch,
+                records: records.clone(),
+            }),
             _ => {}
         }
     }
@@ -288,6 +313,11 @@ pub struct FinalPartition {
     pub replicas: Vec<ReplicaView>,
     /// What the final reader read, by offset, if it read the partition to its high watermark.
     pub read: Option<Vec<(u64, RecordId)>>,
+    /// What the final reader's `read_committed` pass handed over, by offset, if the run has
+    /// transactions and it read the partition to its last stable offset.
+    pub read_committed: Option<Vec<(u64, RecordId)>>,
+    /// The last stable offset and high watermark that `read_committed` pass ended at.
+    pub stable: Option<(u64, u64)>,
 }
 
 impl FinalPartition {

@@ -2,6 +2,7 @@
 //! run's observations) and a god's-eye view of every replica's final log, never a broker's own
 //! opinion, and report anomalies by their stable names (DESIGN §5). One checker per file.
 
+mod aborted_read;
 mod committed_read_lost;
 pub mod consumption;
 mod divergence;
@@ -14,10 +15,12 @@ mod lost_write;
 mod multiple_leaders;
 mod nonmonotonic_send;
 mod poll_order;
+mod stuck_transaction;
+mod torn_transaction;
 
 use std::fmt;
 
-pub use history::{FinalPartition, History, Outcome, ReplicaView, SendOp, Truncation};
+pub use history::{FinalPartition, History, Outcome, ReplicaView, SendOp, Truncation, TxnOutcome};
 
 use crate::scenario::AnomalyKind;
 
@@ -78,5 +81,8 @@ pub fn check_all(history: &History, finals: &[FinalPartition], end_ms: u64) -> V
     anomalies.extend(liveness::check(history, finals, end_ms));
     anomalies.extend(poll_order::check(history, finals));
     anomalies.extend(double_ownership::check(history));
+    anomalies.extend(aborted_read::check(history, finals));
+    anomalies.extend(torn_transaction::check(history, finals));
+    anomalies.extend(stuck_transaction::check(finals, end_ms));
     anomalies
 }

@@ -130,6 +130,8 @@ mod tests {
                 log_start_offset: 0,
             }],
             read: None,
+            read_committed: None,
+            stable: None,
         }];
         check(&history, &finals).iter().map(|a| a.kind).collect()
     }

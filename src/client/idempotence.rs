@@ -230,6 +230,13 @@ impl Idempotence {
         }
     }
 
+    /// Whether a bump was requested, clearing the request: a transactional producer gets its
+    /// new epoch from the coordinator instead (KIP-360).
+    pub fn take_epoch_bump_request(&mut self) -> bool {
+        self.partitions_to_rewrite.clear();
+        std::mem::take(&mut self.epoch_bump_required)
+    }
+
     /// Bumps the epoch if a bump was requested (`bumpIdempotentEpochAndResetIdIfNeeded`);
     /// returns the new id and the partitions whose in-flight sequences must be rewritten.
     pub fn bump_epoch_if_needed(&mut self) -> Option<(ProducerIdAndEpoch, Vec<u32>)> {

@@ -8,9 +8,13 @@
 //!
 //! An idempotent producer (`enable.idempotence`, see [`super::idempotence`]) first asks a broker
 //! for a producer id, then stamps every batch with it, its epoch and a per-partition sequence;
-//! otherwise batches carry Kafka's "none" values. Transactions are not modelled yet.
+//! otherwise batches carry Kafka's "none" values. A transactional producer (`transactional.id`,
+//! see [`transactional`]) gets its id from its transaction coordinator and sends its records in
+//! transactions; its batches are marked transactional.
 
+mod expiry;
 mod idempotent;
+mod transactional;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -56,6 +60,12 @@ pub struct ProducerSpec {
     pub record_bytes: u32,
     /// When the workload starts.
     pub start_ms: u64,
+    /// The index of its `transactional.id` among the run's, when transactional.
+    pub transactional_id: Option<u32>,
+    /// Records per transaction.
+    pub records_per_transaction: u64,
+    /// Abort every n-th transaction (0: never).
+    pub abort_every: u64,
     /// The Kafka producer configuration.
     pub config: ProducerConfig,
 }
@@ -130,6 +140,8 @@ pub struct Producer {
     init_in_flight: Option<(u64, NodeId)>,
     /// No `InitProducerId` before this time (`retry.backoff.ms` after a failed one).
     init_not_before: SimTime,
+    /// The transactional producer's state (none without a `transactional.id`).
+    txn: Option<transactional::TxnClient>,
 }
 
 impl Producer {
@@ -165,6 +177,7 @@ impl Producer {
                 .then(|| Idempotence::new(spec.partitions)),
             init_in_flight: None,
             init_not_before: SimTime::ZERO,
+            txn: spec.transactional_id.map(transactional::TxnClient::new),
         }
     }
 
@@ -174,6 +187,7 @@ impl Producer {
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
         self.request_metadata(ctx);
         self.maybe_init_producer_id(ctx);
+        self.txn_step(ctx);
         let start = SimTime::from_millis(self.spec.start_ms);
         let interval = self.interval().as_micros().max(1);
         // Records are due at `start + k * interval`; a restart resumes after the last one due.
@@ -215,6 +229,15 @@ impl Producer {
             }
             ProducerTimer::RequestTimeouts => {
                 for correlation in self.timeouts.expired(ctx.now()) {
+                    if let Some((_, _, node)) = self
+                        .txn
+                        .as_ref()
+                        .and_then(|t| t.in_flight)
+                        .filter(|(c, _, _)| *c == correlation)
+                    {
+                        ctx.disconnect(node);
+                        self.on_txn_request_lost(ctx, correlation);
+                    }
                     if let Some((_, node)) = self.init_in_flight.filter(|(c, _)| *c == correlation)
                     {
                         // A timed-out request closes its connection (Kafka's NetworkClient).
@@ -241,6 +264,10 @@ impl Producer {
 
     /// Hands the next record to the accumulator; returns whether a batch may be sent now.
     fn produce_one(&mut self, ctx: &mut Ctx<'_, Node>) -> bool {
+        if !self.accepts_records() {
+            // A transaction is ending (or the producer has no id yet): the application waits.
+            return false;
+        }
         let n = self.next_record;
         self.next_record += 1;
         let key = (self.spec.keys > 0).then(|| (n % self.spec.keys) as u32);
@@ -293,6 +320,10 @@ impl Producer {
         if new_batch && !full && linger > SimDuration::ZERO {
             self.wake_at(ctx, now + linger);
         }
+        if self.txn.is_some() {
+            self.on_txn_record(ctx, id);
+            return true;
+        }
         full || linger == SimDuration::ZERO
     }
 
@@ -307,6 +338,7 @@ impl Producer {
     fn send_ready(&mut self, ctx: &mut Ctx<'_, Node>) {
         let now = ctx.now();
         self.expire_batches(ctx);
+        self.txn_step(ctx);
         if self.idempotence.is_some() && !self.prepare_idempotent_send(ctx) {
             return;
         }
@@ -337,6 +369,9 @@ impl Producer {
             {
                 continue;
             }
+            if !self.may_drain_transactional(partition) {
+                continue;
+            }
             let mut batch = self.queues[partition as usize]
                 .pop_front()
                 .expect("front exists");
@@ -356,6 +391,9 @@ impl Producer {
         }
         if need_metadata {
             self.request_metadata(ctx);
+        }
+        if self.txn.as_ref().is_some_and(|t| !t.to_add.is_empty()) {
+            self.txn_step(ctx);
         }
         if let Some(at) = next_wakeup {
             self.wake_at(ctx, at);
@@ -382,8 +420,10 @@ impl Producer {
                     definite,
                     KafkaError::RequestTimedOut,
                 );
+                self.on_txn_batch_failed(ctx, KafkaError::RequestTimedOut);
             }
         }
+        self.expire_in_flight(ctx);
     }
 
     fn send_request(
@@ -403,7 +443,7 @@ impl Producer {
                 topic: self.spec.topic,
                 partition: *partition,
             };
-            partitions.push((tp, record_batch(batch)));
+            partitions.push((tp, record_batch(batch, self.txn.is_some())));
         }
         let request = Request::Produce {
             correlation,
@@ -419,6 +459,12 @@ impl Producer {
             }
             return;
         }
+        let expiry = batches.iter().map(|(_, b)| b.created).min();
+        if let Some(created) = expiry {
+            let at = created + millis(config.delivery_timeout_ms);
+            self.wake_at(ctx, at);
+        }
+        let config = &self.spec.config;
         let deadline = self
             .timeouts
             .insert(ctx.now() + millis(config.request_timeout_ms), correlation);
@@ -513,8 +559,13 @@ impl Producer {
                     return;
                 }
                 let flight = self.take_in_flight(correlation).expect("looked up");
-                for ((partition, batch), (_, result)) in flight.batches.into_iter().zip(partitions)
-                {
+                for (partition, batch) in flight.batches {
+                    // Expired batches left the request; the others answer by partition.
+                    let Some(&(_, result)) =
+                        partitions.iter().find(|(tp, _)| tp.partition == partition)
+                    else {
+                        continue;
+                    };
                     match result {
                         Ok(base) => {
                             if let (Some(idem), Some(seq)) =
@@ -603,7 +654,8 @@ impl Producer {
                 | KafkaError::InvalidProducerEpoch
         );
         batch.maybe_written |= !refused;
-        let retries_left = batch.attempts <= self.spec.config.retries;
+        // A producer stopped by a fatal error retries nothing: its sends fail.
+        let retries_left = batch.attempts <= self.spec.config.retries && !self.is_fatal();
         let retriable = match (&mut self.idempotence, &batch.sequence) {
             (Some(idem), Some(sequence)) => {
                 retries_left && idem.can_retry(partition, sequence, error)
@@ -645,6 +697,7 @@ impl Producer {
         // Only a refusal before the append is certain, if no earlier attempt may have written it.
         let definite = refused && !batch.maybe_written;
         self.fail(ctx, partition, &batch, definite, error);
+        self.on_txn_batch_failed(ctx, error);
     }
 
     /// Asks a broker for metadata, at most once per `retry.backoff.ms` (and while an answer is
@@ -687,6 +740,7 @@ impl Producer {
 
     /// A broker connection closed: its requests failed with a network error.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx<'_, Node>, peer: NodeId) {
+        self.on_txn_connection_closed(ctx, peer);
         self.fail_connection(ctx, peer);
         self.send_ready(ctx);
     }
@@ -718,8 +772,8 @@ impl Producer {
     }
 }
 
-/// The wire batch of a producer batch (no transactions yet).
-fn record_batch(batch: &Batch) -> RecordBatch {
+/// The wire batch of a producer batch, marked transactional for a transactional producer.
+fn record_batch(batch: &Batch, transactional: bool) -> RecordBatch {
     let (producer_id, producer_epoch, base_sequence) = batch
         .sequence
         .map_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE), |s| {
@@ -731,7 +785,7 @@ fn record_batch(batch: &Batch) -> RecordBatch {
         producer_id,
         producer_epoch,
         base_sequence,
-        transactional: false,
+        transactional,
         control: None,
         max_timestamp_ms: batch.created.as_millis(),
         records: batch.records.as_slice().into(),

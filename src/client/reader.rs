@@ -7,6 +7,10 @@
 //!   stays unread, which the liveness checker reports.
 //! - The **tail reader** follows every partition from the start of the run, long-polling like a
 //!   consumer; what it read and then vanished from the final log is a `committed-read-lost`.
+//! - When the run has transactions the final reader also reads every partition
+//!   `read_committed`, up to the last stable offset, dropping aborted transactions as a Kafka
+//!   consumer does ([`super::committed`]); the checkers compare that view with the producers'
+//!   transactions, and an LSO left below the HW is a stuck transaction.
 
 use std::sync::Arc;
 
@@ -50,6 +54,8 @@ pub struct ReaderSpec {
     pub start_ms: u64,
     /// Follow the partitions for the whole run (the tail reader) rather than read them once.
     pub tail: bool,
+    /// Also read every partition `read_committed` (the final reader of a run with transactions).
+    pub read_committed: bool,
 }
 
 /// The reader's one timer: time to (re)try.
@@ -66,6 +72,10 @@ struct Cursor {
     done: bool,
     /// Correlation of the fetch in flight.
     in_flight: Option<u64>,
+    /// Whether this cursor reads `read_committed`.
+    committed: bool,
+    /// For `read_committed`: the last stable offset and HW of the answer that finished it.
+    ends: Option<(u64, u64)>,
 }
 
 /// The final reader.
@@ -80,20 +90,29 @@ impl Reader {
     /// A reader that has read nothing.
     pub fn new(spec: &ReaderSpec) -> Reader {
         let mut cursors = Vec::new();
-        for (t, (name, partitions)) in spec.topics.iter().enumerate() {
-            for p in 0..*partitions {
-                let tp = TopicPartition {
-                    topic: t as u32,
-                    partition: p,
-                };
-                let name = Arc::from(format!("{name}-{p}"));
-                cursors.push(Cursor {
-                    tp,
-                    name,
-                    position: None,
-                    done: false,
-                    in_flight: None,
-                });
+        let passes: &[bool] = if spec.read_committed {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &committed in passes {
+            for (t, (name, partitions)) in spec.topics.iter().enumerate() {
+                for p in 0..*partitions {
+                    let tp = TopicPartition {
+                        topic: t as u32,
+                        partition: p,
+                    };
+                    let name = Arc::from(format!("{name}-{p}"));
+                    cursors.push(Cursor {
+                        tp,
+                        name,
+                        position: None,
+                        done: false,
+                        in_flight: None,
+                        committed,
+                        ends: None,
+                    });
+                }
             }
         }
         let leaders = vec![None; cursors.len()];
@@ -115,8 +134,17 @@ impl Reader {
     pub fn finished(&self) -> Vec<Arc<str>> {
         self.cursors
             .iter()
-            .filter(|c| c.done)
+            .filter(|c| c.done && !c.committed)
             .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// The partitions read `read_committed` to their last stable offset, with that LSO and the
+    /// HW of the same answer.
+    pub fn finished_committed(&self) -> Vec<(Arc<str>, u64, u64)> {
+        self.cursors
+            .iter()
+            .filter_map(|c| c.ends.map(|(lso, hw)| (c.name.clone(), lso, hw)))
             .collect()
     }
 
@@ -174,6 +202,7 @@ impl Reader {
             replica: None,
             max_wait_ms,
             min_bytes,
+            read_committed: cursor.committed,
             partitions: vec![want],
         };
         self.cursors[i].in_flight = Some(correlation);
@@ -198,11 +227,13 @@ impl Reader {
 
     fn on_metadata(&mut self, ctx: &mut Ctx<'_, Node>, partitions: Vec<PartitionState>) {
         for state in partitions {
-            if let Some(i) = self.cursors.iter().position(|c| c.tp == state.tp) {
-                self.leaders[i] = state
-                    .leader
-                    .filter(|&l| (l as usize) < self.spec.brokers.len());
-                self.fetch(ctx, i);
+            for i in 0..self.cursors.len() {
+                if self.cursors[i].tp == state.tp {
+                    self.leaders[i] = state
+                        .leader
+                        .filter(|&l| (l as usize) < self.spec.brokers.len());
+                    self.fetch(ctx, i);
+                }
             }
         }
     }
@@ -217,6 +248,16 @@ impl Reader {
         };
         self.cursors[i].in_flight = None;
         let cursor = &mut self.cursors[i];
+        if cursor.committed {
+            if read_committed(ctx, cursor, fetched) {
+                self.leaders[i] = None;
+                return;
+            }
+            if !cursor.done {
+                self.fetch(ctx, i);
+            }
+            return;
+        }
         match fetched.error {
             // auto.offset.reset = earliest: start over at the log start.
             Some(KafkaError::OffsetOutOfRange) => cursor.position = Some(fetched.log_start_offset),
@@ -264,4 +305,46 @@ impl Reader {
             }
         }
     }
+}
+
+/// Takes a `read_committed` answer: observes the records the application gets and moves the
+/// cursor; done once it reaches the last stable offset. Returns whether the leader must be
+/// looked up again (an error other than an out-of-range offset).
+fn read_committed(ctx: &mut Ctx<'_, Node>, cursor: &mut Cursor, fetched: FetchedPartition) -> bool {
+    match fetched.error {
+        Some(KafkaError::OffsetOutOfRange) => {
+            cursor.position = Some(fetched.log_start_offset);
+            return false;
+        }
+        Some(_) => return true,
+        None => {}
+    }
+    let mut position = cursor.position.unwrap_or(0).max(fetched.log_start_offset);
+    let mut filter = super::committed::AbortedFilter::new(fetched.aborted_transactions);
+    let mut records = Vec::new();
+    for batch in &fetched.batches {
+        if filter.keep(batch) {
+            let skip = position.saturating_sub(batch.base_offset) as usize;
+            let offsets = batch.base_offset + skip as u64..;
+            records.extend(offsets.zip(batch.records.iter().skip(skip).map(|r| r.id)));
+        }
+        position = position.max(batch.next_offset());
+    }
+    if !records.is_empty() {
+        ctx.observe(Obs::ReadCommitted {
+            partition: cursor.name.clone(),
+            records,
+        });
+    }
+    cursor.position = Some(position);
+    if position >= fetched.last_stable_offset {
+        cursor.done = true;
+        cursor.ends = Some((fetched.last_stable_offset, fetched.high_watermark));
+        let note = format!(
+            "{} read_committed to LSO {} (HW {})",
+            cursor.name, fetched.last_stable_offset, fetched.high_watermark
+        );
+        ctx.observe(Obs::Note(note));
+    }
+    false
 }

@@ -12,7 +12,8 @@
 //! Fault model: a `kill` keeps every written byte, so recovery reproduces the log; a power-off
 //! keeps each file's durable prefix or a torn tail, which recovery cuts at the first batch whose
 //! length or CRC is wrong, dropping every later segment so offsets stay contiguous. Left out:
-//! compaction, the time and transaction indexes, `DeleteRecords`
+//! compaction, the time index (the transaction index lives in the producer state, see
+//! [`producer_state`]), `DeleteRecords`
 //! (the log start offset is always the first segment's base), and Kafka's recovery point (all
 //! segments are re-validated on every recovery).
 //!
@@ -42,6 +43,7 @@ pub mod producer_state;
 mod recovery;
 mod retention;
 mod segment;
+mod transactions;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -9,8 +9,17 @@
 //! Durability: the state is volatile but implied by the log. It is rebuilt by replaying batches
 //! from the log start, or from a snapshot (`<offset>.snapshot`, Kafka's name) that the log writes
 //! when it rolls a segment; recovery and truncation load the newest snapshot at or below the log
-//! end and replay the rest. Left out: `producer.id.expiration.ms`, transactions (the first offset
-//! of an open transaction, coordinator epochs) and Kafka's binary snapshot format.
+//! end and replay the rest.
+//!
+//! Transactions: a producer's first transactional batch after its last marker opens a transaction
+//! at that offset (Kafka's `currentTxnFirstOffset`); a COMMIT or ABORT control batch closes it. An
+//! aborted transaction goes into the aborted transaction index (Kafka's `.txnindex`: producer id,
+//! first offset, marker offset), kept in the snapshots with the producer entries so it is rebuilt
+//! with them. The last stable offset is computed from the open transactions and from the ones
+//! whose marker is not yet below the high watermark.
+//!
+//! Left out: `producer.id.expiration.ms`, the coordinator epoch of the last marker (markers do
+//! not carry it here; the broker checks it in volatile state) and Kafka's binary snapshot format.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -63,6 +72,8 @@ pub struct ProducerStateEntry {
     pub producer_epoch: i16,
     /// The last batches of that epoch, oldest first, at most [`BATCHES_RETAINED`].
     pub batches: VecDeque<BatchMetadata>,
+    /// The first offset of its open transaction on this partition, if one is open.
+    pub current_txn_first_offset: Option<u64>,
 }
 
 impl ProducerStateEntry {
@@ -105,10 +116,29 @@ pub fn last_sequence_of(batch: &RecordBatch) -> i32 {
     increment_sequence(batch.base_sequence, count - 1)
 }
 
+/// One aborted transaction of the index (Kafka's `AbortedTxn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbortedTxn {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its first offset on this partition.
+    pub first_offset: u64,
+    /// The offset of its ABORT marker.
+    pub last_offset: u64,
+}
+
 /// Every producer's state on one partition replica, by producer id.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProducerStateManager {
     producers: BTreeMap<i64, ProducerStateEntry>,
+    /// The aborted transaction index, in marker order.
+    aborted: Vec<AbortedTxn>,
+    /// Transactions closed by a marker the high watermark may not have passed yet: (first
+    /// offset, marker offset). Pruned by [`ProducerStateManager::on_high_watermark`].
+    unreplicated: Vec<(u64, u64)>,
+    /// A transactional batch appended with an epoch older than its producer's (a fenced
+    /// producer writing after the fence): (producer id, epoch, offset). Never expected.
+    fenced_append: Option<(i64, i16, u64)>,
 }
 
 impl ProducerStateManager {
@@ -167,10 +197,21 @@ impl ProducerStateManager {
         }
     }
 
+    /// A leader's check of a transaction marker: an older producer epoch than the entry's is
+    /// `INVALID_PRODUCER_EPOCH` (Kafka's `checkProducerEpoch` for a marker).
+    pub fn check_marker(&self, producer_id: i64, producer_epoch: i16) -> Result<(), KafkaError> {
+        match self.producers.get(&producer_id) {
+            Some(entry) if producer_epoch < entry.producer_epoch => {
+                Err(KafkaError::InvalidProducerEpoch)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Records an appended batch, as leader or follower or while replaying the log (Kafka's
     /// `ProducerAppendInfo.append` with `updateProducerState`); no validation.
     pub fn update(&mut self, batch: &RecordBatch) {
-        if batch.producer_id == NO_PRODUCER_ID || batch.control.is_some() {
+        if batch.producer_id == NO_PRODUCER_ID {
             return;
         }
         let entry = self
@@ -179,10 +220,36 @@ impl ProducerStateManager {
             .or_insert_with(|| ProducerStateEntry {
                 producer_epoch: batch.producer_epoch,
                 batches: VecDeque::new(),
+                current_txn_first_offset: None,
             });
+        if batch.transactional && batch.producer_epoch < entry.producer_epoch {
+            self.fenced_append.get_or_insert((
+                batch.producer_id,
+                batch.producer_epoch,
+                batch.base_offset,
+            ));
+        }
         if batch.producer_epoch != entry.producer_epoch {
             entry.producer_epoch = batch.producer_epoch;
             entry.batches.clear();
+        }
+        if let Some(control) = batch.control {
+            // A marker closes the producer's open transaction here, if it has one.
+            if let Some(first_offset) = entry.current_txn_first_offset.take() {
+                let last_offset = batch.base_offset;
+                if control == crate::record::ControlType::Abort {
+                    self.aborted.push(AbortedTxn {
+                        producer_id: batch.producer_id,
+                        first_offset,
+                        last_offset,
+                    });
+                }
+                self.unreplicated.push((first_offset, last_offset));
+            }
+            return;
+        }
+        if batch.transactional && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(batch.base_offset);
         }
         entry.batches.push_back(BatchMetadata {
             first_sequence: batch.base_sequence,
@@ -196,12 +263,59 @@ impl ProducerStateManager {
         }
     }
 
+    /// The last stable offset below `high_watermark`: the first offset of the earliest
+    /// transaction still open, or closed by a marker the HW has not passed.
+    pub fn last_stable_offset(&self, high_watermark: u64) -> u64 {
+        let open = self
+            .producers
+            .values()
+            .filter_map(|e| e.current_txn_first_offset);
+        let unreplicated = self
+            .unreplicated
+            .iter()
+            .filter(|(_, marker)| *marker >= high_watermark)
+            .map(|(first, _)| *first);
+        open.chain(unreplicated).fold(high_watermark, u64::min)
+    }
+
+    /// Forgets the closed transactions whose marker is below `high_watermark`.
+    pub fn on_high_watermark(&mut self, high_watermark: u64) {
+        self.unreplicated
+            .retain(|(_, marker)| *marker >= high_watermark);
+    }
+
+    /// The aborted transactions overlapping `[from, to)`: (producer id, first offset), as a
+    /// `read_committed` fetch response lists them.
+    pub fn aborted_between(&self, from: u64, to: u64) -> Vec<(i64, u64)> {
+        self.aborted
+            .iter()
+            .filter(|a| a.last_offset >= from && a.first_offset < to)
+            .map(|a| (a.producer_id, a.first_offset))
+            .collect()
+    }
+
+    /// A transactional append from a fenced producer epoch, if one happened (an invariant
+    /// violation: the leader's checks refuse those).
+    pub fn fenced_append(&self) -> Option<(i64, i16, u64)> {
+        self.fenced_append
+    }
+
+    /// The aborted transaction index.
+    pub fn aborted(&self) -> &[AbortedTxn] {
+        &self.aborted
+    }
+
     /// The snapshot file's content: a version line, then one line per producer:
-    /// `<producer id> <epoch> <first seq>:<last seq>:<first offset>:<last offset>:<ts>…`.
+    /// `<producer id> <epoch> <open txn first offset or -> <first seq>:<last seq>:<first
+    /// offset>:<last offset>:<ts>…`, then one line per aborted transaction:
+    /// `aborted <producer id> <first offset> <marker offset>`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut text = String::from("producer-snapshot 1\n");
+        let mut text = String::from("producer-snapshot 2\n");
         for (id, entry) in &self.producers {
-            text.push_str(&format!("{id} {}", entry.producer_epoch));
+            let open = entry
+                .current_txn_first_offset
+                .map_or("-".to_string(), |o| o.to_string());
+            text.push_str(&format!("{id} {} {open}", entry.producer_epoch));
             for b in &entry.batches {
                 text.push_str(&format!(
                     " {}:{}:{}:{}:{}",
@@ -214,6 +328,12 @@ impl ProducerStateManager {
             }
             text.push('\n');
         }
+        for a in &self.aborted {
+            text.push_str(&format!(
+                "aborted {} {} {}\n",
+                a.producer_id, a.first_offset, a.last_offset
+            ));
+        }
         text.into_bytes()
     }
 
@@ -221,14 +341,30 @@ impl ProducerStateManager {
     pub fn decode(bytes: &[u8]) -> Option<ProducerStateManager> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut lines = text.lines();
-        if lines.next()? != "producer-snapshot 1" {
+        if lines.next()? != "producer-snapshot 2" {
             return None;
         }
         let mut producers = BTreeMap::new();
+        let mut aborted = Vec::new();
         for line in lines {
             let mut fields = line.split(' ');
-            let id: i64 = fields.next()?.parse().ok()?;
+            let first = fields.next()?;
+            if first == "aborted" {
+                let mut number = || fields.next()?.parse::<u64>().ok();
+                let (producer_id, first_offset, last_offset) = (number()?, number()?, number()?);
+                aborted.push(AbortedTxn {
+                    producer_id: producer_id as i64,
+                    first_offset,
+                    last_offset,
+                });
+                continue;
+            }
+            let id: i64 = first.parse().ok()?;
             let producer_epoch: i16 = fields.next()?.parse().ok()?;
+            let current_txn_first_offset = match fields.next()? {
+                "-" => None,
+                offset => Some(offset.parse().ok()?),
+            };
             let mut batches = VecDeque::new();
             for field in fields {
                 let parts: Vec<&str> = field.split(':').collect();
@@ -251,10 +387,16 @@ impl ProducerStateManager {
                 ProducerStateEntry {
                     producer_epoch,
                     batches,
+                    current_txn_first_offset,
                 },
             );
         }
-        Some(ProducerStateManager { producers })
+        Some(ProducerStateManager {
+            producers,
+            aborted,
+            unreplicated: Vec::new(),
+            fenced_append: None,
+        })
     }
 }
 

@@ -48,6 +48,17 @@ pub enum KafkaError {
     InconsistentGroupProtocol,
     /// A new dynamic member must join again with the member id the answer carries (KIP-394).
     MemberIdRequired,
+    /// The transaction coordinator has a transition of this id in progress: retry.
+    ConcurrentTransactions,
+    /// A newer producer epoch of this transactional id exists: this producer is a zombie.
+    ProducerFenced,
+    /// The request does not fit the transaction's state (an EndTxn of the other kind, a
+    /// transactional produce for a partition the transaction does not have).
+    InvalidTxnState,
+    /// A transaction marker from an older coordinator epoch.
+    TransactionCoordinatorFenced,
+    /// The producer id does not belong to the transactional id.
+    InvalidProducerIdMapping,
 }
 
 impl KafkaError {
@@ -75,6 +86,11 @@ impl KafkaError {
             KafkaError::FencedInstanceId => "FENCED_INSTANCE_ID",
             KafkaError::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
             KafkaError::MemberIdRequired => "MEMBER_ID_REQUIRED",
+            KafkaError::ConcurrentTransactions => "CONCURRENT_TRANSACTIONS",
+            KafkaError::ProducerFenced => "PRODUCER_FENCED",
+            KafkaError::InvalidTxnState => "INVALID_TXN_STATE",
+            KafkaError::TransactionCoordinatorFenced => "TRANSACTION_COORDINATOR_FENCED",
+            KafkaError::InvalidProducerIdMapping => "INVALID_PRODUCER_ID_MAPPING",
         }
     }
 
@@ -92,6 +108,7 @@ impl KafkaError {
                 | KafkaError::UnknownLeaderEpoch
                 | KafkaError::UnknownTopicOrPartition
                 | KafkaError::CoordinatorLoadInProgress
+                | KafkaError::ConcurrentTransactions
         )
     }
 }

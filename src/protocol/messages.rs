@@ -65,6 +65,11 @@ pub struct FetchedPartition {
     /// The leader's log end offset. Kafka's followers learn it with a `ListOffsets` request
     /// after `OFFSET_OUT_OF_RANGE`; carrying it here saves that round trip.
     pub log_end_offset: u64,
+    /// The leader's last stable offset.
+    pub last_stable_offset: u64,
+    /// For `read_committed`: the aborted transactions overlapping the batches, as (producer id,
+    /// first offset).
+    pub aborted_transactions: Vec<(i64, u64)>,
     /// The batches read.
     pub batches: Vec<RecordBatch>,
 }
@@ -94,6 +99,8 @@ pub enum Request {
         max_wait_ms: u64,
         /// Answer as soon as this many bytes are available.
         min_bytes: u32,
+        /// `isolation.level = read_committed`: read below the LSO, with the aborted transactions.
+        read_committed: bool,
         /// The partitions and offsets.
         partitions: Vec<FetchPartition>,
     },

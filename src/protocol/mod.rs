@@ -5,6 +5,7 @@
 pub mod consumer;
 mod errors;
 mod messages;
+pub mod txn;
 
 pub use errors::KafkaError;
 
@@ -15,3 +16,4 @@ pub use consumer::{ConsumerRequest, ConsumerResponse};
 pub use messages::{
     BrokerId, FetchPartition, FetchedPartition, PartitionState, Request, Response, TopicPartition,
 };
+pub use txn::{TxnRequest, TxnResponse};

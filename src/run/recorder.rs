@@ -22,6 +22,8 @@ pub struct Recorder {
     pub history: History,
     /// What the final reader read, by partition: (offset, record), in the order read.
     pub final_reads: BTreeMap<Arc<str>, Vec<(u64, RecordId)>>,
+    /// What the final reader's `read_committed` pass handed on, per partition.
+    pub final_committed_reads: BTreeMap<Arc<str>, Vec<(u64, RecordId)>>,
     /// ISR shrinks committed by leaders.
     pub isr_shrinks: u64,
     /// ISR expansions committed by leaders.
@@ -44,6 +46,7 @@ impl Recorder {
         Recorder {
             history,
             final_reads: BTreeMap::new(),
+            final_committed_reads: BTreeMap::new(),
             isr_shrinks: 0,
             isr_expands: 0,
             tail_reader,
@@ -98,6 +101,10 @@ impl Recorder {
                     .enumerate()
                     .map(|(k, id)| (offset + k as u64, *id));
                 reads.extend(read);
+            }
+            Obs::ReadCommitted { partition, records } if node == self.final_reader => {
+                let reads = self.final_committed_reads.entry(partition.clone());
+                reads.or_default().extend(records.iter().copied());
             }
             Obs::Isr { expanded, .. } => {
                 if *expanded {

@@ -75,6 +75,21 @@ impl Scenario {
         self.topics.iter().find(|t| t.name == name)
     }
 
+    /// The producers' `transactional.id`s, each once, in producer order.
+    pub fn transactional_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for id in self
+            .producers
+            .iter()
+            .filter_map(|p| p.config.transactional_id.clone())
+        {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
     /// Whether any client uses transactions (a `transactional.id` or an exactly-once pipeline).
     pub fn uses_transactions(&self) -> bool {
         self.producers.iter().any(|p| p.config.is_transactional())

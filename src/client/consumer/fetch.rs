@@ -3,6 +3,7 @@
 //! partition leaders, one request per leader for every assigned partition with nothing buffered.
 
 use super::{Consumer, ConsumerObs, Kind};
+use crate::client::committed::AbortedFilter;
 use crate::node::{Msg, Node, Obs};
 use crate::protocol::consumer::OffsetSpec;
 use crate::protocol::{
@@ -93,6 +94,8 @@ impl Consumer {
                 replica: None,
                 max_wait_ms: self.spec.config.fetch_max_wait_ms,
                 min_bytes: self.spec.config.fetch_min_bytes,
+                read_committed: self.spec.config.isolation_level
+                    == crate::scenario::IsolationLevel::ReadCommitted,
                 partitions: parts
                     .iter()
                     .map(|&(tp, fetch_offset)| FetchPartition {
@@ -134,7 +137,15 @@ impl Consumer {
             }
             match fetched.error {
                 None => {
-                    for batch in fetched.batches.iter().filter(|b| b.control.is_none()) {
+                    // read_uncommitted answers list no aborted transactions: only control
+                    // batches are dropped.
+                    let mut filter = AbortedFilter::new(fetched.aborted_transactions);
+                    let mut next = fetch_offset;
+                    for batch in &fetched.batches {
+                        next = next.max(batch.next_offset());
+                        if !filter.keep(batch) {
+                            continue;
+                        }
                         let epoch = batch.partition_leader_epoch;
                         for (i, record) in batch.records.iter().enumerate() {
                             let offset = batch.base_offset + i as u64;
@@ -142,6 +153,10 @@ impl Consumer {
                                 a.buffer.push_back((offset, record.id, epoch));
                             }
                         }
+                    }
+                    if a.buffer.is_empty() {
+                        // Only markers or aborted data: the position moves past them.
+                        a.position = Some(next);
                     }
                 }
                 Some(KafkaError::OffsetOutOfRange) => {

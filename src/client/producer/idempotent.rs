@@ -18,7 +18,13 @@ impl Producer {
             return true;
         };
         idem.maybe_resolve_sequences();
-        if let Some((id, partitions)) = idem.bump_epoch_if_needed() {
+        let transactional = self.txn.is_some();
+        let bump = if transactional {
+            None
+        } else {
+            idem.bump_epoch_if_needed()
+        };
+        if let Some((id, partitions)) = bump {
             let names: Vec<String> = partitions
                 .iter()
                 .map(|&p| self.names[p as usize].to_string())
@@ -36,7 +42,9 @@ impl Producer {
         if self.idempotence.as_ref().is_some_and(|i| i.id().is_some()) {
             return true;
         }
-        self.maybe_init_producer_id(ctx);
+        if !transactional {
+            self.maybe_init_producer_id(ctx);
+        }
         false
     }
 
@@ -66,7 +74,8 @@ impl Producer {
 
     /// Sends `InitProducerId` to a broker if the producer needs an id and none is asked for.
     pub(super) fn maybe_init_producer_id(&mut self, ctx: &mut Ctx<'_, Node>) {
-        let needs_id = self.idempotence.as_ref().is_some_and(|i| i.id().is_none());
+        let needs_id =
+            self.idempotence.as_ref().is_some_and(|i| i.id().is_none()) && self.txn.is_none();
         if !needs_id || self.init_in_flight.is_some() || self.spec.brokers.is_empty() {
             return;
         }

@@ -1,8 +1,9 @@
 //! The producer-state rules: duplicates within the last five batches, gaps, epochs, wrapping
-//! sequences and the snapshot format.
+//! sequences, transactions (open transactions, markers, the LSO, the aborted index) and the
+//! snapshot format.
 
 use super::*;
-use crate::record::{Record, RecordId};
+use crate::record::{ControlType, Record, RecordId};
 
 /// A batch of `count` records from producer `pid` at `epoch`, sequences from `seq`, appended at
 /// `offset`.
@@ -189,5 +190,97 @@ fn a_snapshot_decodes_to_the_state_it_encodes() {
     assert_eq!(
         snapshot_file_name("orders-0", 42),
         "orders-0/00000000000000000042.snapshot"
+    );
+}
+
+/// A transactional batch, as [`batch`].
+fn txn_batch(pid: i64, epoch: i16, seq: i32, count: u32, offset: u64) -> RecordBatch {
+    RecordBatch {
+        transactional: true,
+        ..batch(pid, epoch, seq, count, offset)
+    }
+}
+
+/// A transaction marker of `pid` at `epoch`, appended at `offset`.
+fn marker(pid: i64, epoch: i16, control: ControlType, offset: u64) -> RecordBatch {
+    RecordBatch {
+        base_sequence: -1,
+        control: Some(control),
+        records: Vec::new().into(),
+        ..txn_batch(pid, epoch, -1, 1, offset)
+    }
+}
+
+#[test]
+fn an_open_transaction_holds_the_lso_at_its_first_offset_until_its_marker_is_replicated() {
+    let mut state = ProducerStateManager::new();
+    state.update(&txn_batch(1, 0, 0, 2, 0));
+    state.update(&txn_batch(2, 0, 0, 2, 2));
+    state.update(&txn_batch(1, 0, 2, 1, 4));
+    assert_eq!(state.last_stable_offset(5), 0);
+    state.update(&marker(1, 0, ControlType::Commit, 5));
+    assert_eq!(
+        state.last_stable_offset(5),
+        0,
+        "the marker is not below the HW yet"
+    );
+    assert_eq!(
+        state.last_stable_offset(6),
+        2,
+        "producer 2 is still open at 2"
+    );
+    state.on_high_watermark(6);
+    state.update(&marker(2, 0, ControlType::Abort, 6));
+    assert_eq!(state.last_stable_offset(7), 7);
+    assert_eq!(state.last_stable_offset(6), 2);
+}
+
+#[test]
+fn an_abort_marker_indexes_the_aborted_transaction_and_a_commit_does_not() {
+    let mut state = ProducerStateManager::new();
+    state.update(&txn_batch(1, 0, 0, 3, 0));
+    state.update(&marker(1, 0, ControlType::Abort, 3));
+    state.update(&txn_batch(1, 0, 3, 2, 4));
+    state.update(&marker(1, 0, ControlType::Commit, 6));
+    assert_eq!(
+        state.aborted(),
+        [AbortedTxn {
+            producer_id: 1,
+            first_offset: 0,
+            last_offset: 3
+        }]
+    );
+    assert_eq!(state.aborted_between(2, 10), [(1, 0)]);
+    assert_eq!(state.aborted_between(4, 10), []);
+}
+
+#[test]
+fn a_marker_with_a_bumped_epoch_fences_the_older_epoch() {
+    let mut state = ProducerStateManager::new();
+    state.update(&txn_batch(1, 0, 0, 1, 0));
+    state.update(&marker(1, 1, ControlType::Abort, 1));
+    assert_eq!(
+        state.check_append(&txn_batch(1, 0, 1, 1, 2)),
+        Err(KafkaError::InvalidProducerEpoch)
+    );
+    assert_eq!(
+        state.check_marker(1, 0),
+        Err(KafkaError::InvalidProducerEpoch)
+    );
+    assert_eq!(state.fenced_append(), None);
+}
+
+#[test]
+fn open_transactions_and_the_aborted_index_survive_a_snapshot() {
+    let mut state = ProducerStateManager::new();
+    state.update(&txn_batch(1, 0, 0, 2, 0));
+    state.update(&marker(1, 0, ControlType::Abort, 2));
+    state.update(&txn_batch(2, 3, 0, 2, 3));
+    let decoded = ProducerStateManager::decode(&state.encode()).expect("decodes");
+    assert_eq!(decoded.aborted(), state.aborted());
+    assert_eq!(decoded.last_stable_offset(10), 3);
+    assert_eq!(
+        decoded.entry(2).and_then(|e| e.current_txn_first_offset),
+        Some(3)
     );
 }
