@@ -141,6 +141,7 @@ pub enum Effect<P: Process> {
 pub struct Ctx<'a, P: Process> {
     pub(crate) now: SimTime,
     pub(crate) node: NodeId,
+    pub(crate) incarnation: u32,
     pub(crate) rng: &'a mut SimRng,
     pub(crate) disk: &'a Disk,
     pub(crate) effects: &'a mut Vec<Effect<P>>,
@@ -160,6 +161,7 @@ impl<'a, P: Process> Ctx<'a, P> {
         Ctx {
             now,
             node,
+            incarnation: 0,
             rng,
             disk,
             effects,
@@ -175,6 +177,11 @@ impl<'a, P: Process> Ctx<'a, P> {
     /// The node this process runs on.
     pub fn node(&self) -> NodeId {
         self.node
+    }
+
+    /// How many times the node booted before this process (0 for the first boot).
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
     }
 
     /// This process's own seeded RNG.

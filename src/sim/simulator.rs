@@ -482,6 +482,7 @@ impl<P: Process> Simulator<P> {
         let mut ctx = Ctx {
             now: self.now,
             node,
+            incarnation: slot.incarnation,
             rng: &mut slot.rng,
             disk: &slot.disk,
             effects: &mut effects,
