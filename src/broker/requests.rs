@@ -254,7 +254,7 @@ impl Broker {
             unreachable!("handle_fetch takes fetches");
         };
         let now = ctx.now();
-        let mut answers = Vec::new();
+        let mut answers = Vec::with_capacity(wanted.len());
         let (mut bytes, mut errors) = (0u64, false);
         for want in wanted {
             let answer = self.read_partition(want, *replica, *read_committed);
