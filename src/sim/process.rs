@@ -161,7 +161,7 @@ impl<'a, P: Process> Ctx<'a, P> {
         Ctx {
             now,
             node,
-            incarnation: 0,
+            incarnation: 1,
             rng,
             disk,
             effects,
@@ -179,7 +179,7 @@ impl<'a, P: Process> Ctx<'a, P> {
         self.node
     }
 
-    /// How many times the node booted before this process (0 for the first boot).
+    /// Which boot of its node this process is: 1 for the first, 2 after one restart, …
     pub fn incarnation(&self) -> u32 {
         self.incarnation
     }
