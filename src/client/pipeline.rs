@@ -130,7 +130,10 @@ impl Pipeline {
 
     /// Starts both clients (the producer's `initTransactions` first).
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
-        self.output = Some(self.spec.producer_index(ctx.incarnation().saturating_sub(1)));
+        self.output = Some(
+            self.spec
+                .producer_index(ctx.incarnation().saturating_sub(1)),
+        );
         self.producer.on_start(ctx);
         self.consumer.on_start(ctx);
     }
