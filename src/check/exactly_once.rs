@@ -246,3 +246,104 @@ fn attempts(history: &History, pipeline: &PipelineView) -> BTreeMap<RecordId, Ve
     }
     attempts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Obs;
+    use crate::sim::{NodeId, SimTime};
+
+    fn id(producer: u16, n: u32) -> RecordId {
+        RecordId { producer, n }
+    }
+
+    /// A partition read to its end, `read_committed` and not.
+    fn partition(name: &str, records: &[RecordId]) -> FinalPartition {
+        let records: Vec<(u64, RecordId)> = records
+            .iter()
+            .enumerate()
+            .map(|(o, id)| (o as u64, *id))
+            .collect();
+        FinalPartition {
+            name: name.into(),
+            leader: None,
+            replicas: Vec::new(),
+            read: Some(records.clone()),
+            read_committed: Some(records),
+            stable: None,
+        }
+    }
+
+    /// A history in which producer 1 turned inputs `p0-0..` into outputs `1-0..` in order.
+    fn history(inputs: &[u32]) -> History {
+        let mut h = History::new(vec!["p0".into(), "etl-0".into()], vec!["etl-0".into()]);
+        h.observe(
+            SimTime::ZERO,
+            NodeId::from_index(0),
+            &Obs::Transformed {
+                inputs: inputs.iter().map(|&n| id(0, n)).collect(),
+                first_output: id(1, 0),
+            },
+        );
+        h
+    }
+
+    fn view(committed: u64) -> PipelineView {
+        PipelineView {
+            name: "etl".into(),
+            group: "etl".into(),
+            input: "in".into(),
+            output: "out".into(),
+            read_committed: true,
+            producers: 1..2,
+            committed: Some(BTreeMap::from([(Arc::from("in-0"), committed)])),
+        }
+    }
+
+    fn kinds(history: &History, finals: &[FinalPartition], committed: u64) -> Vec<AnomalyKind> {
+        check(history, finals, &[view(committed)])
+            .iter()
+            .map(|a| a.kind)
+            .collect()
+    }
+
+    #[test]
+    fn every_consumed_input_reflected_once_is_clean() {
+        let inputs = [id(0, 0), id(0, 1), id(0, 2)];
+        let finals = [
+            partition("in-0", &inputs),
+            partition("out-0", &[id(1, 0), id(1, 1), id(1, 2)]),
+        ];
+        assert!(kinds(&history(&[0, 1, 2]), &finals, 3).is_empty());
+    }
+
+    #[test]
+    fn an_input_reflected_by_two_committed_outputs_is_eos_duplicate() {
+        let inputs = [id(0, 0), id(0, 1)];
+        // Input 1 was processed twice (outputs 1 and 2) and both are committed.
+        let finals = [
+            partition("in-0", &inputs),
+            partition("out-0", &[id(1, 0), id(1, 1), id(1, 2)]),
+        ];
+        assert_eq!(
+            kinds(&history(&[0, 1, 1]), &finals, 2),
+            vec![AnomalyKind::EosDuplicate]
+        );
+    }
+
+    #[test]
+    fn an_input_below_the_committed_offset_without_committed_output_is_eos_missing() {
+        let inputs = [id(0, 0), id(0, 1), id(0, 2)];
+        // Input 1's output (1-1) was aborted: not in the committed output.
+        let finals = [
+            partition("in-0", &inputs),
+            partition("out-0", &[id(1, 0), id(1, 2)]),
+        ];
+        let h = history(&[0, 1, 2]);
+        assert_eq!(kinds(&h, &finals, 3), vec![AnomalyKind::EosMissing]);
+        assert!(
+            kinds(&h, &finals, 1).is_empty(),
+            "input past the committed offset is not consumed yet"
+        );
+    }
+}

@@ -59,10 +59,10 @@ pub struct PipelineSpec {
 }
 
 impl PipelineSpec {
-    /// The producer index and first record number of boot `incarnation`.
-    pub fn producer_index(&self, incarnation: u32) -> (u16, u32) {
-        let slot = incarnation.min(PRODUCER_SLOTS - 1);
-        let first = (incarnation - slot) << 20;
+    /// The producer index and first record number of the boot after `restarts` restarts.
+    pub fn producer_index(&self, restarts: u32) -> (u16, u32) {
+        let slot = restarts.min(PRODUCER_SLOTS - 1);
+        let first = (restarts - slot) << 20;
         (self.producer.index + slot as u16, first)
     }
 }
@@ -130,7 +130,10 @@ impl Pipeline {
 
     /// Starts both clients (the producer's `initTransactions` first).
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
-        self.output = Some(self.spec.producer_index(ctx.incarnation()));
+        self.output = Some(
+            self.spec
+                .producer_index(ctx.incarnation().saturating_sub(1)),
+        );
         self.producer.on_start(ctx);
         self.consumer.on_start(ctx);
     }
