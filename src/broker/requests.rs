@@ -361,10 +361,15 @@ impl Broker {
         let Some(partition) = self.partitions.get_mut(&tp) else {
             return;
         };
-        if let Some(isr) = partition.on_follower_fetch(follower, fetch_offset, now)
-            && eligible
-        {
-            self.propose_isr(ctx, tp, isr);
+        let expanded = partition
+            .on_follower_fetch(follower, fetch_offset, now)
+            .filter(|_| eligible);
+        let hw_at_leo = partition.high_watermark == partition.log_end_offset();
+        match expanded {
+            Some(isr) => self.propose_isr(ctx, tp, isr),
+            // `update_hw` would find nothing to move; spare it the lookup.
+            None if hw_at_leo => return,
+            None => {}
         }
         self.update_hw(ctx, tp);
     }
