@@ -123,6 +123,25 @@ fn a_consumer_without_kip_320_skips_the_new_log_below_its_position_after_an_uncl
     assert!(d.committed_unprocessed > 0, "{d:?}");
 }
 
+#[test]
+fn a_member_taking_over_a_committed_offset_truncated_by_an_unclean_election_reads_from_the_divergence_point()
+ {
+    let s = summary("tests/data/group-committed-offset-truncation.toml", &[]);
+    let d = &s.deliveries["g1"];
+    assert_eq!(d.committed_unprocessed, 0, "{d:?}");
+}
+
+#[test]
+fn a_member_without_kip_320_starts_at_a_truncated_committed_offset_and_skips_the_new_log_below_it()
+{
+    let s = summary(
+        "tests/data/group-committed-offset-truncation.toml",
+        &["cluster.replication.protocol=kip-101"],
+    );
+    let d = &s.deliveries["g1"];
+    assert_eq!(d.committed_unprocessed, 25, "{d:?}");
+}
+
 /// The group sweep with idempotence, seed `seed`.
 fn sweep_seed(seed: u64) -> kafkasim::cli::RunSummary {
     let sets = vec!["producer.p1.config.enable.idempotence=true".to_owned()];

@@ -141,8 +141,8 @@ pub enum ConsumerRequest {
         member_id: Arc<str>,
         /// `group.instance.id` of a static member.
         group_instance_id: Option<Arc<str>>,
-        /// Next offset to read, per partition.
-        offsets: Vec<(TopicPartition, u64)>,
+        /// Next offset to read and its leader epoch, per partition.
+        offsets: Vec<(TopicPartition, CommittedOffset)>,
     },
     /// Read committed offsets.
     OffsetFetch {
@@ -160,6 +160,15 @@ pub enum ConsumerRequest {
         /// The partitions and where to look.
         partitions: Vec<(TopicPartition, OffsetSpec)>,
     },
+}
+
+/// A committed offset (Kafka's `OffsetAndMetadata`, without the metadata string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommittedOffset {
+    /// The next offset to read.
+    pub offset: u64,
+    /// The leader epoch of the last record consumed before it, if the client knew it (KIP-320).
+    pub leader_epoch: Option<u32>,
 }
 
 /// The answer to a [`ConsumerRequest`].
@@ -215,7 +224,7 @@ pub enum ConsumerResponse {
         /// The request's correlation id.
         correlation: u64,
         /// Per partition the committed offset, if any; or why not.
-        result: Result<Vec<(TopicPartition, Option<u64>)>, KafkaError>,
+        result: Result<Vec<(TopicPartition, Option<CommittedOffset>)>, KafkaError>,
     },
     /// Log offsets.
     ListOffsets {

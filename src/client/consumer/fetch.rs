@@ -5,7 +5,7 @@
 use super::{Consumer, ConsumerObs, Kind};
 use crate::client::committed::AbortedFilter;
 use crate::node::{Msg, Node, Obs};
-use crate::protocol::consumer::OffsetSpec;
+use crate::protocol::consumer::{CommittedOffset, OffsetSpec};
 use crate::protocol::{
     BrokerId, ConsumerRequest, FetchPartition, FetchedPartition, KafkaError, PartitionState,
     Request, TopicPartition,
@@ -207,7 +207,7 @@ impl Consumer {
         &mut self,
         ctx: &mut Ctx<'_, Node>,
         request: super::InFlight,
-        result: Result<Vec<(TopicPartition, Option<u64>)>, KafkaError>,
+        result: Result<Vec<(TopicPartition, Option<CommittedOffset>)>, KafkaError>,
     ) {
         let Kind::OffsetFetch(asked) = request.kind else {
             return;
@@ -237,11 +237,17 @@ impl Consumer {
                 continue;
             }
             match committed {
-                Some(offset) => {
+                Some(CommittedOffset {
+                    offset,
+                    leader_epoch,
+                }) => {
+                    // KIP-320 (`seekUnvalidated`): a committed offset with its leader epoch awaits
+                    // validation against the leader before it is fetched.
+                    let leader_epoch = leader_epoch.filter(|_| self.spec.validate_positions);
                     a.position = Some(offset);
-                    a.position_epoch = None;
+                    a.position_epoch = leader_epoch;
                     a.validated_epoch = None;
-                    a.validating = false;
+                    a.validating = leader_epoch.is_some();
                     ctx.observe(Obs::Consumer(ConsumerObs::Seek {
                         partition: self.names[&tp].clone(),
                         offset,

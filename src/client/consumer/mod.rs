@@ -14,7 +14,8 @@
 //! outside a stable generation fails at once with `REBALANCE_IN_PROGRESS`, as Kafka's client's)
 //! and leaves when the application has not polled within `max.poll.interval.ms`. Positions start
 //! at the committed offsets or by `auto.offset.reset`; fetches long-poll partition leaders, carry
-//! the leader epoch, and a position is validated after a leader change (KIP-320, `validate`).
+//! the leader epoch, and a position is validated after a leader change or when it comes from a
+//! committed offset with a leader epoch (KIP-320, `validate`).
 //!
 //! Fault model: a killed consumer restarts as a new member (or as the same static member) and
 //! resumes from committed offsets; a paused one is a zombie until it hears otherwise. Left out:
@@ -35,7 +36,7 @@ use rand::RngExt;
 pub use obs::ConsumerObs;
 
 use crate::node::{Msg, Node, Obs, Timer, millis};
-use crate::protocol::consumer::NO_GENERATION;
+use crate::protocol::consumer::{CommittedOffset, NO_GENERATION};
 use crate::protocol::{BrokerId, ConsumerResponse, KafkaError, Response, TopicPartition};
 use crate::record::RecordId;
 use crate::scenario::{CommitPolicy, ConsumerConfig};
@@ -129,7 +130,7 @@ enum Kind {
     /// A commit: synchronous (the application waits) or not, and its offsets.
     Commit {
         sync: bool,
-        offsets: Vec<(TopicPartition, u64)>,
+        offsets: Vec<(TopicPartition, CommittedOffset)>,
         generation: i32,
     },
     OffsetFetch(Vec<TopicPartition>),

@@ -22,7 +22,7 @@
 //!
 //! Volatile: everything; the log is the durable copy (a loaded group is Stable with its stored
 //! members, timeouts and assignments). Left out: offset expiration (`offsets.retention.minutes`),
-//! group deletion, committed leader epochs, transactional offset commits and the KIP-848
+//! group deletion, transactional offset commits and the KIP-848
 //! protocol.
 
 mod group;
@@ -35,9 +35,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use group::{Group, GroupState, Member, PendingMember, Waiter};
-use records::GroupRecord;
+use records::{GroupRecord, RecordValues};
 
 use crate::group::assignor::java;
+use crate::protocol::consumer::CommittedOffset;
 use crate::protocol::{ConsumerRequest, ConsumerResponse, KafkaError, TopicPartition};
 use crate::record::Record;
 use crate::sim::{NodeId, SimDuration, SimTime};
@@ -60,6 +61,8 @@ pub struct CoordinatorSpec {
     pub offsets_partitions: u32,
     /// `group.initial.rebalance.delay.ms`.
     pub initial_rebalance_delay_ms: u64,
+    /// The values of `__consumer_offsets` records, shared by every broker's coordinator.
+    pub values: RecordValues,
 }
 
 /// Kafka's `Utils.abs` as `partitionFor` uses it: `i32::MIN` maps to 0.
@@ -104,7 +107,7 @@ pub enum AfterAppend {
         /// The group.
         group: Arc<str>,
         /// The offsets.
-        offsets: Vec<(TopicPartition, u64)>,
+        offsets: Vec<(TopicPartition, CommittedOffset)>,
         /// The committing member.
         to: Waiter,
     },
@@ -196,7 +199,10 @@ impl GroupCoordinator {
         out: &mut Vec<Action>,
     ) {
         let mut count = 0u64;
-        let decoded = records::decode(records.into_iter().inspect(|_| count += 1));
+        let decoded = records::decode(
+            &self.spec.values,
+            records.into_iter().inspect(|_| count += 1),
+        );
         let mut groups: BTreeMap<u32, Group> = BTreeMap::new();
         for record in decoded {
             self.replay(&mut groups, record, now);
@@ -409,7 +415,7 @@ impl GroupCoordinator {
             .collect();
         out.push(Action::Append {
             partition: self.partition_of(group),
-            records: records::encode(&records),
+            records: records::encode(&self.spec.values, &records),
             then: AfterAppend::Commit {
                 group: group.clone(),
                 offsets: offsets.clone(),

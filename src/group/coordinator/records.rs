@@ -3,11 +3,12 @@
 //! (`GroupMetadataKey` → `GroupMetadataValue`), packed into simulated records.
 //!
 //! A simulated record is an identity (producer index, number, key index, size), so the values are
-//! packed into those fields under producer indices no scenario client has:
+//! packed into those fields under producer indices no scenario client has, and what does not fit
+//! is a value in the run's [`RecordValues`] numbered by `id.n`:
 //!
 //! | record | `id.producer` | `id.n` | `key` |
 //! |---|---|---|---|
-//! | offset commit | [`OFFSET_COMMIT`] | the offset | group (8 bits), topic (8), partition (16) |
+//! | offset commit | [`OFFSET_COMMIT`] | its value: offset, leader epoch | group (8 bits), topic (8), partition (16) |
 //! | group metadata | [`GROUP_METADATA`] | the generation | group (24 bits), protocol (8) |
 //! | one member of it | [`GROUP_MEMBER`] | the member id's number | client (30 bits), leader, static |
 //! | one field of that member | [`GROUP_MEMBER_FIELD`] | a value | field (4 bits), partition (24) |
@@ -19,9 +20,11 @@
 //! timeouts, supported assignors, subscription (topics, owned partitions and their generation)
 //! and assignment. Left out: tombstones and compaction (the log keeps every record).
 
+use std::sync::{Arc, Mutex};
+
 use crate::group::assignor::Strategy;
 use crate::protocol::TopicPartition;
-use crate::protocol::consumer::Subscription;
+use crate::protocol::consumer::{CommittedOffset, Subscription};
 use crate::record::{Record, RecordId};
 
 /// `id.producer` of an offset commit record.
@@ -46,6 +49,42 @@ const METADATA_RECORD_BYTES: u32 = 80;
 const MEMBER_RECORD_BYTES: u32 = 120;
 /// Simulated size of one member field (a timeout, an assignor name, a topic or a partition).
 const FIELD_RECORD_BYTES: u32 = 8;
+
+/// The values of the run's `__consumer_offsets` records, numbered in the order written.
+///
+/// A simulated record carries no bytes, so a record whose value does not fit its identity names
+/// the value by number in this append-only table, which stands for the record's bytes: every
+/// broker's coordinator shares it, yet reaches a value only through a record in its own log, so
+/// a coordinator loads exactly what its log holds (a truncated record's value is out of reach).
+#[derive(Clone, Debug, Default)]
+pub struct RecordValues(Arc<Mutex<Vec<Arc<[u64]>>>>);
+
+impl RecordValues {
+    /// Stores `value`; returns its number.
+    fn push(&self, value: Vec<u64>) -> u32 {
+        let mut values = self.0.lock().expect("record values lock");
+        values.push(value.into());
+        u32::try_from(values.len() - 1).expect("fewer than 2^32 group record values")
+    }
+
+    /// The value numbered `n`, if written.
+    fn get(&self, n: u32) -> Option<Arc<[u64]>> {
+        let values = self.0.lock().expect("record values lock");
+        values.get(n as usize).cloned()
+    }
+}
+
+/// Specs holding the same table are equal: it is the run's, not part of what a spec says.
+impl PartialEq for RecordValues {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for RecordValues {}
+
+/// Leader epoch word of a committed offset without one.
+const NO_LEADER_EPOCH: u64 = u64::MAX;
 
 /// The member fields a [`GROUP_MEMBER_FIELD`] record can hold (the top 4 bits of its key).
 mod field {
@@ -93,8 +132,8 @@ pub enum GroupRecord {
         group: u32,
         /// The partition.
         tp: TopicPartition,
-        /// The next offset to read.
-        offset: u64,
+        /// The next offset to read and its leader epoch.
+        offset: CommittedOffset,
     },
     /// The group's membership after a rebalance (or when it empties).
     Metadata {
@@ -126,14 +165,15 @@ fn record(producer: u16, n: u32, key: u32, size_bytes: u32) -> Record {
     }
 }
 
-/// The simulated records of `records`, in order.
-pub fn encode(records: &[GroupRecord]) -> Vec<Record> {
+/// The simulated records of `records`, in order, their values stored in `values`.
+pub fn encode(values: &RecordValues, records: &[GroupRecord]) -> Vec<Record> {
     let mut out = Vec::new();
     for r in records {
         match r {
             GroupRecord::Offset { group, tp, offset } => {
                 let key = (group & 0xff) << 24 | (tp.topic & 0xff) << 16 | (tp.partition & 0xffff);
-                let n = u32::try_from(*offset).unwrap_or(u32::MAX);
+                let epoch = offset.leader_epoch.map_or(NO_LEADER_EPOCH, u64::from);
+                let n = values.push(vec![offset.offset, epoch]);
                 out.push(record(OFFSET_COMMIT, n, key, OFFSET_RECORD_BYTES));
             }
             GroupRecord::Metadata {
@@ -238,20 +278,40 @@ fn decode_field(m: &mut StoredMember, r: &Record) {
     }
 }
 
-/// The logical records packed in `records` (records of other kinds are skipped).
-pub fn decode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<GroupRecord> {
+/// The committed offset an offset commit record's value holds.
+fn committed_offset(value: &[u64]) -> Option<CommittedOffset> {
+    let [offset, epoch] = *value else {
+        return None;
+    };
+    Some(CommittedOffset {
+        offset,
+        leader_epoch: u32::try_from(epoch).ok(),
+    })
+}
+
+/// The logical records packed in `records`, their values read from `values` (records of other
+/// kinds are skipped).
+pub fn decode<'a>(
+    values: &RecordValues,
+    records: impl IntoIterator<Item = &'a Record>,
+) -> Vec<GroupRecord> {
     let mut out: Vec<GroupRecord> = Vec::new();
     for r in records {
         let key = r.key.unwrap_or(0);
         match r.id.producer {
-            OFFSET_COMMIT => out.push(GroupRecord::Offset {
-                group: key >> 24,
-                tp: TopicPartition {
-                    topic: (key >> 16) & 0xff,
-                    partition: key & 0xffff,
-                },
-                offset: u64::from(r.id.n),
-            }),
+            OFFSET_COMMIT => {
+                let Some(offset) = values.get(r.id.n).as_deref().and_then(committed_offset) else {
+                    continue;
+                };
+                out.push(GroupRecord::Offset {
+                    group: key >> 24,
+                    tp: TopicPartition {
+                        topic: (key >> 16) & 0xff,
+                        partition: key & 0xffff,
+                    },
+                    offset,
+                });
+            }
             GROUP_METADATA => out.push(GroupRecord::Metadata {
                 group: key >> 8,
                 generation: i32::try_from(r.id.n).unwrap_or(i32::MAX),
@@ -307,7 +367,18 @@ mod tests {
                     topic: 2,
                     partition: 11,
                 },
-                offset: 123_456,
+                offset: CommittedOffset {
+                    offset: 123_456,
+                    leader_epoch: Some(4),
+                },
+            },
+            GroupRecord::Offset {
+                group: 3,
+                tp: tp(2, 12),
+                offset: CommittedOffset {
+                    offset: 7,
+                    leader_epoch: None,
+                },
             },
             GroupRecord::Metadata {
                 group: 1,
@@ -353,6 +424,7 @@ mod tests {
                 members: vec![],
             },
         ];
-        assert_eq!(decode(&encode(&records)), records);
+        let values = RecordValues::default();
+        assert_eq!(decode(&values, &encode(&values, &records)), records);
     }
 }
