@@ -142,6 +142,37 @@ fn a_member_without_kip_320_starts_at_a_truncated_committed_offset_and_skips_the
     assert_eq!(d.committed_unprocessed, 25, "{d:?}");
 }
 
+#[test]
+fn log_truncation_with_auto_offset_reset_none_ends_the_application_and_its_session_expires() {
+    let sets = vec!["consumer.d.config.auto.offset.reset=none".to_owned()];
+    let path = std::path::Path::new("tests/data/group-committed-offset-truncation.toml");
+    let scenario = load(path, &sets).expect("scenario loads");
+    let options = RunOptions {
+        keep_log: true,
+        ..RunOptions::default()
+    };
+    let log = run(&scenario, scenario.seed, options)
+        .expect("runs")
+        .log
+        .expect("log kept");
+    let lines: Vec<&str> = log.lines().collect();
+    let thrown = lines
+        .iter()
+        .position(|l| l.contains("d-0 group g1: poll() threw LogTruncationException (orders-0)"))
+        .expect("d-0's poll throws LogTruncationException");
+    let after = &lines[thrown + 1..];
+    assert!(
+        !after.iter().any(|l| l.contains(" d-0 ")),
+        "d-0 does nothing more: {after:?}"
+    );
+    assert!(
+        after
+            .iter()
+            .any(|l| l.contains("group g1: d-0-") && l.contains("expired (session.timeout.ms)")),
+        "the coordinator removes d-0 when its session expires"
+    );
+}
+
 /// The group sweep with idempotence, seed `seed`.
 fn sweep_seed(seed: u64) -> kafkasim::cli::RunSummary {
     let sets = vec!["producer.p1.config.enable.idempotence=true".to_owned()];

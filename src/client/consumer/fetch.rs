@@ -274,10 +274,11 @@ impl Consumer {
                     a.failed = true;
                     a.position = None;
                 }
+                let name = &self.names[&tp];
                 ctx.observe(Obs::Note(format!(
-                    "{}: {why} and auto.offset.reset=none: NoOffsetForPartitionException",
-                    self.names[&tp]
+                    "{name}: {why} and auto.offset.reset=none"
                 )));
+                self.poll_exception = Some(format!("NoOffsetForPartitionException ({name})"));
                 return;
             }
         };

@@ -106,7 +106,9 @@ enum App {
     Committing {
         then_process: Option<Vec<(TopicPartition, u64, Vec<RecordId>)>>,
     },
-    /// Stopped for good (a fenced static member, `auto.offset.reset = none` without offsets).
+    /// Stopped for good: a fenced static member, or `poll()` threw an exception the
+    /// application does not handle (`LogTruncationException`, `NoOffsetForPartitionException`)
+    /// and it exited without closing the consumer.
     Failed,
 }
 
@@ -207,6 +209,8 @@ pub struct Consumer {
     names: BTreeMap<TopicPartition, Arc<str>>,
     /// A `commitSync` failed retriably and is sent again once the coordinator is known.
     retry_commit: bool,
+    /// An exception the fetcher hit, thrown by the application's next `poll()`.
+    poll_exception: Option<String>,
 }
 
 impl Consumer {
@@ -249,6 +253,7 @@ impl Consumer {
             rotation: 0,
             names,
             retry_commit: false,
+            poll_exception: None,
         }
     }
 
@@ -268,6 +273,8 @@ impl Consumer {
                     ctx.now() + millis(self.spec.config.auto_commit_interval_ms);
                 ctx.set_timer(millis(TICK_MS), Timer::Consumer(ConsumerTimer::Tick));
             }
+            // An application that exited runs nothing more: no heartbeats, no requests.
+            ConsumerTimer::Tick if self.app == App::Failed => {}
             ConsumerTimer::Tick => {
                 self.housekeeping(ctx);
                 ctx.set_timer(millis(TICK_MS), Timer::Consumer(ConsumerTimer::Tick));
@@ -356,6 +363,9 @@ impl Consumer {
 
     /// A broker connection closed: what was in flight to it is lost.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx<'_, Node>, peer: NodeId) {
+        if self.app == App::Failed {
+            return;
+        }
         let Some(broker) = self.spec.brokers.iter().position(|&n| n == peer) else {
             return;
         };
@@ -463,6 +473,9 @@ impl Consumer {
         if self.app != App::Polling {
             return;
         }
+        if let Some(exception) = self.poll_exception.take() {
+            return self.exit_application(ctx, &exception);
+        }
         self.last_poll = ctx.now();
         if self.coordinator.is_none() || self.fatal.is_some() {
             return;
@@ -500,6 +513,21 @@ impl Consumer {
             }
             CommitPolicy::AfterProcessing | CommitPolicy::Auto => self.process(ctx, records),
         }
+    }
+
+    /// `poll()` threw `exception` and the application, with no handler for it, exits without
+    /// closing the consumer: it stops polling, committing and heartbeating and sends no
+    /// LeaveGroup, so the coordinator removes the member once its session times out, as after a
+    /// crash.
+    fn exit_application(&mut self, ctx: &mut Ctx<'_, Node>, exception: &str) {
+        ctx.observe(Obs::Note(format!(
+            "group {}: poll() threw {exception}: the application exits without closing the \
+             consumer (no more polls, commits or heartbeats)",
+            self.spec.group
+        )));
+        self.app = App::Failed;
+        self.in_flight.clear();
+        self.retry_commit = false;
     }
 
     /// Starts processing a poll's records: each takes a drawn time, one after another.

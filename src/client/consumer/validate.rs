@@ -9,7 +9,7 @@
 //! truncated under it (an unclean election): with `auto.offset.reset` earliest or latest the
 //! position moves back to the divergence point (Kafka's "Truncation detected … resetting offset
 //! to the first offset known to diverge"); with `none` the application gets
-//! `LogTruncationException` and the partition stops.
+//! `LogTruncationException` from its next `poll()` and, without a handler, exits.
 //!
 //! Left out: the leader epoch `ListOffsets` returns (a position from `auto.offset.reset` is
 //! validated only once records were consumed from it) and validation under the older replication
@@ -104,8 +104,9 @@ impl Consumer {
             a.position = None;
             ctx.observe(Obs::Note(format!(
                 "{name}: log truncation detected: position {asked} is past the end {end_offset} \
-                 of leader epoch {epoch}, and auto.offset.reset=none: LogTruncationException"
+                 of leader epoch {epoch}, and auto.offset.reset=none"
             )));
+            self.poll_exception = Some(format!("LogTruncationException ({name})"));
             return;
         }
         a.position = Some(end_offset);
