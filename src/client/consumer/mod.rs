@@ -18,10 +18,11 @@
 //! committed offset with a leader epoch (KIP-320, `validate`).
 //!
 //! Fault model: a killed consumer restarts as a new member (or as the same static member) and
-//! resumes from committed offsets; a paused one is a zombie until it hears otherwise. Left out:
-//! consumer interceptors, `seek` by the application, pattern subscriptions, incremental fetch
-//! sessions, `isolation.level = read_committed` (no transactions yet) and rack awareness. A
-//! poll's records count as processed when the whole poll is processed.
+//! resumes from committed offsets; a paused one is a zombie until it hears otherwise. An
+//! exception `poll()` throws (`LogTruncationException`, `NoOffsetForPartitionException`) ends
+//! the application, which exits without closing the consumer. Left out: consumer interceptors,
+//! `seek` by the application, pattern subscriptions, incremental fetch sessions and rack
+//! awareness. A poll's records count as processed when the whole poll is processed.
 
 mod fetch;
 mod membership;
