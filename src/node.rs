@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::broker::{Broker, BrokerSpec, BrokerTimer};
 use crate::client::consumer::{Consumer, ConsumerObs, ConsumerSpec, ConsumerTimer};
+use crate::client::pipeline::{Pipeline, PipelineSpec, PipelineTimer};
 use crate::client::producer::{Producer, ProducerSpec, ProducerTimer};
 use crate::client::reader::{Reader, ReaderSpec, ReaderTick};
 use crate::disk::Disk;
@@ -52,6 +53,8 @@ pub enum Timer {
     Reader(ReaderTick),
     /// A consumer's.
     Consumer(ConsumerTimer),
+    /// A pipeline application's (its clients use their own kinds).
+    Pipeline(PipelineTimer),
 }
 
 /// One observation: a line of the short log and, for checkers and charts, a typed event.
@@ -162,6 +165,14 @@ pub enum Obs {
     },
     /// A consumer group member's poll, processing, assignment, position or commit.
     Consumer(ConsumerObs),
+    /// A pipeline turned input records into output records numbered on from `first_output`,
+    /// one each, in order.
+    Transformed {
+        /// The input records.
+        inputs: Vec<RecordId>,
+        /// The first output record.
+        first_output: RecordId,
+    },
     /// Anything else worth a line (metadata service events, elections, client operations).
     Note(String),
 }
@@ -288,6 +299,25 @@ impl fmt::Display for Obs {
                 write!(f, "txn {how} (epoch {epoch}): {span}")
             }
             Obs::Consumer(obs) => obs.fmt(f),
+            Obs::Transformed {
+                inputs,
+                first_output,
+            } => {
+                let last = first_output.n as usize + inputs.len().saturating_sub(1);
+                write!(f, "transform {} record(s)", inputs.len())?;
+                if let (Some(first), Some(end)) = (inputs.first(), inputs.last()) {
+                    write!(
+                        f,
+                        " of producer {} #{}..#{}",
+                        first.producer, first.n, end.n
+                    )?;
+                }
+                write!(
+                    f,
+                    " -> producer {} #{}..#{last}",
+                    first_output.producer, first_output.n
+                )
+            }
             Obs::Note(text) => f.write_str(text),
         }
     }
@@ -306,6 +336,8 @@ pub enum NodeSpec {
     Reader(Box<ReaderSpec>),
     /// A consumer group member.
     Consumer(Box<ConsumerSpec>),
+    /// A pipeline instance.
+    Pipeline(Box<PipelineSpec>),
 }
 
 /// A running process.
@@ -320,6 +352,8 @@ pub enum Node {
     Reader(Box<Reader>),
     /// A consumer group member.
     Consumer(Box<Consumer>),
+    /// A pipeline instance.
+    Pipeline(Box<Pipeline>),
 }
 
 impl Process for Node {
@@ -335,6 +369,7 @@ impl Process for Node {
             NodeSpec::Producer(spec) => Node::Producer(Box::new(Producer::new(spec))),
             NodeSpec::Reader(spec) => Node::Reader(Box::new(Reader::new(spec))),
             NodeSpec::Consumer(spec) => Node::Consumer(Box::new(Consumer::new(spec))),
+            NodeSpec::Pipeline(spec) => Node::Pipeline(Box::new(Pipeline::new(spec))),
         }
     }
 
@@ -345,6 +380,7 @@ impl Process for Node {
             Node::Producer(producer) => producer.on_start(ctx),
             Node::Reader(reader) => reader.on_start(ctx),
             Node::Consumer(consumer) => consumer.on_start(ctx),
+            Node::Pipeline(pipeline) => pipeline.on_start(ctx),
         }
     }
 
@@ -368,6 +404,7 @@ impl Process for Node {
             (Node::Consumer(consumer), Msg::ConsumerReply(resp)) => {
                 consumer.on_consumer_response(ctx, resp)
             }
+            (Node::Pipeline(pipeline), msg) => pipeline.on_message(ctx, from, msg),
             (_, msg) => ctx.observe(Obs::Note(format!("dropped unexpected message {msg:?}"))),
         }
     }
@@ -382,6 +419,7 @@ impl Process for Node {
             (Node::Producer(producer), Timer::Producer(t)) => producer.on_timer(ctx, t),
             (Node::Reader(reader), Timer::Reader(t)) => reader.on_timer(ctx, t),
             (Node::Consumer(consumer), Timer::Consumer(t)) => consumer.on_timer(ctx, t),
+            (Node::Pipeline(pipeline), timer) => pipeline.on_timer(ctx, timer),
             (_, timer) => unreachable!("a timer reached the wrong kind of process: {timer:?}"),
         }
     }
@@ -396,13 +434,18 @@ impl Process for Node {
             Node::Producer(producer) => producer.on_connection_closed(ctx, peer),
             Node::Reader(reader) => reader.on_connection_closed(peer),
             Node::Consumer(consumer) => consumer.on_connection_closed(ctx, peer),
+            Node::Pipeline(pipeline) => pipeline.on_connection_closed(ctx, peer),
         }
     }
 
     fn on_sync_done(&mut self, ctx: &mut Ctx<'_, Self>, token: u64) {
         match self {
             Node::Zk(zk) => with_zk(ctx, |now, out| zk.on_sync_done(now, token, out)),
-            Node::Broker(_) | Node::Producer(_) | Node::Reader(_) | Node::Consumer(_) => {}
+            Node::Broker(_)
+            | Node::Producer(_)
+            | Node::Reader(_)
+            | Node::Consumer(_)
+            | Node::Pipeline(_) => {}
         }
     }
 
@@ -420,7 +463,7 @@ impl Process for Node {
         match self {
             Node::Zk(zk) => zk.check_invariants(),
             Node::Broker(broker) => broker.check_invariants(),
-            Node::Producer(_) | Node::Reader(_) | Node::Consumer(_) => Ok(()),
+            Node::Producer(_) | Node::Reader(_) | Node::Consumer(_) | Node::Pipeline(_) => Ok(()),
         }
     }
 
@@ -428,7 +471,7 @@ impl Process for Node {
         match self {
             Node::Zk(zk) => zk.check_all_invariants(),
             Node::Broker(broker) => broker.check_all_invariants(),
-            Node::Producer(_) | Node::Reader(_) | Node::Consumer(_) => Ok(()),
+            Node::Producer(_) | Node::Reader(_) | Node::Consumer(_) | Node::Pipeline(_) => Ok(()),
         }
     }
 }

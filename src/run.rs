@@ -14,6 +14,7 @@ use crate::broker::BrokerSpec;
 use crate::check::{self, Anomaly, FinalPartition, History, ReplicaView};
 use crate::cli::{AnomalyRecord, RunSummary, Stats};
 use crate::client::consumer::ConsumerSpec;
+use crate::client::pipeline::{PRODUCER_SLOTS, PipelineSpec};
 use crate::client::producer::ProducerSpec;
 use crate::client::reader::ReaderSpec;
 use crate::disk::DiskModel;
@@ -41,9 +42,6 @@ pub struct RunOutcome {
 
 /// Why a scenario cannot run in this build, if it cannot.
 pub fn unsupported(scenario: &Scenario) -> Option<String> {
-    if !scenario.pipelines.is_empty() {
-        return Some("pipelines are not supported yet".into());
-    }
     if let Some(why) = groups_unsupported(scenario) {
         return Some(why);
     }
@@ -53,13 +51,14 @@ pub fn unsupported(scenario: &Scenario) -> Option<String> {
 /// Why the consumer groups of `scenario` do not fit `__consumer_offsets` records, if they do not.
 fn groups_unsupported(scenario: &Scenario) -> Option<String> {
     use crate::group::coordinator::records::{GROUPS_MAX, PARTITIONS_MAX, TOPICS_MAX};
-    if scenario.consumers.is_empty() {
+    if !scenario.uses_consumer_groups() {
         return None;
     }
     let groups: std::collections::BTreeSet<&str> = scenario
         .consumers
         .iter()
         .map(|c| c.group.as_str())
+        .chain(scenario.pipelines.iter().map(|p| p.group.as_str()))
         .collect();
     if groups.len() > GROUPS_MAX || scenario.topics.len() > TOPICS_MAX {
         return Some(format!(
@@ -105,10 +104,124 @@ fn consumer_specs(scenario: &Scenario, brokers: &[NodeId]) -> Vec<NodeSpec> {
                 config: c.config.clone(),
                 validate_positions: scenario.cluster.replication_protocol
                     == crate::scenario::ReplicationProtocol::Kip279,
+                hand_off: false,
             })));
         }
     }
     specs
+}
+
+/// The pipeline specs of `scenario`, one per instance, in node order. Instance `k` (counting
+/// over every pipeline entry) writes its outputs under producer indices from
+/// `producers + k * PRODUCER_SLOTS`, one per boot.
+fn pipeline_specs(scenario: &Scenario, brokers: &[NodeId]) -> Vec<NodeSpec> {
+    let topic_names: Vec<String> = scenario.topics.iter().map(|t| t.name.clone()).collect();
+    let partitions: Vec<u32> = scenario.topics.iter().map(|t| t.partitions).collect();
+    let topic_index = |name: &str| {
+        topic_names
+            .iter()
+            .position(|t| t == name)
+            .expect("validated")
+    };
+    let txn_ids = scenario.transactional_ids();
+    let mut specs = Vec::new();
+    let mut instance = 0usize;
+    for p in &scenario.pipelines {
+        let (input, output) = (topic_index(&p.input), topic_index(&p.output));
+        let consumer_config = p.consumer_config();
+        for name in p.instance_names() {
+            let index = scenario.producers.len() + instance * PRODUCER_SLOTS as usize;
+            instance += 1;
+            let consumer = ConsumerSpec {
+                name: name.as_str().into(),
+                group: p.group.as_str().into(),
+                topics: vec![input as u32],
+                topic_names: topic_names.clone(),
+                partitions: partitions.clone(),
+                brokers: brokers.to_vec(),
+                commit: crate::scenario::CommitPolicy::AfterProcessing,
+                processing_ms: (0, 0),
+                static_membership: false,
+                start_ms: 0,
+                config: consumer_config.clone(),
+                validate_positions: scenario.cluster.replication_protocol
+                    == crate::scenario::ReplicationProtocol::Kip279,
+                hand_off: true,
+            };
+            let mut config = crate::scenario::ProducerConfig {
+                request_timeout_ms: p.config.request_timeout_ms,
+                transaction_timeout_ms: p.config.transaction_timeout_ms,
+                ..Default::default()
+            };
+            if p.exactly_once {
+                config.transactional_id = Some(name.clone());
+            }
+            let producer = ProducerSpec {
+                index: index as u16,
+                brokers: brokers.to_vec(),
+                topic: output as u32,
+                topic_name: p.output.clone(),
+                partitions: scenario.topics[output].partitions,
+                records: 0,
+                rate_per_sec: 1,
+                keys: 0,
+                partition: None,
+                partitioner: crate::scenario::Partitioner::Sticky,
+                // An output record is as large as the input records (from their producer).
+                record_bytes: scenario
+                    .producers
+                    .iter()
+                    .find(|q| q.topic == p.input)
+                    .map_or(DEFAULT_RECORD_BYTES, |q| q.record_bytes),
+                start_ms: 0,
+                transactional_id: p
+                    .exactly_once
+                    .then(|| txn_ids.iter().position(|i| *i == name))
+                    .flatten()
+                    .map(|i| i as u32),
+                records_per_transaction: u64::MAX,
+                abort_every: 0,
+                config,
+            };
+            specs.push(NodeSpec::Pipeline(Box::new(PipelineSpec {
+                name: name.as_str().into(),
+                consumer,
+                producer,
+                exactly_once: p.exactly_once,
+                seek_on_abort: p.seek_on_abort,
+                processing_ms: (p.processing_ms.min_ms, p.processing_ms.max_ms),
+            })));
+        }
+    }
+    specs
+}
+
+/// The node of each producer index: the scenario's producers, then each pipeline instance
+/// once per boot slot (see [`producer_names`]).
+fn producer_nodes(scenario: &Scenario) -> Vec<String> {
+    let mut nodes: Vec<String> = scenario.producers.iter().map(|p| p.name.clone()).collect();
+    for p in &scenario.pipelines {
+        for instance in p.instance_names() {
+            nodes.extend(std::iter::repeat_n(instance, PRODUCER_SLOTS as usize));
+        }
+    }
+    nodes
+}
+
+/// The simulated size of a pipeline's output record when no producer writes its input.
+const DEFAULT_RECORD_BYTES: u32 = 100;
+
+/// The producer names of a run by producer index: the scenario's producers, then each pipeline
+/// instance's boots (`etl-0`, `etl-0#1`, …; see [`pipeline_specs`]).
+fn producer_names(scenario: &Scenario) -> Vec<String> {
+    let mut names: Vec<String> = scenario.producers.iter().map(|p| p.name.clone()).collect();
+    for p in &scenario.pipelines {
+        for instance in p.instance_names() {
+            names.push(instance.clone());
+            names.extend((1..PRODUCER_SLOTS).map(|boot| format!("{instance}#{boot}")));
+        }
+    }
+    names
 }
 
 /// The node specs of every node of `scenario`, in node order.
@@ -152,6 +265,7 @@ fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
         })));
     }
     specs.extend(consumer_specs(scenario, &brokers));
+    specs.extend(pipeline_specs(scenario, &brokers));
     let topics: Vec<(String, u32)> = scenario
         .topics
         .iter()
@@ -265,11 +379,10 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
     let end = sim.now();
     let mut recorder = Recorder::take(&mut sim, recorder);
     let finals = final_reads(&sim, scenario, &mut recorder);
-    recorder.history.producer_crashes = scenario
-        .producers
+    recorder.history.producer_crashes = producer_nodes(scenario)
         .iter()
-        .map(|p| {
-            let node = sim.node_id(&p.name);
+        .map(|name| {
+            let node = sim.node_id(name);
             let crashed = |fault: &FaultAction| match fault {
                 FaultAction::Kill(n) | FaultAction::PowerOff { node: n, .. } => Some(*n) == node,
                 _ => false,
@@ -281,7 +394,13 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
                 .collect()
         })
         .collect();
-    let anomalies = check::check_all(&recorder.history, &finals, end.as_millis());
+    let mut anomalies = check::check_all(&recorder.history, &finals, end.as_millis());
+    let pipelines = pipeline_views(&sim, scenario);
+    anomalies.extend(check::exactly_once::check(
+        &recorder.history,
+        &finals,
+        &pipelines,
+    ));
     let summary = summarize(&sim, scenario, seed, &recorder, &finals, anomalies);
     let dump = options.dump_log.then(|| dump_log(&sim, scenario, &finals));
     let observations = if options.keep_series {
@@ -299,10 +418,56 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
     })
 }
 
+/// What the exactly-once checkers need of each pipeline entry: its topics, its outputs'
+/// producer indices, and its group's committed offsets as the group's coordinator holds them
+/// after settling (what an `OffsetFetch` would answer).
+fn pipeline_views(
+    sim: &Simulator<Node>,
+    scenario: &Scenario,
+) -> Vec<check::exactly_once::PipelineView> {
+    let mut views = Vec::new();
+    let mut first_index = scenario.producers.len();
+    for p in &scenario.pipelines {
+        let slots = p.instances as usize * PRODUCER_SLOTS as usize;
+        let producers = first_index as u16..(first_index + slots) as u16;
+        first_index += slots;
+        let committed = (0..sim.names().len()).find_map(|i| {
+            let Some(Node::Broker(broker)) = sim.process(NodeId::from_index(i)) else {
+                return None;
+            };
+            let coordinator = broker.group_coordinator()?;
+            let partition = coordinator.partition_of(&p.group);
+            if !coordinator.serves(partition) {
+                return None;
+            }
+            let offsets = coordinator.group(&p.group).map(|g| g.offsets.clone());
+            let input = scenario.topics.iter().position(|t| t.name == p.input)? as u32;
+            Some(
+                offsets
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(tp, _)| tp.topic == input)
+                    .map(|(tp, c)| (format!("{}-{}", p.input, tp.partition).into(), c.offset))
+                    .collect(),
+            )
+        });
+        views.push(check::exactly_once::PipelineView {
+            name: p.name.clone(),
+            group: p.group.clone(),
+            input: p.input.clone(),
+            output: p.output.clone(),
+            read_committed: p.consumer_config().isolation_level
+                == crate::scenario::IsolationLevel::ReadCommitted,
+            producers,
+            committed,
+        });
+    }
+    views
+}
+
 /// An empty recorder for a run of `scenario` built as `sim`.
 fn recorder_for(sim: &Simulator<Node>, scenario: &Scenario, settled: SimTime) -> Recorder {
-    let producers = scenario.producers.iter().map(|p| p.name.clone()).collect();
-    let history = History::new(producers, sim.names().to_vec());
+    let history = History::new(producer_names(scenario), sim.names().to_vec());
     let readers = sim.names().len();
     let tail_reader = NodeId::from_index(readers - READERS);
     let final_reader = NodeId::from_index(readers - 1);

@@ -69,14 +69,15 @@ fn a_trace_file_in_a_missing_directory_is_refused_before_running() {
 }
 
 #[test]
-fn a_scenario_needing_what_is_not_built_is_refused_not_faked() {
-    let out = kafkasim(&[
-        "run",
-        "tests/data/eos-pipeline-kip890.toml",
-        "--seed",
-        "3",
-        "--json",
-    ]);
+fn a_scenario_beyond_what_the_model_can_represent_is_refused_not_faked() {
+    // `__consumer_offsets` records name a partition in 16 bits.
+    let scenario = std::fs::read_to_string("tests/data/eos-pipeline-kip890.toml")
+        .unwrap()
+        .replace("partitions = 4\n", "partitions = 70_000\n");
+    let path = std::env::temp_dir().join(format!("kafkasim-big-{}.toml", std::process::id()));
+    std::fs::write(&path, scenario).unwrap();
+    let out = kafkasim(&["run", path.to_str().unwrap(), "--seed", "3", "--json"]);
+    std::fs::remove_file(&path).unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty(), "nothing that looks like a result");
     let err = text(&out.stderr);

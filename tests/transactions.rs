@@ -120,3 +120,21 @@ fn a_new_coordinator_completes_a_commit_prepared_by_the_one_that_died() {
     assert!(log.contains("broker-0 txn tx-t1 PrepareCommit -> CompleteCommit"));
     assert_eq!(committed_numbers(&outcome, "orders-0", 0), [0]);
 }
+
+#[test]
+fn a_late_end_txn_commits_the_next_transaction_half_way_unless_kip_890_fences_it() {
+    let path = "scenarios/t2-late-end-txn-torn-transaction.toml";
+    let classic = run_file(path, &[]);
+    assert_eq!(kinds(&classic), vec!["liveness", "torn-transaction"]);
+    // p1-2 is visible; p1-3 sits in a transaction no marker closes.
+    assert_eq!(committed_numbers(&classic, "orders-0", 0), vec![0, 1, 2]);
+    let kip_890 = run_file(path, &["cluster.transactions.protocol=kip-890"]);
+    assert!(
+        kinds(&kip_890).is_empty(),
+        "{:?}",
+        kip_890.summary.anomalies
+    );
+    assert_eq!(committed_numbers(&kip_890, "orders-0", 0), vec![0, 1, 2, 3]);
+    let log = kip_890.log.as_deref().expect("the log was kept");
+    assert!(log.contains("EndTxn refused: PRODUCER_FENCED"));
+}

@@ -110,7 +110,6 @@ impl Broker {
 
     /// Does what the coordinator asked, including the appends and what their failures ask.
     fn apply_group_actions(&mut self, ctx: &mut Ctx<'_, Node>, mut actions: Vec<Action>) {
-        let now = ctx.now();
         let mut i = 0;
         while i < actions.len() {
             match std::mem::replace(&mut actions[i], Action::Note(String::new())) {
@@ -121,22 +120,15 @@ impl Broker {
                     partition,
                     records,
                     then,
+                } => actions.extend(self.append_for_group(ctx, partition, None, records, then)),
+                Action::AppendTransactional {
+                    partition,
+                    producer,
+                    records,
+                    then,
                 } => {
-                    let mut more = Vec::new();
-                    match self.append_group_records(ctx, partition, records) {
-                        Ok((tp, required)) => {
-                            if let Some(c) = self.coordinator() {
-                                c.append_started(now, partition, required, then);
-                            }
-                            self.update_hw(ctx, tp);
-                        }
-                        Err(error) => {
-                            if let Some(c) = self.coordinator() {
-                                c.append_failed(now, then, error, &mut more);
-                            }
-                        }
-                    }
-                    actions.extend(more);
+                    let producer = Some(producer);
+                    actions.extend(self.append_for_group(ctx, partition, producer, records, then))
                 }
             }
             i += 1;
@@ -144,11 +136,40 @@ impl Broker {
         self.arm_group_timer(ctx);
     }
 
+    /// Appends the coordinator's records (as `producer`'s transactional batch, if given) and
+    /// tells it the append started, or failed and what that asks.
+    fn append_for_group(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        partition: u32,
+        producer: Option<(i64, i16)>,
+        records: Vec<Record>,
+        then: crate::group::coordinator::AfterAppend,
+    ) -> Vec<Action> {
+        let now = ctx.now();
+        let mut more = Vec::new();
+        match self.append_group_records(ctx, partition, producer, records) {
+            Ok((tp, required)) => {
+                if let Some(c) = self.coordinator() {
+                    c.append_started(now, partition, required, then);
+                }
+                self.update_hw(ctx, tp);
+            }
+            Err(error) => {
+                if let Some(c) = self.coordinator() {
+                    c.append_failed(now, then, error, &mut more);
+                }
+            }
+        }
+        more
+    }
+
     /// Appends the coordinator's records to offsets partition `partition` as its leader.
     fn append_group_records(
         &mut self,
         ctx: &mut Ctx<'_, Node>,
         partition: u32,
+        producer: Option<(i64, i16)>,
         records: Vec<Record>,
     ) -> Result<(TopicPartition, u64), KafkaError> {
         let topic = self
@@ -158,15 +179,18 @@ impl Broker {
             .ok_or(KafkaError::NotLeaderOrFollower)?
             .offsets_topic;
         let tp = TopicPartition { topic, partition };
-        self.append_internal(ctx, tp, records)
+        self.append_internal(ctx, tp, producer, records)
     }
 
-    /// Appends a coordinator's records (no producer id) to internal partition `tp` as its
-    /// leader, refused below `min.insync.replicas`; returns the offset the HW must reach.
+    /// Appends a coordinator's records to internal partition `tp` as its leader, refused below
+    /// `min.insync.replicas`; returns the offset the HW must reach. The batch has no producer
+    /// id, or is `producer`'s transactional batch (offsets sent with a transaction; Kafka
+    /// writes them without a sequence number).
     pub(super) fn append_internal(
         &mut self,
         ctx: &mut Ctx<'_, Node>,
         tp: TopicPartition,
+        producer: Option<(i64, i16)>,
         records: Vec<Record>,
     ) -> Result<(TopicPartition, u64), KafkaError> {
         let min_isr = self.hw_rule(tp).min_insync_replicas;
@@ -177,19 +201,29 @@ impl Broker {
             .filter(|p| p.is_leader())
             .ok_or(KafkaError::NotLeaderOrFollower)?;
         isr::check_enough_replicas(leader.isr_size(), min_isr)?;
+        if let Some((producer_id, producer_epoch)) = producer {
+            // A fenced producer's offsets are refused like its produce would be.
+            leader.log.check_marker(producer_id, producer_epoch)?;
+        }
         let batch = RecordBatch {
             base_offset: 0,
             partition_leader_epoch: 0,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
+            producer_id: producer.map_or(NO_PRODUCER_ID, |p| p.0),
+            producer_epoch: producer.map_or(NO_PRODUCER_EPOCH, |p| p.1),
             base_sequence: NO_SEQUENCE,
-            transactional: false,
+            transactional: producer.is_some(),
             control: None,
             max_timestamp_ms: now.as_millis(),
             records: records.into(),
         };
+        let count = batch.records.len() as u64;
         let mut ops = Vec::new();
         let (_, required) = leader.append_as_leader(batch, now, &mut ops);
+        leader.maybe_flush(
+            count,
+            self.spec.config.log_flush_interval_messages,
+            &mut ops,
+        );
         ctx.observe(leader.leo_obs());
         push_disk_ops(ctx, ops);
         self.wake_fetches_for(ctx, tp);
@@ -213,9 +247,12 @@ impl Broker {
         for (partition, leads) in leading {
             let owned = self.coordinator().is_some_and(|c| c.owns(partition));
             if leads && !owned {
-                let records = self.internal_records(TopicPartition { topic, partition });
+                let tp = TopicPartition { topic, partition };
+                let log = &self.partitions[&tp].log;
+                let batches: Vec<RecordBatch> =
+                    log.batches_from(log.log_start_offset()).cloned().collect();
                 if let Some(c) = self.coordinator() {
-                    c.load(now, partition, records.iter(), &mut out);
+                    c.load_batches(now, partition, batches.iter(), &mut out);
                 }
             } else if !leads
                 && owned
@@ -264,6 +301,25 @@ impl Broker {
         log.batches_from(log.log_start_offset())
             .flat_map(|b| b.records.iter().copied())
             .collect()
+    }
+
+    /// A transaction marker on `tp` is replicated: if `tp` is an offsets partition, the
+    /// producer's pending offsets there are committed or dropped.
+    pub(super) fn on_offsets_marker(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        tp: TopicPartition,
+        producer_id: i64,
+        result: crate::record::ControlType,
+    ) {
+        let Some(partition) = self.offsets_partition(tp) else {
+            return;
+        };
+        let mut out = Vec::new();
+        if let Some(c) = self.groups.as_mut() {
+            c.on_txn_completed(partition, producer_id, result, &mut out);
+        }
+        self.apply_group_actions(ctx, out);
     }
 
     /// The group coordinator, for inspection.

@@ -114,7 +114,7 @@ impl BrokerSpec {
 /// `FindCoordinator`) and the coordinator spec, when the scenario has consumers. Its replicas are
 /// assigned like a topic's; it is never deleted by retention (Kafka compacts it instead).
 fn offsets_topic(scenario: &Scenario) -> Option<(TopicSpec, CoordinatorSpec)> {
-    if scenario.consumers.is_empty() {
+    if !scenario.uses_consumer_groups() {
         return None;
     }
     let config = &scenario.cluster.config;
@@ -131,6 +131,12 @@ fn offsets_topic(scenario: &Scenario) -> Option<(TopicSpec, CoordinatorSpec)> {
             groups.push(c.group.as_str().into());
         }
         clients.extend(c.instance_names().into_iter().map(Arc::from));
+    }
+    for p in &scenario.pipelines {
+        if !groups.iter().any(|g| **g == *p.group) {
+            groups.push(p.group.as_str().into());
+        }
+        clients.extend(p.instance_names().into_iter().map(Arc::from));
     }
     let coordinator = CoordinatorSpec {
         groups,
@@ -167,6 +173,11 @@ fn transaction_state_topic(scenario: &Scenario) -> Option<(TopicSpec, TxnCoordin
         partitions: config.transaction_state_log_num_partitions,
         protocol: scenario.cluster.transactions_protocol,
         abort_check_interval_ms: config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+        // `__consumer_offsets` is the topic after the scenario's (see `for_scenario`).
+        offsets_topic: scenario.uses_consumer_groups().then_some((
+            scenario.topics.len() as u32,
+            config.offsets_topic_num_partitions,
+        )),
     };
     Some((spec, coordinator))
 }

@@ -24,6 +24,9 @@ use crate::txn::{TxnAction, TxnCoordinator};
 struct MarkerWait {
     from: NodeId,
     correlation: u64,
+    /// The producer whose transaction the markers end, and how.
+    producer_id: i64,
+    result: ControlType,
     results: Vec<(TopicPartition, Result<(), KafkaError>)>,
     /// (index in `results`, partition, offset the HW must reach).
     waiting: Vec<(usize, TopicPartition, u64)>,
@@ -231,7 +234,7 @@ impl Broker {
             .as_ref()
             .ok_or(KafkaError::NotLeaderOrFollower)?
             .state_topic;
-        self.append_internal(ctx, TopicPartition { topic, partition }, records)
+        self.append_internal(ctx, TopicPartition { topic, partition }, None, records)
     }
 
     /// Sends one `WriteTxnMarkers` per leader; partitions without a known leader fail (retried).
@@ -284,6 +287,8 @@ impl Broker {
         let mut wait = MarkerWait {
             from,
             correlation,
+            producer_id: (marker.0).0,
+            result: marker.1,
             results: Vec::new(),
             waiting: Vec::new(),
         };
@@ -337,6 +342,8 @@ impl Broker {
         };
         let mut ops = Vec::new();
         let (offset, required) = partition.append_as_leader(batch, now, &mut ops);
+        // A control batch is one record to `log.flush.interval.messages`.
+        partition.maybe_flush(1, self.spec.config.log_flush_interval_messages, &mut ops);
         ctx.observe(partition.leo_obs());
         ctx.observe(Obs::Note(format!(
             "{} {result} marker at {offset} for producer {producer_id} epoch {producer_epoch} \
@@ -383,6 +390,13 @@ impl Broker {
         }
         for i in done.into_iter().rev() {
             let wait = self.txn.waits.remove(i);
+            // Kafka's `onTransactionCompleted`: offsets sent with the transaction apply (or
+            // drop) once its marker on their offsets partition is replicated.
+            for (tp, result) in &wait.results {
+                if result.is_ok() {
+                    self.on_offsets_marker(ctx, *tp, wait.producer_id, wait.result);
+                }
+            }
             let response = TxnResponse::WriteTxnMarkers {
                 correlation: wait.correlation,
                 partitions: wait.results,

@@ -29,6 +29,10 @@ pub enum ConsumerEvent {
         count: u64,
         /// The first record.
         first: RecordId,
+        /// Whether the member reads `read_committed`.
+        read_committed: bool,
+        /// The position after the poll (past markers and aborted records among its records).
+        end: u64,
     },
     /// The member received its assignment: partitions it did not own before start afresh;
     /// partitions it keeps (cooperative, or a re-assignment without revocation) go on.
@@ -97,6 +101,8 @@ impl Consumption {
                 partition,
                 offset,
                 ids,
+                read_committed,
+                end,
             } => {
                 let Some(&first) = ids.first() else {
                     return;
@@ -117,6 +123,8 @@ impl Consumption {
                         offset: *offset,
                         count: ids.len() as u64,
                         first,
+                        read_committed: *read_committed,
+                        end: *end,
                     },
                 ));
             }

@@ -68,6 +68,9 @@ pub struct History {
     pub consumption: super::consumption::Consumption,
     /// Transactions as their producers saw them end, in order.
     pub transactions: Vec<TxnOutcome>,
+    /// The input record each pipeline output record was made from, by the output's producer
+    /// index and then record number.
+    pub origins: Vec<Vec<Option<RecordId>>>,
 }
 
 /// A transaction its producer saw end.
@@ -206,8 +209,34 @@ impl History {
                 epoch: *epoch,
                 records: records.clone(),
             }),
+            Obs::Transformed {
+                inputs,
+                first_output,
+            } => {
+                let producer = usize::from(first_output.producer);
+                if self.origins.len() <= producer {
+                    self.origins.resize_with(producer + 1, Vec::new);
+                }
+                let origins = &mut self.origins[producer];
+                let last = first_output.n as usize + inputs.len();
+                if origins.len() < last {
+                    origins.resize(last, None);
+                }
+                for (k, input) in inputs.iter().enumerate() {
+                    origins[first_output.n as usize + k] = Some(*input);
+                }
+            }
             _ => {}
         }
+    }
+
+    /// The input record pipeline output `id` was made from, if it is a pipeline's output.
+    pub fn origin(&self, id: RecordId) -> Option<RecordId> {
+        self.origins
+            .get(usize::from(id.producer))
+            .and_then(|o| o.get(id.n as usize))
+            .copied()
+            .flatten()
     }
 
     /// Whether the producer of `id` crashed after `sent_at`, taking the send's outcome with it.

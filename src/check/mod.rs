@@ -8,6 +8,7 @@ pub mod consumption;
 mod divergence;
 mod double_ownership;
 mod duplicate;
+pub mod exactly_once;
 mod history;
 mod inconsistent_offsets;
 mod liveness;

@@ -12,8 +12,15 @@ use super::{Anomaly, FinalPartition, History};
 use crate::scenario::AnomalyKind;
 use crate::sim::NodeId;
 
-/// Whether any replica of the final log (or the final read) holds a record in `[from, to)`.
-fn holds_records(finals: &[FinalPartition], partition: &str, from: u64, to: u64) -> bool {
+/// Whether any replica of the final log (or the final read) holds a record in `[from, to)`; for
+/// a `read_committed` member, a record its isolation level shows (the final `read_committed`
+/// read, when the run has one): records of aborted transactions are passed over legitimately.
+fn holds_records(
+    finals: &[FinalPartition],
+    partition: &str,
+    (from, to): (u64, u64),
+    read_committed: bool,
+) -> bool {
     let Some(f) = finals.iter().find(|f| &*f.name == partition) else {
         return false;
     };
@@ -21,6 +28,9 @@ fn holds_records(finals: &[FinalPartition], partition: &str, from: u64, to: u64)
         let k = records.partition_point(|(o, _)| *o < from);
         records.get(k).is_some_and(|(o, _)| *o < to)
     };
+    if read_committed && let Some(visible) = &f.read_committed {
+        return any_in(visible);
+    }
     f.read.as_deref().is_some_and(any_in) || f.replicas.iter().any(|r| any_in(&r.records))
 }
 
@@ -42,15 +52,17 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
             ConsumerEvent::Poll {
                 partition,
                 offset,
-                count,
                 first,
+                read_committed,
+                end: poll_end,
                 ..
             } => {
                 let key = (*node, partition.clone());
                 let name = &history.nodes[node.index()];
                 if let Some(&end) = ends.get(&key) {
                     let record = history.record_name(*first);
-                    if *offset > end && holds_records(finals, partition, end, *offset) {
+                    let skipped = (end, *offset);
+                    if *offset > end && holds_records(finals, partition, skipped, *read_committed) {
                         anomalies.push(Anomaly {
                             kind: AnomalyKind::PollSkip,
                             partition: partition.to_string(),
@@ -77,7 +89,7 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
                         });
                     }
                 }
-                ends.insert(key, offset + count);
+                ends.insert(key, *poll_end);
             }
         }
     }
@@ -148,6 +160,8 @@ mod tests {
                 producer: 0,
                 n: offset as u32,
             },
+            read_committed: false,
+            end: offset + count,
         }
     }
 

@@ -14,7 +14,10 @@
 
 mod expiry;
 mod idempotent;
+mod pipeline;
 mod transactional;
+
+pub use transactional::SendOffsets;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -142,6 +145,9 @@ pub struct Producer {
     init_not_before: SimTime,
     /// The transactional producer's state (none without a `transactional.id`).
     txn: Option<transactional::TxnClient>,
+    /// Records whose send failed for good (a pipeline that is not exactly-once must not commit
+    /// its input past them).
+    failed_sends: u64,
 }
 
 impl Producer {
@@ -178,6 +184,7 @@ impl Producer {
             init_in_flight: None,
             init_not_before: SimTime::ZERO,
             txn: spec.transactional_id.map(transactional::TxnClient::new),
+            failed_sends: 0,
         }
     }
 
@@ -271,14 +278,25 @@ impl Producer {
         let n = self.next_record;
         self.next_record += 1;
         let key = (self.spec.keys > 0).then(|| (n % self.spec.keys) as u32);
+        let id = RecordId {
+            producer: self.spec.index,
+            n: n as u32,
+        };
+        let ready = self.accumulate(ctx, id, key);
+        if self.txn.is_some() {
+            self.on_txn_record(ctx, id);
+            return true;
+        }
+        ready
+    }
+
+    /// Partitions a record and appends it to its partition's open batch (or a new one); returns
+    /// whether a batch may be sent now.
+    fn accumulate(&mut self, ctx: &mut Ctx<'_, Node>, id: RecordId, key: Option<u32>) -> bool {
         let partition = match (self.spec.partition, key) {
             (Some(p), _) => p,
             (None, Some(k)) => self.key_partitions[k as usize],
             (None, None) => self.null_key.partition(self.spec.partitions, ctx.rng()),
-        };
-        let id = RecordId {
-            producer: self.spec.index,
-            n: n as u32,
         };
         let record = Record {
             id,
@@ -319,10 +337,6 @@ impl Producer {
         let linger = millis(self.spec.config.linger_ms);
         if new_batch && !full && linger > SimDuration::ZERO {
             self.wake_at(ctx, now + linger);
-        }
-        if self.txn.is_some() {
-            self.on_txn_record(ctx, id);
-            return true;
         }
         full || linger == SimDuration::ZERO
     }
@@ -507,13 +521,14 @@ impl Producer {
     }
 
     fn fail(
-        &self,
+        &mut self,
         ctx: &mut Ctx<'_, Node>,
         partition: u32,
         batch: &Batch,
         definite: bool,
         error: KafkaError,
     ) {
+        self.failed_sends += batch.records.len() as u64;
         let partition = self.names[partition as usize].clone();
         for record in &batch.records {
             ctx.observe(Obs::SendFailed {

@@ -7,7 +7,9 @@
 //! them all. Each unordered pair of nodes shares one connection with a generation number; closing
 //! it (a cut, or a peer killed) bumps the generation, so everything still in flight on it is
 //! dropped at delivery, and both ends are told the connection closed — which is how clients see
-//! disconnects. A send over an unreachable link is dropped silently, as a SYN into a partition
+//! disconnects. A client that closes a connection itself (a request timed out) closes it the way
+//! TCP does: what it already sent still arrives (its bytes precede the FIN) and may be served,
+//! but nothing comes back on the old connection. A send over an unreachable link is dropped silently, as a SYN into a partition
 //! is: the sender learns only through its own request timeout.
 //!
 //! Also modelled: uniform latency with an optional long tail, random packet loss (in parts per
@@ -136,6 +138,9 @@ struct Link {
 struct Connection {
     /// Bumped on every close; in-flight messages of older generations are dropped.
     generation: u32,
+    /// After a graceful close by one end: that end, and the generation whose messages from it
+    /// are still delivered.
+    draining: Option<(NodeId, u32)>,
     /// Whether a message was sent since the last close (so a close is worth announcing).
     open: bool,
 }
@@ -236,14 +241,31 @@ impl Network {
 
     /// Whether a message sent on `generation` may still be delivered.
     pub fn is_current(&self, from: NodeId, to: NodeId, generation: u32) -> bool {
-        self.connections[pair(from, to, self.n)].generation == generation
+        let connection = &self.connections[pair(from, to, self.n)];
+        connection.generation == generation || connection.draining == Some((from, generation))
     }
 
     /// Closes the connection between `a` and `b`; returns whether it was open.
     pub fn close(&mut self, a: NodeId, b: NodeId) -> bool {
         let connection = &mut self.connections[pair(a, b, self.n)];
         connection.generation = connection.generation.wrapping_add(1);
+        connection.draining = None;
         std::mem::replace(&mut connection.open, false)
+    }
+
+    /// `closer` closes its connection to `peer` (TCP's FIN): messages `closer` already sent still
+    /// arrive, messages toward it are dropped, and a new connection's messages may overtake the
+    /// old one's. Returns whether the connection was open.
+    pub fn close_gracefully(&mut self, closer: NodeId, peer: NodeId) -> bool {
+        let connection = &mut self.connections[pair(closer, peer, self.n)];
+        let draining = (closer, connection.generation);
+        let was_open = self.close(closer, peer);
+        self.connections[pair(closer, peer, self.n)].draining = Some(draining);
+        // The next connection's messages are not ordered behind the old one's.
+        for (from, to) in [(closer, peer), (peer, closer)] {
+            self.links[from.index() * self.n + to.index()].last_delivery = SimTime::ZERO;
+        }
+        was_open
     }
 
     /// Closes every connection of `node`; returns the peers whose connection was open.
@@ -349,5 +371,35 @@ mod tests {
         assert_eq!(net.cut_links(), [(a, b)]);
         net.heal();
         assert!(net.cut_links().is_empty());
+    }
+
+    #[test]
+    fn a_graceful_close_delivers_what_the_closer_sent_and_drops_what_comes_back() {
+        let mut net = net(2);
+        let mut rng = RootRng::new(5).fork(Stream::Network);
+        let (client, broker) = (NodeId::from_index(0), NodeId::from_index(1));
+        let generation = |outcome| match outcome {
+            SendOutcome::Deliver { generation, .. } => generation,
+            other => panic!("connected nodes deliver: {other:?}"),
+        };
+        let request = generation(net.send(SimTime::ZERO, client, broker, &mut rng));
+        let response = generation(net.send(SimTime::ZERO, broker, client, &mut rng));
+        assert!(
+            net.close_gracefully(client, broker),
+            "the connection was open"
+        );
+        assert!(
+            net.is_current(client, broker, request),
+            "the request still arrives"
+        );
+        assert!(
+            !net.is_current(broker, client, response),
+            "the answer is dropped"
+        );
+        net.close(client, broker);
+        assert!(
+            !net.is_current(client, broker, request),
+            "a later close drops it too"
+        );
     }
 }

@@ -144,6 +144,24 @@ pub enum ConsumerRequest {
         /// Next offset to read and its leader epoch, per partition.
         offsets: Vec<(TopicPartition, CommittedOffset)>,
     },
+    /// Store offsets as part of a transaction (`sendOffsetsToTransaction`): pending until the
+    /// transaction's marker, fenced by generation and member id (KIP-447).
+    TxnOffsetCommit {
+        /// Matches the response to the request.
+        correlation: u64,
+        /// The group.
+        group: Arc<str>,
+        /// The transactional producer's id and epoch.
+        producer: (i64, i16),
+        /// The consumer's generation (the group metadata the application passed).
+        generation: i32,
+        /// The consumer's member id.
+        member_id: Arc<str>,
+        /// `group.instance.id` of a static member.
+        group_instance_id: Option<Arc<str>>,
+        /// Next offset to read, per partition.
+        offsets: Vec<(TopicPartition, u64)>,
+    },
     /// Read committed offsets.
     OffsetFetch {
         /// Matches the response to the request.
@@ -152,6 +170,9 @@ pub enum ConsumerRequest {
         group: Arc<str>,
         /// The partitions asked about.
         partitions: Vec<TopicPartition>,
+        /// KIP-447's `require_stable` (read_committed consumers): a partition with offsets
+        /// pending in a transaction is answered `UNSTABLE_OFFSET_COMMIT`.
+        require_stable: bool,
     },
     /// Offsets of partition leaders' logs.
     ListOffsets {
@@ -219,6 +240,13 @@ pub enum ConsumerResponse {
         /// Committed, or why not.
         result: Result<(), KafkaError>,
     },
+    /// TxnOffsetCommit answer (one error for all partitions).
+    TxnOffsetCommit {
+        /// The request's correlation id.
+        correlation: u64,
+        /// Stored as pending, or why not.
+        result: Result<(), KafkaError>,
+    },
     /// Committed offsets.
     OffsetFetch {
         /// The request's correlation id.
@@ -245,6 +273,7 @@ impl ConsumerRequest {
             | ConsumerRequest::Heartbeat { correlation, .. }
             | ConsumerRequest::LeaveGroup { correlation, .. }
             | ConsumerRequest::OffsetCommit { correlation, .. }
+            | ConsumerRequest::TxnOffsetCommit { correlation, .. }
             | ConsumerRequest::OffsetFetch { correlation, .. }
             | ConsumerRequest::ListOffsets { correlation, .. } => *correlation,
         }
@@ -259,6 +288,7 @@ impl ConsumerRequest {
             | ConsumerRequest::Heartbeat { group, .. }
             | ConsumerRequest::LeaveGroup { group, .. }
             | ConsumerRequest::OffsetCommit { group, .. }
+            | ConsumerRequest::TxnOffsetCommit { group, .. }
             | ConsumerRequest::OffsetFetch { group, .. } => Some(group),
             ConsumerRequest::ListOffsets { .. } => None,
         }
@@ -293,6 +323,10 @@ impl ConsumerRequest {
                 correlation,
                 result: Err(error),
             },
+            ConsumerRequest::TxnOffsetCommit { .. } => ConsumerResponse::TxnOffsetCommit {
+                correlation,
+                result: Err(error),
+            },
             ConsumerRequest::OffsetFetch { .. } => ConsumerResponse::OffsetFetch {
                 correlation,
                 result: Err(error),
@@ -315,6 +349,7 @@ impl ConsumerResponse {
             | ConsumerResponse::Heartbeat { correlation, .. }
             | ConsumerResponse::LeaveGroup { correlation, .. }
             | ConsumerResponse::OffsetCommit { correlation, .. }
+            | ConsumerResponse::TxnOffsetCommit { correlation, .. }
             | ConsumerResponse::OffsetFetch { correlation, .. }
             | ConsumerResponse::ListOffsets { correlation, .. } => *correlation,
         }

@@ -59,6 +59,9 @@ pub enum KafkaError {
     TransactionCoordinatorFenced,
     /// The producer id does not belong to the transactional id.
     InvalidProducerIdMapping,
+    /// A transaction holds pending offsets for the partition: a `require_stable` OffsetFetch
+    /// must wait for its marker (KIP-447).
+    UnstableOffsetCommit,
 }
 
 impl KafkaError {
@@ -91,6 +94,7 @@ impl KafkaError {
             KafkaError::InvalidTxnState => "INVALID_TXN_STATE",
             KafkaError::TransactionCoordinatorFenced => "TRANSACTION_COORDINATOR_FENCED",
             KafkaError::InvalidProducerIdMapping => "INVALID_PRODUCER_ID_MAPPING",
+            KafkaError::UnstableOffsetCommit => "UNSTABLE_OFFSET_COMMIT",
         }
     }
 
@@ -109,6 +113,7 @@ impl KafkaError {
                 | KafkaError::UnknownTopicOrPartition
                 | KafkaError::CoordinatorLoadInProgress
                 | KafkaError::ConcurrentTransactions
+                | KafkaError::UnstableOffsetCommit
         )
     }
 }

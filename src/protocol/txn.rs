@@ -5,8 +5,10 @@
 //! other clients' handlers never see them.
 //!
 //! A transactional id travels as its index among the run's transactional ids (the coordinator
-//! spec names them). Left out: `TxnOffsetCommit` (offsets sent with a transaction), the KIP-890
-//! verification-only `AddPartitionsToTxn` a partition leader sends, and request versions.
+//! spec names them). `TxnOffsetCommit` goes to the group coordinator, so it is a
+//! [`super::ConsumerRequest`]. Left out: the KIP-890 verification-only `AddPartitionsToTxn` a partition leader sends, and request versions.
+
+use std::sync::Arc;
 
 use super::{BrokerId, KafkaError, TopicPartition};
 use crate::record::ControlType;
@@ -43,6 +45,18 @@ pub enum TxnRequest {
         producer: ProducerIdEpoch,
         /// The partitions.
         partitions: Vec<TopicPartition>,
+    },
+    /// Adds the group's `__consumer_offsets` partition to the ongoing transaction, so its
+    /// offsets get the transaction's marker (`sendOffsetsToTransaction`, first step).
+    AddOffsetsToTxn {
+        /// Matches the response to the request.
+        correlation: u64,
+        /// The transactional id's index.
+        txn: u32,
+        /// The producer's id and epoch.
+        producer: ProducerIdEpoch,
+        /// The consumer group whose offsets the transaction will carry.
+        group: Arc<str>,
     },
     /// Ends the ongoing transaction: commit or abort.
     EndTxn {
@@ -94,6 +108,13 @@ pub enum TxnResponse {
         /// Ok, or the error for every partition.
         result: Result<(), KafkaError>,
     },
+    /// Whether the group's offsets partition was added.
+    AddOffsetsToTxn {
+        /// The request's correlation id.
+        correlation: u64,
+        /// Ok, or why not.
+        result: Result<(), KafkaError>,
+    },
     /// Whether the transaction ended; under KIP-890 the answer carries the bumped epoch.
     EndTxn {
         /// The request's correlation id.
@@ -117,6 +138,7 @@ impl TxnRequest {
             TxnRequest::FindCoordinator { correlation, .. }
             | TxnRequest::InitProducerId { correlation, .. }
             | TxnRequest::AddPartitionsToTxn { correlation, .. }
+            | TxnRequest::AddOffsetsToTxn { correlation, .. }
             | TxnRequest::EndTxn { correlation, .. }
             | TxnRequest::WriteTxnMarkers { correlation, .. } => *correlation,
         }
@@ -135,6 +157,10 @@ impl TxnRequest {
                 result: Err(error),
             },
             TxnRequest::AddPartitionsToTxn { .. } => TxnResponse::AddPartitionsToTxn {
+                correlation,
+                result: Err(error),
+            },
+            TxnRequest::AddOffsetsToTxn { .. } => TxnResponse::AddOffsetsToTxn {
                 correlation,
                 result: Err(error),
             },

@@ -87,6 +87,11 @@ impl Scenario {
                 ids.push(id);
             }
         }
+        // An exactly-once pipeline instance's `transactional.id` is its node name (KIP-447: one
+        // id per instance, zombies fenced through the group's generation).
+        for p in self.pipelines.iter().filter(|p| p.exactly_once) {
+            ids.extend(p.instance_names());
+        }
         ids
     }
 

@@ -133,7 +133,7 @@ pub enum Effect<P: Process> {
     Disk(DiskOp),
     /// Record an observation in the trace.
     Observe(P::Observation),
-    /// Close the connection to a peer (the peer is told; what is in flight on it is dropped).
+    /// Close the connection to a peer (the peer is told; what this node sent still arrives).
     Disconnect(NodeId),
 }
 
@@ -141,6 +141,7 @@ pub enum Effect<P: Process> {
 pub struct Ctx<'a, P: Process> {
     pub(crate) now: SimTime,
     pub(crate) node: NodeId,
+    pub(crate) incarnation: u32,
     pub(crate) rng: &'a mut SimRng,
     pub(crate) disk: &'a Disk,
     pub(crate) effects: &'a mut Vec<Effect<P>>,
@@ -160,6 +161,7 @@ impl<'a, P: Process> Ctx<'a, P> {
         Ctx {
             now,
             node,
+            incarnation: 1,
             rng,
             disk,
             effects,
@@ -177,6 +179,11 @@ impl<'a, P: Process> Ctx<'a, P> {
         self.node
     }
 
+    /// Which boot of its node this process is: 1 for the first, 2 after one restart, …
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
     /// This process's own seeded RNG.
     pub fn rng(&mut self) -> &mut SimRng {
         self.rng
@@ -192,8 +199,9 @@ impl<'a, P: Process> Ctx<'a, P> {
         self.effects.push(Effect::Send { to, msg });
     }
 
-    /// Closes the connection to `peer`, as a client does when a request times out: what is in
-    /// flight on it is dropped and the peer hears the close. The next send opens a new one.
+    /// Closes the connection to `peer`, as a client does when a request times out: what it
+    /// already sent still arrives (and may be served), answers on it are dropped, and the peer
+    /// hears the close. The next send opens a new one.
     pub fn disconnect(&mut self, peer: NodeId) {
         self.effects.push(Effect::Disconnect(peer));
     }

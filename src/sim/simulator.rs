@@ -482,6 +482,7 @@ impl<P: Process> Simulator<P> {
         let mut ctx = Ctx {
             now: self.now,
             node,
+            incarnation: slot.incarnation,
             rng: &mut slot.rng,
             disk: &slot.disk,
             effects: &mut effects,
@@ -541,7 +542,7 @@ impl<P: Process> Simulator<P> {
             }
             Effect::Disk(op) => self.apply_disk_op(node, incarnation, op),
             Effect::Disconnect(peer) => {
-                if self.network.close(node, peer) {
+                if self.network.close_gracefully(node, peer) {
                     self.notify_closed(peer, node);
                 }
             }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use super::{AfterAppend, PRODUCER_ID_BASE, TxnAction, TxnCoordinator, TxnEntry, TxnMetadata};
 use super::{TxnState, records};
-use crate::protocol::{KafkaError, TxnRequest, TxnResponse};
+use crate::protocol::{KafkaError, TopicPartition, TxnRequest, TxnResponse};
 use crate::scenario::TransactionsProtocol;
 use crate::sim::{NodeId, SimTime};
 
@@ -24,6 +24,7 @@ impl TxnCoordinator {
         let txn = match &request {
             TxnRequest::InitProducerId { txn, .. }
             | TxnRequest::AddPartitionsToTxn { txn, .. }
+            | TxnRequest::AddOffsetsToTxn { txn, .. }
             | TxnRequest::EndTxn { txn, .. } => *txn,
             TxnRequest::FindCoordinator { .. } | TxnRequest::WriteTxnMarkers { .. } => return,
         };
@@ -45,7 +46,29 @@ impl TxnCoordinator {
                 ..
             } => {
                 let partitions = partitions.into_iter().collect();
-                self.add_partitions(now, txn, producer, partitions, (from, correlation), out)
+                let ok = TxnResponse::AddPartitionsToTxn {
+                    correlation,
+                    result: Ok(()),
+                };
+                self.add_partitions(now, txn, producer, partitions, (from, ok), out)
+            }
+            TxnRequest::AddOffsetsToTxn {
+                correlation,
+                producer,
+                group,
+                ..
+            } => {
+                let ok = TxnResponse::AddOffsetsToTxn {
+                    correlation,
+                    result: Ok(()),
+                };
+                match self.offsets_partition(&group) {
+                    Some(tp) => {
+                        let partitions = BTreeSet::from([tp]);
+                        self.add_partitions(now, txn, producer, partitions, (from, ok), out)
+                    }
+                    None => Err((KafkaError::CoordinatorNotAvailable, ok)),
+                }
             }
             TxnRequest::EndTxn {
                 correlation,
@@ -162,20 +185,24 @@ impl TxnCoordinator {
         self.transition(txn, target, None, out);
     }
 
-    /// `AddPartitionsToTxn`: the partitions join the ongoing transaction (starting one).
+    /// The `__consumer_offsets` partition of `group` (Kafka's `partitionFor`).
+    fn offsets_partition(&self, group: &str) -> Option<TopicPartition> {
+        let (topic, partitions) = self.spec.offsets_topic?;
+        let partition = crate::group::coordinator::partition_for(group, partitions);
+        Some(TopicPartition { topic, partition })
+    }
+
+    /// `AddPartitionsToTxn` (and `AddOffsetsToTxn`, with the group's offsets partition): the
+    /// partitions join the ongoing transaction (starting one); `ok` answers success.
     fn add_partitions(
         &mut self,
         now: SimTime,
         txn: u32,
         producer: (i64, i16),
-        partitions: BTreeSet<crate::protocol::TopicPartition>,
-        (to, correlation): (NodeId, u64),
+        partitions: BTreeSet<TopicPartition>,
+        (to, ok): (NodeId, TxnResponse),
         out: &mut Vec<TxnAction>,
     ) -> Result<(), (KafkaError, TxnResponse)> {
-        let ok = TxnResponse::AddPartitionsToTxn {
-            correlation,
-            result: Ok(()),
-        };
         let current = self
             .check_producer(txn, producer)
             .map_err(|e| (e, ok.clone()))?;
@@ -312,6 +339,7 @@ fn request_name(response: &TxnResponse) -> &'static str {
         TxnResponse::FindCoordinator { .. } => "FindCoordinator",
         TxnResponse::InitProducerId { .. } => "InitProducerId",
         TxnResponse::AddPartitionsToTxn { .. } => "AddPartitionsToTxn",
+        TxnResponse::AddOffsetsToTxn { .. } => "AddOffsetsToTxn",
         TxnResponse::EndTxn { .. } => "EndTxn",
         TxnResponse::WriteTxnMarkers { .. } => "WriteTxnMarkers",
     }

@@ -62,6 +62,9 @@ pub struct TxnCoordinatorSpec {
     pub protocol: TransactionsProtocol,
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
     pub abort_check_interval_ms: u64,
+    /// `__consumer_offsets` as (topic index, partitions), when the run has groups: where
+    /// `AddOffsetsToTxn` finds a group's partition.
+    pub offsets_topic: Option<(u32, u32)>,
 }
 
 /// The `__transaction_state` partition of `id` (Kafka's `partitionFor`).
@@ -418,6 +421,10 @@ fn with_error(response: TxnResponse, error: KafkaError) -> TxnResponse {
             result: Err(error),
         },
         TxnResponse::AddPartitionsToTxn { correlation, .. } => TxnResponse::AddPartitionsToTxn {
+            correlation,
+            result: Err(error),
+        },
+        TxnResponse::AddOffsetsToTxn { correlation, .. } => TxnResponse::AddOffsetsToTxn {
             correlation,
             result: Err(error),
         },

@@ -15,6 +15,7 @@ fn coordinator(protocol: TransactionsProtocol) -> (TxnCoordinator, u32) {
         partitions: 50,
         protocol,
         abort_check_interval_ms: 10_000,
+        offsets_topic: Some((1, 50)),
     };
     let mut c = TxnCoordinator::new(spec);
     let partition = c.partition_of(0);
@@ -342,4 +343,50 @@ fn a_new_coordinator_completes_a_prepared_commit_from_the_log() {
     write_markers(&mut other, &out);
     assert_eq!(state(&other), TxnState::CompleteCommit);
     let _ = id;
+}
+
+#[test]
+fn add_offsets_to_txn_adds_the_groups_offsets_partition_which_gets_the_markers() {
+    let (mut c, _) = coordinator(TransactionsProtocol::Classic);
+    let producer = init(&mut c, at(0)).expect("an id");
+    let out = request(
+        &mut c,
+        at(10),
+        TxnRequest::AddOffsetsToTxn {
+            correlation: 2,
+            txn: 0,
+            producer,
+            group: "my-group".into(),
+        },
+    );
+    assert!(
+        matches!(
+            out.first(),
+            Some(TxnAction::Reply {
+                response: TxnResponse::AddOffsetsToTxn { result: Ok(()), .. },
+                ..
+            })
+        ),
+        "answered once persisted: {out:?}"
+    );
+    // "my-group" lives on partition 12 of `__consumer_offsets` (topic 1 here).
+    let offsets = TopicPartition {
+        topic: 1,
+        partition: 12,
+    };
+    assert!(c.entry(0).unwrap().metadata.partitions.contains(&offsets));
+    let out = end(&mut c, producer, true);
+    let marked: Vec<TopicPartition> = out
+        .iter()
+        .filter_map(|a| match a {
+            TxnAction::WriteMarkers { partitions, .. } => Some(partitions.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(
+        marked,
+        vec![offsets],
+        "the offsets partition gets the COMMIT marker"
+    );
 }

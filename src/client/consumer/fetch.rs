@@ -4,7 +4,7 @@
 
 use super::{Consumer, ConsumerObs, Kind};
 use crate::client::committed::AbortedFilter;
-use crate::node::{Msg, Node, Obs};
+use crate::node::{Msg, Node, Obs, millis};
 use crate::protocol::consumer::{CommittedOffset, OffsetSpec};
 use crate::protocol::{
     BrokerId, ConsumerRequest, FetchPartition, FetchedPartition, KafkaError, PartitionState,
@@ -176,6 +176,9 @@ impl Consumer {
         let Some(coordinator) = self.coordinator else {
             return;
         };
+        if ctx.now() < self.offset_fetch_not_before {
+            return;
+        }
         let missing: Vec<TopicPartition> = self
             .assigned
             .iter()
@@ -193,6 +196,9 @@ impl Consumer {
             correlation,
             group: self.spec.group.clone(),
             partitions: missing.clone(),
+            // KIP-447: a read_committed consumer waits out offsets pending in a transaction.
+            require_stable: self.spec.config.isolation_level
+                == crate::scenario::IsolationLevel::ReadCommitted,
         };
         self.send(
             ctx,
@@ -226,6 +232,9 @@ impl Consumer {
                 ) {
                     self.coordinator_unknown(ctx);
                 }
+                // Asked again after `retry.backoff.ms` (UNSTABLE_OFFSET_COMMIT: a transaction's
+                // marker is on its way).
+                self.offset_fetch_not_before = ctx.now() + millis(super::RETRY_BACKOFF_MS);
                 return;
             }
         };

@@ -21,10 +21,14 @@
 //! resumes from committed offsets; a paused one is a zombie until it hears otherwise. An
 //! exception `poll()` throws (`LogTruncationException`, `NoOffsetForPartitionException`) ends
 //! the application, which exits without closing the consumer. Left out: consumer interceptors,
-//! `seek` by the application, pattern subscriptions, incremental fetch sessions and rack
-//! awareness. A poll's records count as processed when the whole poll is processed.
+//! pattern subscriptions, incremental fetch sessions and rack awareness. A poll's records count
+//! as processed when the whole poll is processed. A pipeline's consumer hands its polls to the
+//! pipeline's application instead (see `handoff`); `read_committed` members fetch up to the last
+//! stable offset, drop aborted records, and ask for committed offsets with `require_stable`
+//! (KIP-447).
 
 mod fetch;
+mod handoff;
 mod membership;
 mod obs;
 mod validate;
@@ -34,6 +38,7 @@ use std::sync::Arc;
 
 use rand::RngExt;
 
+pub use handoff::Polled;
 pub use obs::ConsumerObs;
 
 use crate::node::{Msg, Node, Obs, Timer, millis};
@@ -78,6 +83,9 @@ pub struct ConsumerSpec {
     /// Whether the client validates its positions after leader changes (KIP-320, Kafka ≥ 2.1:
     /// the `kip-279` replication protocol's era).
     pub validate_positions: bool,
+    /// A pipeline's consumer: each poll's records go to the pipeline's application (see
+    /// [`Consumer::take_polled`]), which processes, produces and commits them itself.
+    pub hand_off: bool,
 }
 
 /// A consumer's timers.
@@ -107,6 +115,8 @@ enum App {
     Committing {
         then_process: Option<Vec<(TopicPartition, u64, Vec<RecordId>)>>,
     },
+    /// A pipeline's application has the poll's records (and has not polled again yet).
+    HandedOff,
     /// Stopped for good: a fenced static member, or `poll()` threw an exception the
     /// application does not handle (`LogTruncationException`, `NoOffsetForPartitionException`)
     /// and it exited without closing the consumer.
@@ -212,6 +222,10 @@ pub struct Consumer {
     retry_commit: bool,
     /// An exception the fetcher hit, thrown by the application's next `poll()`.
     poll_exception: Option<String>,
+    /// No `OffsetFetch` before this time (`retry.backoff.ms` after a failed one).
+    offset_fetch_not_before: SimTime,
+    /// A poll's records waiting for a pipeline's application, with the offsets after them.
+    polled: Option<handoff::HandedOff>,
 }
 
 impl Consumer {
@@ -255,6 +269,8 @@ impl Consumer {
             names,
             retry_commit: false,
             poll_exception: None,
+            offset_fetch_not_before: SimTime::ZERO,
+            polled: None,
         }
     }
 
@@ -355,6 +371,8 @@ impl Consumer {
             ConsumerResponse::OffsetFetch { result, .. } => {
                 self.on_offsets_fetched(ctx, request, result)
             }
+            // The transaction manager's (a pipeline's producer), never the consumer's.
+            ConsumerResponse::TxnOffsetCommit { .. } => {}
             ConsumerResponse::ListOffsets { partitions, .. } => {
                 self.on_list_offsets(ctx, partitions)
             }
@@ -505,6 +523,17 @@ impl Consumer {
             return;
         }
         self.poll_seq += 1;
+        if self.spec.hand_off {
+            // The offsets after the poll's records: its positions now (a read_committed poll
+            // may pass over markers and aborted records past its last record).
+            let ends = records
+                .iter()
+                .filter_map(|(tp, _, _)| Some((*tp, self.assigned.get(tp)?.position?)))
+                .collect();
+            self.app = App::HandedOff;
+            self.polled = Some((records, ends));
+            return;
+        }
         match self.spec.commit {
             CommitPolicy::BeforeProcessing => {
                 self.app = App::Committing {
@@ -602,7 +631,8 @@ impl Consumer {
             let drained: Vec<(u64, RecordId, u32)> = a.buffer.drain(..n).collect();
             left -= n;
             let first = drained[0].0;
-            a.position = Some(drained[n - 1].0 + 1);
+            let drained_end = drained[n - 1].0 + 1;
+            a.position = Some(drained_end);
             a.position_epoch = Some(drained[n - 1].2);
             let ids: Vec<RecordId> = drained.into_iter().map(|(_, id, _)| id).collect();
             ctx.observe(Obs::Consumer(ConsumerObs::Poll {
@@ -612,6 +642,9 @@ impl Consumer {
                 partition: self.names[&tp].clone(),
                 offset: first,
                 ids: ids.clone(),
+                read_committed: self.spec.config.isolation_level
+                    == crate::scenario::IsolationLevel::ReadCommitted,
+                end: drained_end,
             }));
             taken.push((tp, first, ids));
         }

@@ -45,6 +45,11 @@ pub enum ConsumerObs {
         offset: u64,
         /// The records, in offset order.
         ids: Vec<RecordId>,
+        /// Whether the member reads `read_committed` (it passes over aborted records).
+        read_committed: bool,
+        /// The position after the poll: past its last record, and past markers and aborted
+        /// records a `read_committed` poll passed over among them.
+        end: u64,
     },
     /// The application finished processing a poll's records of one partition.
     Processed {

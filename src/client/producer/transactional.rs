@@ -14,13 +14,21 @@
 //! an abort that left sequences unknown (an expired batch) the producer asks `InitProducerId`
 //! again for a new epoch (KIP-360) instead of bumping it locally.
 //!
-//! Left out: `sendOffsetsToTransaction` (`AddOffsetsToTxn`, `TxnOffsetCommit`).
+//! `sendOffsetsToTransaction` (a pipeline's, see [`super::pipeline`]) sends `AddOffsetsToTxn` to
+//! the transaction coordinator, then `TxnOffsetCommit` with the consumer's group metadata to the
+//! group's coordinator (found with its own `FindCoordinator`); `EndTxn` waits for both.
+//! `UNKNOWN_MEMBER_ID`, `ILLEGAL_GENERATION` and `FENCED_INSTANCE_ID` on the offsets make the
+//! transaction abortable (Kafka's `CommitFailedException`): a zombie's offsets never commit.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::Producer;
 use crate::node::{Msg, Node, Obs, millis};
-use crate::protocol::{BrokerId, KafkaError, TopicPartition, TxnRequest, TxnResponse};
+use crate::protocol::{
+    BrokerId, ConsumerRequest, ConsumerResponse, KafkaError, TopicPartition, TxnRequest,
+    TxnResponse,
+};
 use crate::record::RecordId;
 use crate::sim::{Ctx, NodeId, SimTime};
 
@@ -46,7 +54,25 @@ pub(super) enum TxnOp {
     FindCoordinator,
     InitProducerId,
     AddPartitions,
+    AddOffsets,
+    FindGroupCoordinator,
+    TxnOffsetCommit,
     EndTxn(bool),
+}
+
+/// Offsets the application sends with the transaction, and the consumer's group metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendOffsets {
+    /// The consumer group.
+    pub group: Arc<str>,
+    /// The consumer's generation.
+    pub generation: i32,
+    /// The consumer's member id.
+    pub member_id: Arc<str>,
+    /// The consumer's `group.instance.id`, when static.
+    pub group_instance_id: Option<Arc<str>>,
+    /// Next offset to read, per input partition.
+    pub offsets: Vec<(TopicPartition, u64)>,
 }
 
 /// The transactional producer's state.
@@ -71,6 +97,15 @@ pub(super) struct TxnClient {
     pub begun: u64,
     /// Why the current transaction must abort, if it must.
     pub abortable: Option<KafkaError>,
+    /// Offsets to send with the current transaction, until the group coordinator took them;
+    /// with whether `AddOffsetsToTxn` was answered.
+    pub offsets: Option<(SendOffsets, bool)>,
+    /// The transaction coordinator's transaction holds the group's offsets partition.
+    pub offsets_added: bool,
+    /// The coordinator of the offsets' group.
+    pub group_coordinator: Option<BrokerId>,
+    /// How the last transaction ended (committed or not), until the application asks.
+    pub ended: Option<bool>,
 }
 
 impl TxnClient {
@@ -88,6 +123,10 @@ impl TxnClient {
             records: Vec::new(),
             begun: 0,
             abortable: None,
+            offsets: None,
+            offsets_added: false,
+            group_coordinator: None,
+            ended: None,
         }
     }
 }
@@ -135,7 +174,7 @@ impl Producer {
     }
 
     /// The application commits (or aborts) the current transaction.
-    fn end_transaction(&mut self, ctx: &mut Ctx<'_, Node>, commit: bool) {
+    pub(super) fn end_transaction(&mut self, ctx: &mut Ctx<'_, Node>, commit: bool) {
         let Some(t) = &mut self.txn else {
             return;
         };
@@ -213,7 +252,7 @@ impl Producer {
     }
 
     /// Whether any batch of the producer is queued or in flight.
-    fn has_incomplete_batches(&self) -> bool {
+    pub(super) fn has_incomplete_batches(&self) -> bool {
         self.in_flight.values().any(|f| !f.batches.is_empty())
             || self.queues.iter().any(|q| !q.is_empty())
     }
@@ -249,6 +288,10 @@ impl Producer {
             .as_ref()
             .and_then(|i| i.id())
             .map(|id| (id.producer_id, id.epoch));
+        if matches!(t.phase, Phase::Ending(commit) if !commit || t.abortable.is_some()) {
+            // An aborting transaction sends no more offsets.
+            t.offsets = None;
+        }
         match (t.phase, producer) {
             (Phase::NeedsInit, _) => {
                 let timeout_ms = self.spec.config.transaction_timeout_ms;
@@ -259,9 +302,12 @@ impl Producer {
                 };
                 self.send_txn(ctx, coordinator, TxnOp::InitProducerId, request);
             }
+            (Phase::Ready | Phase::Ending(_), Some(producer)) if t.offsets.is_some() => {
+                self.send_offsets_step(ctx, coordinator, producer);
+            }
             (Phase::Ending(commit), Some(producer)) if !incomplete => {
                 let commit = commit && t.abortable.is_none();
-                if t.added.is_empty() {
+                if t.added.is_empty() && !t.offsets_added {
                     // Nothing was added: the transaction ends without the coordinator.
                     self.transaction_ended(ctx, commit, producer);
                     return;
@@ -294,6 +340,60 @@ impl Producer {
         }
     }
 
+    /// The next step of `sendOffsetsToTransaction`: `AddOffsetsToTxn`, then the group's
+    /// coordinator, then `TxnOffsetCommit`.
+    fn send_offsets_step(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        coordinator: BrokerId,
+        producer: (i64, i16),
+    ) {
+        let Some(t) = &self.txn else {
+            return;
+        };
+        let Some((offsets, added)) = t.offsets.clone() else {
+            return;
+        };
+        let txn = t.txn;
+        if !added {
+            let group = offsets.group.clone();
+            let request = |correlation| {
+                Msg::Txn(TxnRequest::AddOffsetsToTxn {
+                    correlation,
+                    txn,
+                    producer,
+                    group,
+                })
+            };
+            return self.send_txn_msg(ctx, coordinator, TxnOp::AddOffsets, request);
+        }
+        let Some(group_coordinator) = t.group_coordinator else {
+            let brokers = self.spec.brokers.len() as u64;
+            let target = (self.next_correlation + 1) % brokers.max(1);
+            let group = offsets.group;
+            let request = |correlation| {
+                Msg::Consumer(Box::new(ConsumerRequest::FindCoordinator {
+                    correlation,
+                    group,
+                }))
+            };
+            let op = TxnOp::FindGroupCoordinator;
+            return self.send_txn_msg(ctx, target as BrokerId, op, request);
+        };
+        let request = |correlation| {
+            Msg::Consumer(Box::new(ConsumerRequest::TxnOffsetCommit {
+                correlation,
+                group: offsets.group,
+                producer,
+                generation: offsets.generation,
+                member_id: offsets.member_id,
+                group_instance_id: offsets.group_instance_id,
+                offsets: offsets.offsets,
+            }))
+        };
+        self.send_txn_msg(ctx, group_coordinator, TxnOp::TxnOffsetCommit, request);
+    }
+
     /// Sends a transaction request to `broker`, with its `request.timeout.ms`.
     fn send_txn(
         &mut self,
@@ -302,10 +402,24 @@ impl Producer {
         op: TxnOp,
         request: impl FnOnce(u64) -> TxnRequest,
     ) {
+        self.send_txn_msg(ctx, broker, op, |correlation| {
+            Msg::Txn(request(correlation))
+        });
+    }
+
+    /// Sends a request of the transaction manager (to a transaction or group coordinator), with
+    /// its `request.timeout.ms`.
+    fn send_txn_msg(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        broker: BrokerId,
+        op: TxnOp,
+        request: impl FnOnce(u64) -> Msg,
+    ) {
         self.next_correlation += 1;
         let correlation = self.next_correlation;
         let node = self.spec.brokers[broker as usize];
-        ctx.send(node, Msg::Txn(request(correlation)));
+        ctx.send(node, request(correlation));
         if let Some(t) = &mut self.txn {
             t.in_flight = Some((correlation, op, node));
         }
@@ -329,6 +443,9 @@ impl Producer {
         t.to_add.clear();
         t.adding.clear();
         t.abortable = None;
+        t.offsets = None;
+        t.offsets_added = false;
+        t.ended = Some(committed);
         t.phase = Phase::Ready;
         ctx.observe(Obs::TxnEnded {
             committed,
@@ -350,11 +467,15 @@ impl Producer {
         let Some(t) = &mut self.txn else {
             return;
         };
-        if t.in_flight.map(|(c, _, _)| c) != Some(correlation) {
+        let Some((_, op, _)) = t.in_flight.filter(|(c, _, _)| *c == correlation) else {
             return;
-        }
+        };
         t.in_flight = None;
-        t.coordinator = None;
+        if matches!(op, TxnOp::FindGroupCoordinator | TxnOp::TxnOffsetCommit) {
+            t.group_coordinator = None;
+        } else {
+            t.coordinator = None;
+        }
         t.not_before = ctx.now() + millis(self.spec.config.retry_backoff_ms.max(1));
     }
 
@@ -377,6 +498,7 @@ impl Producer {
             TxnResponse::FindCoordinator { correlation, .. }
             | TxnResponse::InitProducerId { correlation, .. }
             | TxnResponse::AddPartitionsToTxn { correlation, .. }
+            | TxnResponse::AddOffsetsToTxn { correlation, .. }
             | TxnResponse::EndTxn { correlation, .. }
             | TxnResponse::WriteTxnMarkers { correlation, .. } => *correlation,
         };
@@ -406,6 +528,12 @@ impl Producer {
                 t.to_add.retain(|p| !added.contains(p));
                 t.added.extend(added);
             }),
+            TxnResponse::AddOffsetsToTxn { result, .. } => result.map(|()| {
+                t.offsets_added = true;
+                if let Some((_, added)) = &mut t.offsets {
+                    *added = true;
+                }
+            }),
             TxnResponse::EndTxn { result, .. } => match result {
                 Ok((producer_id, epoch)) => {
                     let TxnOp::EndTxn(committed) = op else {
@@ -427,6 +555,57 @@ impl Producer {
         };
         if let Err(error) = error {
             self.on_txn_error(ctx, op, error);
+        }
+        self.send_ready(ctx);
+    }
+
+    /// Handles a group coordinator's answer to the transaction manager (`FindCoordinator` for
+    /// the offsets' group, `TxnOffsetCommit`).
+    pub fn on_group_coordinator_reply(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        response: ConsumerResponse,
+    ) {
+        let correlation = response.correlation();
+        let Some(t) = &mut self.txn else {
+            return;
+        };
+        let Some((_, op, _)) = t.in_flight.filter(|(c, _, _)| *c == correlation) else {
+            return;
+        };
+        t.in_flight = None;
+        let backoff = millis(self.spec.config.retry_backoff_ms.max(1));
+        match response {
+            ConsumerResponse::FindCoordinator { result, .. } => match result {
+                Ok(broker) if (broker as usize) < self.spec.brokers.len() => {
+                    t.group_coordinator = Some(broker)
+                }
+                _ => t.not_before = ctx.now() + backoff,
+            },
+            ConsumerResponse::TxnOffsetCommit { result, .. } => match result {
+                Ok(()) => t.offsets = None,
+                Err(error) => {
+                    ctx.observe(Obs::Note(format!("{op:?} failed: {error}")));
+                    match error {
+                        KafkaError::UnknownMemberId
+                        | KafkaError::IllegalGeneration
+                        | KafkaError::FencedInstanceId => {
+                            // CommitFailedException: the transaction can only abort.
+                            t.abortable.get_or_insert(error);
+                            t.offsets = None;
+                        }
+                        KafkaError::NotCoordinator
+                        | KafkaError::CoordinatorNotAvailable
+                        | KafkaError::RequestTimedOut => {
+                            t.group_coordinator = None;
+                            t.not_before = ctx.now() + backoff;
+                        }
+                        error if error.is_retriable() => t.not_before = ctx.now() + backoff,
+                        error => self.become_fatal(ctx, error),
+                    }
+                }
+            },
+            _ => {}
         }
         self.send_ready(ctx);
     }

@@ -19,23 +19,28 @@
 //!   an id not joined with within the member's session timeout is forgotten.
 //!
 //! - A valid OffsetCommit of a member in Stable or PreparingRebalance counts as its heartbeat.
+//! - Offsets sent with a transaction (`TxnOffsetCommit`) stay pending until the transaction's
+//!   marker (see `txn_offsets`).
 //!
 //! Volatile: everything; the log is the durable copy (a loaded group is Stable with its stored
 //! members, timeouts and assignments). Left out: offset expiration (`offsets.retention.minutes`),
-//! group deletion, transactional offset commits and the KIP-848
-//! protocol.
+//! group deletion and the KIP-848 protocol.
 
 mod group;
 mod membership;
 pub mod records;
 #[cfg(test)]
 mod tests;
+mod txn_offsets;
+#[cfg(test)]
+mod txn_offsets_tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use group::{Group, GroupState, Member, PendingMember, Waiter};
 use records::{GroupRecord, RecordValues};
+pub use txn_offsets::PendingTxnOffsets;
 
 use crate::group::assignor::java;
 use crate::protocol::consumer::CommittedOffset;
@@ -95,6 +100,18 @@ pub enum Action {
         /// What completes when they are replicated.
         then: AfterAppend,
     },
+    /// Append records to a `__consumer_offsets` partition as leader in a transactional batch of
+    /// `producer` (a `TxnOffsetCommit`), then as [`Action::Append`].
+    AppendTransactional {
+        /// The partition number.
+        partition: u32,
+        /// The transactional producer's id and epoch.
+        producer: (i64, i16),
+        /// The records.
+        records: Vec<Record>,
+        /// What completes when they are replicated.
+        then: AfterAppend,
+    },
     /// A line for the short log.
     Note(String),
 }
@@ -117,6 +134,15 @@ pub enum AfterAppend {
         group: Arc<str>,
         /// The generation assigned.
         generation: i32,
+    },
+    /// A transactional offset commit: its offsets wait for the marker; answer.
+    TxnCommit {
+        /// The group.
+        group: Arc<str>,
+        /// The transactional producer.
+        producer_id: i64,
+        /// The committing producer.
+        to: Waiter,
     },
     /// Nothing waits (an emptied group's record).
     Nothing,
@@ -151,6 +177,8 @@ pub struct GroupCoordinator {
     /// Groups read from a partition being loaded, installed when loading ends.
     loading: BTreeMap<u32, Vec<Group>>,
     pending: Vec<PendingAppend>,
+    /// Offsets of open transactions, by group and producer id.
+    txn_offsets: txn_offsets::TxnOffsets,
     /// The last member id number given out (member ids stay unique across restarts because
     /// numbers start from the time).
     last_number: u32,
@@ -165,6 +193,7 @@ impl GroupCoordinator {
             groups: BTreeMap::new(),
             loading: BTreeMap::new(),
             pending: Vec::new(),
+            txn_offsets: BTreeMap::new(),
             last_number: 0,
         }
     }
@@ -184,13 +213,18 @@ impl GroupCoordinator {
         self.owned.contains_key(&partition)
     }
 
+    /// Whether this coordinator has loaded offsets partition `partition` and serves its groups.
+    pub fn serves(&self, partition: u32) -> bool {
+        self.owned.get(&partition) == Some(&Ownership::Loaded)
+    }
+
     /// The partition of `group`.
     pub fn partition_of(&self, group: &str) -> u32 {
         partition_for(group, self.spec.offsets_partitions)
     }
 
-    /// The broker became leader of offsets partition `partition`, whose log holds `records`:
-    /// load its groups, ready after a delay that grows with the log.
+    /// The broker became leader of offsets partition `partition`, whose log holds `records`
+    /// (none transactional): load its groups, ready after a delay that grows with the log.
     pub fn load<'a>(
         &mut self,
         now: SimTime,
@@ -203,9 +237,50 @@ impl GroupCoordinator {
             &self.spec.values,
             records.into_iter().inspect(|_| count += 1),
         );
+        let replayed = txn_offsets::Replayed {
+            records: decoded,
+            pending: BTreeMap::new(),
+            count,
+        };
+        self.install(now, partition, replayed, out);
+    }
+
+    /// As [`GroupCoordinator::load`], from the partition's batches: offsets of transactions
+    /// without a marker yet are pending.
+    pub fn load_batches<'a>(
+        &mut self,
+        now: SimTime,
+        partition: u32,
+        batches: impl IntoIterator<Item = &'a crate::record::RecordBatch>,
+        out: &mut Vec<Action>,
+    ) {
+        let replayed = txn_offsets::replay_batches(&self.spec.values, batches);
+        self.install(now, partition, replayed, out);
+    }
+
+    /// Starts serving `partition` with what its log replayed to.
+    fn install(
+        &mut self,
+        now: SimTime,
+        partition: u32,
+        replayed: txn_offsets::Replayed,
+        out: &mut Vec<Action>,
+    ) {
+        let count = replayed.count;
         let mut groups: BTreeMap<u32, Group> = BTreeMap::new();
-        for record in decoded {
+        for record in replayed.records {
             self.replay(&mut groups, record, now);
+        }
+        for ((group, producer_id), offsets) in replayed.pending {
+            let Some(name) = self.spec.groups.get(group as usize) else {
+                continue;
+            };
+            let pending = PendingTxnOffsets {
+                offsets,
+                appended: true,
+            };
+            self.txn_offsets
+                .insert((name.clone(), producer_id), pending);
         }
         let ms = LOAD_MS_BASE + count / 1_000 * LOAD_MS_PER_THOUSAND_RECORDS;
         let ready = now + SimDuration::from_millis(ms);
@@ -274,6 +349,7 @@ impl GroupCoordinator {
             return;
         }
         self.loading.remove(&partition);
+        self.unload_txn_offsets(partition);
         let names: Vec<Arc<str>> = self
             .groups
             .keys()
@@ -335,11 +411,25 @@ impl GroupCoordinator {
             ConsumerRequest::Heartbeat { .. } => self.heartbeat(now, waiter, request, out),
             ConsumerRequest::LeaveGroup { .. } => self.leave_group(now, waiter, request, out),
             ConsumerRequest::OffsetCommit { .. } => self.offset_commit(now, waiter, request, out),
+            ConsumerRequest::TxnOffsetCommit { .. } => self.txn_offset_commit(waiter, request, out),
             ConsumerRequest::OffsetFetch {
                 correlation,
                 partitions,
+                require_stable,
                 ..
             } => {
+                if require_stable
+                    && partitions
+                        .iter()
+                        .any(|tp| self.has_pending_txn_offsets(&group, *tp))
+                {
+                    let response = ConsumerResponse::OffsetFetch {
+                        correlation,
+                        result: Err(KafkaError::UnstableOffsetCommit),
+                    };
+                    out.push(Action::Reply { to: from, response });
+                    return;
+                }
                 let offsets = self.groups.get(&group).map(|g| &g.offsets);
                 let result = partitions
                     .iter()
@@ -460,6 +550,7 @@ impl GroupCoordinator {
         // Kafka's mapping of append errors for group requests.
         let error = match error {
             KafkaError::NotLeaderOrFollower => KafkaError::NotCoordinator,
+            KafkaError::InvalidProducerEpoch => KafkaError::ProducerFenced,
             _ => KafkaError::CoordinatorNotAvailable,
         };
         self.fail_append(now, then, error, out);
@@ -489,6 +580,11 @@ impl GroupCoordinator {
             AfterAppend::Sync { group, generation } => {
                 self.sync_failed(now, &group, generation, error, out)
             }
+            AfterAppend::TxnCommit {
+                group,
+                producer_id,
+                to,
+            } => self.txn_commit_failed(group, producer_id, to, error, out),
             AfterAppend::Nothing => {}
         }
     }
@@ -523,6 +619,11 @@ impl GroupCoordinator {
                 AfterAppend::Sync { group, generation } => {
                     self.sync_stored(now, &group, generation, out)
                 }
+                AfterAppend::TxnCommit {
+                    group,
+                    producer_id,
+                    to,
+                } => self.txn_commit_appended(group, producer_id, to, out),
                 AfterAppend::Nothing => {}
             }
         }
@@ -642,6 +743,7 @@ fn set_correlation(response: &mut ConsumerResponse, value: u64) {
         | ConsumerResponse::Heartbeat { correlation, .. }
         | ConsumerResponse::LeaveGroup { correlation, .. }
         | ConsumerResponse::OffsetCommit { correlation, .. }
+        | ConsumerResponse::TxnOffsetCommit { correlation, .. }
         | ConsumerResponse::OffsetFetch { correlation, .. }
         | ConsumerResponse::ListOffsets { correlation, .. } => *correlation = value,
     }

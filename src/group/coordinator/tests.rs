@@ -7,22 +7,22 @@ use super::*;
 use crate::group::assignor::Strategy;
 use crate::protocol::consumer::{Joined, Subscription};
 
-const GROUP: &str = "g1";
+pub(super) const GROUP: &str = "g1";
 const DELAY_MS: u64 = 100;
 /// The leader epoch the harness's offset commits carry.
 const COMMITTED_LEADER_EPOCH: u32 = 3;
 
 /// A coordinator leading the group's partition, and the partition's log as a list of records.
-struct Harness {
-    c: GroupCoordinator,
+pub(super) struct Harness {
+    pub(super) c: GroupCoordinator,
     now: SimTime,
     log: Vec<Record>,
     correlation: u64,
-    replies: Vec<(NodeId, ConsumerResponse)>,
+    pub(super) replies: Vec<(NodeId, ConsumerResponse)>,
     notes: Vec<String>,
 }
 
-fn tp(partition: u32) -> TopicPartition {
+pub(super) fn tp(partition: u32) -> TopicPartition {
     TopicPartition {
         topic: 0,
         partition,
@@ -30,7 +30,7 @@ fn tp(partition: u32) -> TopicPartition {
 }
 
 impl Harness {
-    fn new() -> Harness {
+    pub(super) fn new() -> Harness {
         Harness::with_log(Vec::new(), RecordValues::default())
     }
 
@@ -69,6 +69,12 @@ impl Harness {
                     partition,
                     records,
                     then,
+                }
+                | Action::AppendTransactional {
+                    partition,
+                    records,
+                    then,
+                    ..
                 } => {
                     self.log.extend(records);
                     let end = self.log.len() as u64;
@@ -81,21 +87,21 @@ impl Harness {
         }
     }
 
-    fn advance(&mut self, ms: u64) {
+    pub(super) fn advance(&mut self, ms: u64) {
         self.now += SimDuration::from_millis(ms);
         let mut out = Vec::new();
         self.c.on_time(self.now, &mut out);
         self.apply(out);
     }
 
-    fn send(&mut self, node: usize, request: ConsumerRequest) {
+    pub(super) fn send(&mut self, node: usize, request: ConsumerRequest) {
         let mut out = Vec::new();
         self.c
             .handle(self.now, NodeId::from_index(node), request, &mut out);
         self.apply(out);
     }
 
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.correlation += 1;
         self.correlation
     }
@@ -265,7 +271,7 @@ impl Harness {
     }
 
     /// Two members join and sync: (leader id, follower id), generation 1, stable.
-    fn stable_pair(&mut self) -> (String, String) {
+    pub(super) fn stable_pair(&mut self) -> (String, String) {
         self.join(0, "", None);
         self.advance(10);
         self.join(1, "", None);
@@ -461,6 +467,7 @@ fn a_new_coordinator_loads_generation_members_and_offsets_with_leader_epochs_fro
             correlation,
             group: GROUP.into(),
             partitions: vec![tp(0), tp(1)],
+            require_stable: false,
         },
     );
     match loaded.replies.pop() {

@@ -1,0 +1,349 @@
+//! `eos-duplicate` and `eos-missing`: what a pipeline's committed output says about its input.
+//!
+//! The committed output is what a `read_committed` reader of the output topic sees at the end
+//! (the final reader's `read_committed` pass; the plain final read when the run has no
+//! transactions). Each output record names the input record it was made from (the pipeline's
+//! `Transformed` observations).
+//!
+//! - `eos-duplicate`: one input record is reflected by more than one committed output record.
+//! - `eos-missing`: an input record below the group's final committed offset of its partition
+//!   (as the group coordinator holds it after settling) is reflected by no committed output
+//!   record: the group's offsets say it was consumed, the output says it never was.
+//!
+//! The input is read the way the pipeline reads it: `read_committed` (exactly-once) or not.
+//! When an output partition could not be read to its end, `eos-missing` is not judged (the
+//! liveness checker reports the partition).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Anomaly, FinalPartition, History};
+use crate::record::RecordId;
+use crate::scenario::AnomalyKind;
+
+/// What the exactly-once checkers know of one `[[pipeline]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipelineView {
+    /// The entry's name.
+    pub name: String,
+    /// Its consumer group.
+    pub group: String,
+    /// The input topic.
+    pub input: String,
+    /// The output topic.
+    pub output: String,
+    /// Whether its consumer reads `read_committed`.
+    pub read_committed: bool,
+    /// The producer indices its outputs are written under.
+    pub producers: std::ops::Range<u16>,
+    /// The group's committed offsets after settling, by input partition name, if its
+    /// coordinator was available.
+    pub committed: Option<BTreeMap<Arc<str>, u64>>,
+}
+
+/// Where a record sits: partition and offset.
+type Place = (Arc<str>, u64);
+
+/// Runs both checkers for every pipeline.
+pub fn check(
+    history: &History,
+    finals: &[FinalPartition],
+    pipelines: &[PipelineView],
+) -> Vec<Anomaly> {
+    let mut anomalies = Vec::new();
+    for pipeline in pipelines {
+        let Some(outputs) = committed_outputs(history, finals, pipeline) else {
+            continue;
+        };
+        let inputs = input_places(finals, pipeline);
+        anomalies.extend(duplicates(history, pipeline, &outputs, &inputs));
+        if outputs.complete {
+            anomalies.extend(missing(history, finals, pipeline, &outputs));
+        }
+    }
+    anomalies
+}
+
+/// The committed output of a pipeline, by the input record each reflects.
+struct Outputs {
+    by_input: BTreeMap<RecordId, Vec<(Place, RecordId)>>,
+    /// Every output partition was read to its end.
+    complete: bool,
+    at_ms: u64,
+}
+
+fn topic_of(name: &str) -> &str {
+    name.rsplit_once('-').map_or(name, |(t, _)| t)
+}
+
+fn committed_outputs(
+    history: &History,
+    finals: &[FinalPartition],
+    pipeline: &PipelineView,
+) -> Option<Outputs> {
+    let mut outputs = Outputs {
+        by_input: BTreeMap::new(),
+        complete: true,
+        at_ms: history.transactions.last().map_or(0, |t| t.at.as_millis()),
+    };
+    let mut any = false;
+    for f in finals
+        .iter()
+        .filter(|f| topic_of(&f.name) == pipeline.output)
+    {
+        any = true;
+        let view = match (&f.read_committed, &f.read) {
+            (Some(view), _) => view,
+            (None, Some(view)) if !pipeline.read_committed => view,
+            _ => {
+                outputs.complete = false;
+                continue;
+            }
+        };
+        for &(offset, id) in view {
+            if !pipeline.producers.contains(&id.producer) {
+                continue;
+            }
+            if let Some(input) = history.origin(id) {
+                let place = (f.name.clone(), offset);
+                outputs.by_input.entry(input).or_default().push((place, id));
+            }
+        }
+    }
+    any.then_some(outputs)
+}
+
+/// The input records as the pipeline reads them, by record.
+fn input_places(finals: &[FinalPartition], pipeline: &PipelineView) -> BTreeMap<RecordId, Place> {
+    let mut places = BTreeMap::new();
+    for f in finals
+        .iter()
+        .filter(|f| topic_of(&f.name) == pipeline.input)
+    {
+        for &(offset, id) in input_view(f, pipeline) {
+            places.entry(id).or_insert((f.name.clone(), offset));
+        }
+    }
+    places
+}
+
+fn input_view<'a>(f: &'a FinalPartition, pipeline: &PipelineView) -> &'a [(u64, RecordId)] {
+    match (&f.read_committed, pipeline.read_committed) {
+        (Some(view), true) => view,
+        _ => f.committed(),
+    }
+}
+
+fn duplicates(
+    history: &History,
+    pipeline: &PipelineView,
+    outputs: &Outputs,
+    inputs: &BTreeMap<RecordId, Place>,
+) -> Vec<Anomaly> {
+    let mut anomalies = Vec::new();
+    for (input, reflected) in outputs.by_input.iter().filter(|(_, r)| r.len() > 1) {
+        let name = history.record_name(*input);
+        let at = inputs
+            .get(input)
+            .map_or(String::new(), |(p, o)| format!(" ({p}@{o})"));
+        let copies: Vec<String> = reflected
+            .iter()
+            .map(|((p, o), id)| format!("{p}@{o} ({})", history.record_name(*id)))
+            .collect();
+        let ((partition, offset), _) = &reflected[1];
+        anomalies.push(Anomaly {
+            kind: AnomalyKind::EosDuplicate,
+            partition: partition.to_string(),
+            offset: *offset,
+            record: name.clone(),
+            at_ms: outputs.at_ms,
+            explanation: format!(
+                "pipeline {} processed input {name}{at} more than once and read_committed \
+                 readers of {} see {} outputs of it: {}. The output of an earlier attempt was \
+                 committed before the input offset that covers it was.",
+                pipeline.name,
+                pipeline.output,
+                reflected.len(),
+                copies.join(", ")
+            ),
+        });
+    }
+    anomalies
+}
+
+fn missing(
+    history: &History,
+    finals: &[FinalPartition],
+    pipeline: &PipelineView,
+    outputs: &Outputs,
+) -> Vec<Anomaly> {
+    let Some(committed) = &pipeline.committed else {
+        return Vec::new();
+    };
+    let attempts = attempts(history, pipeline);
+    let mut anomalies = Vec::new();
+    for f in finals
+        .iter()
+        .filter(|f| topic_of(&f.name) == pipeline.input)
+    {
+        let Some(&end) = committed.get(&f.name) else {
+            continue;
+        };
+        for &(offset, id) in input_view(f, pipeline) {
+            if offset >= end || outputs.by_input.contains_key(&id) {
+                continue;
+            }
+            let name = history.record_name(id);
+            let tried = match attempts.get(&id) {
+                None => "the pipeline never produced an output for it".to_string(),
+                Some(outs) => {
+                    let outs: Vec<String> = outs
+                        .iter()
+                        .map(|o| {
+                            format!("{}{}", history.record_name(*o), history.outcome_clause(*o))
+                        })
+                        .collect();
+                    format!(
+                        "its outputs {} are not in the committed output",
+                        outs.join(", ")
+                    )
+                }
+            };
+            anomalies.push(Anomaly {
+                kind: AnomalyKind::EosMissing,
+                partition: f.name.to_string(),
+                offset,
+                record: name.clone(),
+                at_ms: outputs.at_ms,
+                explanation: format!(
+                    "group {} committed offset {end} of {}, so input {name} at offset {offset} \
+                     counts as consumed, but {tried}: no attempt of it was committed, yet the \
+                     group's offset moved past it.",
+                    pipeline.group, f.name
+                ),
+            });
+        }
+    }
+    anomalies
+}
+
+/// Every output record the pipeline made, by input record.
+fn attempts(history: &History, pipeline: &PipelineView) -> BTreeMap<RecordId, Vec<RecordId>> {
+    let mut attempts: BTreeMap<RecordId, Vec<RecordId>> = BTreeMap::new();
+    for producer in pipeline.producers.clone() {
+        let Some(origins) = history.origins.get(usize::from(producer)) else {
+            continue;
+        };
+        for (n, origin) in origins.iter().enumerate() {
+            if let Some(input) = origin {
+                let output = RecordId {
+                    producer,
+                    n: n as u32,
+                };
+                attempts.entry(*input).or_default().push(output);
+            }
+        }
+    }
+    attempts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Obs;
+    use crate::sim::{NodeId, SimTime};
+
+    fn id(producer: u16, n: u32) -> RecordId {
+        RecordId { producer, n }
+    }
+
+    /// A partition read to its end, `read_committed` and not.
+    fn partition(name: &str, records: &[RecordId]) -> FinalPartition {
+        let records: Vec<(u64, RecordId)> = records
+            .iter()
+            .enumerate()
+            .map(|(o, id)| (o as u64, *id))
+            .collect();
+        FinalPartition {
+            name: name.into(),
+            leader: None,
+            replicas: Vec::new(),
+            read: Some(records.clone()),
+            read_committed: Some(records),
+            stable: None,
+        }
+    }
+
+    /// A history in which producer 1 turned inputs `p0-0..` into outputs `1-0..` in order.
+    fn history(inputs: &[u32]) -> History {
+        let mut h = History::new(vec!["p0".into(), "etl-0".into()], vec!["etl-0".into()]);
+        h.observe(
+            SimTime::ZERO,
+            NodeId::from_index(0),
+            &Obs::Transformed {
+                inputs: inputs.iter().map(|&n| id(0, n)).collect(),
+                first_output: id(1, 0),
+            },
+        );
+        h
+    }
+
+    fn view(committed: u64) -> PipelineView {
+        PipelineView {
+            name: "etl".into(),
+            group: "etl".into(),
+            input: "in".into(),
+            output: "out".into(),
+            read_committed: true,
+            producers: 1..2,
+            committed: Some(BTreeMap::from([(Arc::from("in-0"), committed)])),
+        }
+    }
+
+    fn kinds(history: &History, finals: &[FinalPartition], committed: u64) -> Vec<AnomalyKind> {
+        check(history, finals, &[view(committed)])
+            .iter()
+            .map(|a| a.kind)
+            .collect()
+    }
+
+    #[test]
+    fn every_consumed_input_reflected_once_is_clean() {
+        let inputs = [id(0, 0), id(0, 1), id(0, 2)];
+        let finals = [
+            partition("in-0", &inputs),
+            partition("out-0", &[id(1, 0), id(1, 1), id(1, 2)]),
+        ];
+        assert!(kinds(&history(&[0, 1, 2]), &finals, 3).is_empty());
+    }
+
+    #[test]
+    fn an_input_reflected_by_two_committed_outputs_is_eos_duplicate() {
+        let inputs = [id(0, 0), id(0, 1)];
+        // Input 1 was processed twice (outputs 1 and 2) and both are committed.
+        let finals = [
+            partition("in-0", &inputs),
+            partition("out-0", &[id(1, 0), id(1, 1), id(1, 2)]),
+        ];
+        assert_eq!(
+            kinds(&history(&[0, 1, 1]), &finals, 2),
+            vec![AnomalyKind::EosDuplicate]
+        );
+    }
+
+    #[test]
+    fn an_input_below_the_committed_offset_without_committed_output_is_eos_missing() {
+        let inputs = [id(0, 0), id(0, 1), id(0, 2)];
+        // Input 1's output (1-1) was aborted: not in the committed output.
+        let finals = [
+            partition("in-0", &inputs),
+            partition("out-0", &[id(1, 0), id(1, 2)]),
+        ];
+        let h = history(&[0, 1, 2]);
+        assert_eq!(kinds(&h, &finals, 3), vec![AnomalyKind::EosMissing]);
+        assert!(
+            kinds(&h, &finals, 1).is_empty(),
+            "input past the committed offset is not consumed yet"
+        );
+    }
+}

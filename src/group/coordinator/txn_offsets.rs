@@ -1,0 +1,290 @@
+//! Offsets committed inside a transaction (Kafka's `handleTxnCommitOffsets`,
+//! `scheduleHandleTxnCompletion` and the transactional part of `GroupMetadataManager`):
+//!
+//! - `TxnOffsetCommit` is validated like an offset commit of a group member when it carries a
+//!   member id or generation (KIP-447: a zombie whose generation is gone is refused
+//!   `ILLEGAL_GENERATION`, `UNKNOWN_MEMBER_ID` or `FENCED_INSTANCE_ID`), then appended to the
+//!   group's `__consumer_offsets` partition as a transactional batch of the producer and answered
+//!   once the high watermark passes it;
+//! - its offsets stay pending, per group and producer id, until the transaction's marker on that
+//!   partition is replicated: COMMIT makes them the group's committed offsets, ABORT drops them;
+//! - while a partition has pending offsets, an `OffsetFetch` with `require_stable` (a
+//!   read_committed consumer's) is answered `UNSTABLE_OFFSET_COMMIT`, so a new owner never starts
+//!   from an offset a transaction in flight is about to move;
+//! - loading a partition replays transactional offset batches as pending until their marker.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::records::{self, GroupRecord, RecordValues};
+use super::{Action, AfterAppend, GroupCoordinator, Waiter, reply_error};
+use crate::protocol::consumer::CommittedOffset;
+use crate::protocol::{ConsumerRequest, ConsumerResponse, KafkaError, TopicPartition};
+use crate::record::{ControlType, NO_PRODUCER_ID, RecordBatch};
+
+/// Offsets one producer's open transaction carries for one group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PendingTxnOffsets {
+    /// Next offset to read, per partition, in the order they were committed.
+    pub offsets: BTreeMap<TopicPartition, u64>,
+    /// Whether an append of them completed (only those become committed on COMMIT).
+    pub appended: bool,
+}
+
+/// Pending transactional offsets by (group, producer id).
+pub type TxnOffsets = BTreeMap<(Arc<str>, i64), PendingTxnOffsets>;
+
+impl GroupCoordinator {
+    /// `TxnOffsetCommit`: validated against the member and generation when it carries them,
+    /// then appended as the producer's transactional batch.
+    pub(super) fn txn_offset_commit(
+        &mut self,
+        waiter: Waiter,
+        request: ConsumerRequest,
+        out: &mut Vec<Action>,
+    ) {
+        let ConsumerRequest::TxnOffsetCommit {
+            ref group,
+            producer,
+            generation,
+            ref member_id,
+            ref group_instance_id,
+            ref offsets,
+            ..
+        } = request
+        else {
+            return;
+        };
+        let checks_member = generation >= 0 || !member_id.is_empty();
+        let error = match self.groups.get(group) {
+            None if checks_member => Some(KafkaError::IllegalGeneration),
+            None => None,
+            Some(_) if !checks_member => None,
+            Some(g) => match g.validate_member(member_id, group_instance_id.as_deref()) {
+                Some(error) => Some(error),
+                None if generation != g.generation => Some(KafkaError::IllegalGeneration),
+                None => None,
+            },
+        };
+        if let Some(error) = error {
+            out.push(Action::Note(format!(
+                "group {group}: TxnOffsetCommit of {member_id} generation {generation} (producer \
+                 {}) rejected: {error}",
+                producer.0
+            )));
+            return reply_error(out, waiter, &request, error);
+        }
+        if offsets.is_empty() {
+            // Nothing to store: answered at once, as Kafka's coordinator does.
+            let response = ConsumerResponse::TxnOffsetCommit {
+                correlation: waiter.correlation,
+                result: Ok(()),
+            };
+            out.push(Action::Reply {
+                to: waiter.node,
+                response,
+            });
+            return;
+        }
+        let pending = self
+            .txn_offsets
+            .entry((group.clone(), producer.0))
+            .or_default();
+        pending.offsets.extend(offsets.iter().copied());
+        let index = self.group_index(group);
+        let records: Vec<GroupRecord> = offsets
+            .iter()
+            .map(|&(tp, offset)| GroupRecord::Offset {
+                group: index,
+                tp,
+                offset: committed(offset),
+            })
+            .collect();
+        out.push(Action::AppendTransactional {
+            partition: self.partition_of(group),
+            producer,
+            records: records::encode(&self.spec.values, &records),
+            then: AfterAppend::TxnCommit {
+                group: group.clone(),
+                producer_id: producer.0,
+                to: waiter,
+            },
+        });
+    }
+
+    /// A transactional offset append is replicated: its offsets wait for the marker.
+    pub(super) fn txn_commit_appended(
+        &mut self,
+        group: Arc<str>,
+        producer_id: i64,
+        to: Waiter,
+        out: &mut Vec<Action>,
+    ) {
+        if let Some(pending) = self.txn_offsets.get_mut(&(group, producer_id)) {
+            pending.appended = true;
+        }
+        let response = ConsumerResponse::TxnOffsetCommit {
+            correlation: to.correlation,
+            result: Ok(()),
+        };
+        out.push(Action::Reply {
+            to: to.node,
+            response,
+        });
+    }
+
+    /// A transactional offset append failed: what it carried is no longer pending.
+    pub(super) fn txn_commit_failed(
+        &mut self,
+        group: Arc<str>,
+        producer_id: i64,
+        to: Waiter,
+        error: KafkaError,
+        out: &mut Vec<Action>,
+    ) {
+        let key = (group.clone(), producer_id);
+        if self.txn_offsets.get(&key).is_some_and(|p| !p.appended) {
+            self.txn_offsets.remove(&key);
+        }
+        out.push(Action::Note(format!(
+            "group {group}: TxnOffsetCommit of producer {producer_id} failed: {error}"
+        )));
+        let response = ConsumerResponse::TxnOffsetCommit {
+            correlation: to.correlation,
+            result: Err(error),
+        };
+        out.push(Action::Reply {
+            to: to.node,
+            response,
+        });
+    }
+
+    /// A COMMIT or ABORT marker of `producer_id` on offsets partition `partition` is replicated
+    /// (Kafka's `onTransactionCompleted`): the producer's pending offsets there become committed
+    /// or are dropped.
+    pub fn on_txn_completed(
+        &mut self,
+        partition: u32,
+        producer_id: i64,
+        result: ControlType,
+        out: &mut Vec<Action>,
+    ) {
+        let keys: Vec<(Arc<str>, i64)> = self
+            .txn_offsets
+            .keys()
+            .filter(|(g, p)| *p == producer_id && self.partition_of(g) == partition)
+            .cloned()
+            .collect();
+        for key in keys {
+            let pending = self.txn_offsets.remove(&key).expect("listed");
+            let group = key.0;
+            if result != ControlType::Commit || !pending.appended {
+                out.push(Action::Note(format!(
+                    "group {group}: transactional offsets of producer {producer_id} dropped \
+                     ({result})"
+                )));
+                continue;
+            }
+            if let Some(g) = self.groups.get_mut(&group) {
+                g.offsets
+                    .extend(pending.offsets.iter().map(|(tp, o)| (*tp, committed(*o))));
+            }
+            out.push(Action::Note(format!(
+                "group {group}: transactional offsets of producer {producer_id} committed: {:?}",
+                pending
+                    .offsets
+                    .iter()
+                    .map(|(tp, o)| (tp.partition, *o))
+                    .collect::<Vec<_>>()
+            )));
+        }
+    }
+
+    /// Whether a transaction holds offsets of `group` for `tp` not yet completed.
+    pub(super) fn has_pending_txn_offsets(&self, group: &str, tp: TopicPartition) -> bool {
+        self.txn_offsets
+            .iter()
+            .any(|((g, _), p)| &**g == group && p.offsets.contains_key(&tp))
+    }
+
+    /// Forgets the pending offsets of groups on `partition` (it was unloaded).
+    pub(super) fn unload_txn_offsets(&mut self, partition: u32) {
+        let offsets = std::mem::take(&mut self.txn_offsets);
+        self.txn_offsets = offsets
+            .into_iter()
+            .filter(|((g, _), _)| self.partition_of(g) != partition)
+            .collect();
+    }
+}
+
+/// A transactional commit's offset: `TxnOffsetCommit` carries no leader epoch here.
+fn committed(offset: u64) -> CommittedOffset {
+    CommittedOffset {
+        offset,
+        leader_epoch: None,
+    }
+}
+
+/// A partition's log split for loading: the records of non-transactional batches and of
+/// committed transactions in log order, and the offsets of transactions still open, by group
+/// index and producer id.
+pub(super) struct Replayed {
+    /// Records to replay as committed, in log order.
+    pub records: Vec<GroupRecord>,
+    /// Offsets of open transactions.
+    pub pending: BTreeMap<(u32, i64), BTreeMap<TopicPartition, u64>>,
+    /// How many records were read.
+    pub count: u64,
+}
+
+/// Reads `batches` of an offsets partition as a loading coordinator does: a transactional
+/// batch's offsets wait for their producer's marker, which commits or drops them.
+pub(super) fn replay_batches<'a>(
+    values: &RecordValues,
+    batches: impl IntoIterator<Item = &'a RecordBatch>,
+) -> Replayed {
+    let mut replayed = Replayed {
+        records: Vec::new(),
+        pending: BTreeMap::new(),
+        count: 0,
+    };
+    for batch in batches {
+        replayed.count += batch.records.len() as u64;
+        if let Some(result) = batch.control {
+            let keys: Vec<(u32, i64)> = replayed
+                .pending
+                .keys()
+                .filter(|(_, p)| *p == batch.producer_id)
+                .copied()
+                .collect();
+            for key in keys {
+                let offsets = replayed.pending.remove(&key).expect("listed");
+                if result == ControlType::Commit {
+                    replayed
+                        .records
+                        .extend(offsets.into_iter().map(|(tp, offset)| GroupRecord::Offset {
+                            group: key.0,
+                            tp,
+                            offset: committed(offset),
+                        }));
+                }
+            }
+            continue;
+        }
+        let decoded = records::decode(values, batch.records.iter());
+        if !batch.transactional || batch.producer_id == NO_PRODUCER_ID {
+            replayed.records.extend(decoded);
+            continue;
+        }
+        for record in decoded {
+            if let GroupRecord::Offset { group, tp, offset } = record {
+                replayed
+                    .pending
+                    .entry((group, batch.producer_id))
+                    .or_default()
+                    .insert(tp, offset.offset);
+            }
+        }
+    }
+    replayed
+}
