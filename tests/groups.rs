@@ -12,6 +12,20 @@ fn summary(path: &str, sets: &[&str]) -> kafkasim::cli::RunSummary {
         .summary
 }
 
+/// The short log of the scenario at `path` with `sets`, at its own seed.
+fn short_log(path: &str, sets: &[&str]) -> String {
+    let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+    let scenario = load(std::path::Path::new(path), &sets).expect("scenario loads");
+    let options = RunOptions {
+        keep_log: true,
+        ..RunOptions::default()
+    };
+    run(&scenario, scenario.seed, options)
+        .expect("runs")
+        .log
+        .expect("log kept")
+}
+
 #[test]
 fn an_at_least_once_consumer_stalled_past_its_session_processes_records_twice() {
     let s = summary("scenarios/o9-at-least-once-reprocessing.toml", &[]);
@@ -50,22 +64,8 @@ fn a_cooperative_group_processes_every_record_through_a_stalled_member() {
 /// How many polls `node` made between sending a JoinGroup while owning partitions and receiving
 /// its next assignment, in the short log of the O9 scenario with `strategy`.
 fn polls_while_rejoining(strategy: &str, node: &str) -> usize {
-    let sets = vec![format!(
-        "consumer.c.config.partition.assignment.strategy={strategy}"
-    )];
-    let scenario = load(
-        std::path::Path::new("scenarios/o9-at-least-once-reprocessing.toml"),
-        &sets,
-    )
-    .expect("scenario loads");
-    let options = RunOptions {
-        keep_log: true,
-        ..RunOptions::default()
-    };
-    let log = run(&scenario, scenario.seed, options)
-        .expect("runs")
-        .log
-        .expect("log kept");
+    let set = format!("consumer.c.config.partition.assignment.strategy={strategy}");
+    let log = short_log("scenarios/o9-at-least-once-reprocessing.toml", &[&set]);
     let (mut rejoining, mut polls) = (false, 0);
     for line in log.lines() {
         if line.contains(&format!(" {node} group g1: JoinGroup as \"{node}-")) {
@@ -144,17 +144,10 @@ fn a_member_without_kip_320_starts_at_a_truncated_committed_offset_and_skips_the
 
 #[test]
 fn log_truncation_with_auto_offset_reset_none_ends_the_application_and_its_session_expires() {
-    let sets = vec!["consumer.d.config.auto.offset.reset=none".to_owned()];
-    let path = std::path::Path::new("tests/data/group-committed-offset-truncation.toml");
-    let scenario = load(path, &sets).expect("scenario loads");
-    let options = RunOptions {
-        keep_log: true,
-        ..RunOptions::default()
-    };
-    let log = run(&scenario, scenario.seed, options)
-        .expect("runs")
-        .log
-        .expect("log kept");
+    let log = short_log(
+        "tests/data/group-committed-offset-truncation.toml",
+        &["consumer.d.config.auto.offset.reset=none"],
+    );
     let lines: Vec<&str> = log.lines().collect();
     let thrown = lines
         .iter()
