@@ -100,10 +100,14 @@ pub(super) struct PendingProduce {
     pub id: u64,
     pub client: NodeId,
     pub correlation: u64,
+    /// The request's acks.
+    pub acks: crate::scenario::Acks,
     /// The outcome per partition, in request order (settled ones are final).
     pub results: Vec<(TopicPartition, Result<u64, KafkaError>)>,
     /// Partitions still waiting for the HW.
     pub waiting: Vec<super::purgatory::Waiting>,
+    /// Batches waiting for their transaction's verification (KIP-890).
+    pub verifying: super::verification::Verifying,
     /// Its timeout.
     pub deadline: Option<DeadlineId>,
 }
@@ -137,6 +141,8 @@ pub struct Broker {
     /// Volatile: live brokers from `UpdateMetadata`.
     pub(super) live_brokers: Vec<BrokerId>,
     pub(super) produces: Vec<PendingProduce>,
+    /// Volatile: KIP-890 verifications asked of transaction coordinators.
+    pub(super) verifications: super::verification::Verifications,
     pub(super) fetches: Vec<PendingFetch>,
     /// Volatile: requests waiting behind the one in service, per connection.
     pub(super) queued: super::connections::Queued,
@@ -180,6 +186,7 @@ impl Broker {
             metadata: BTreeMap::new(),
             live_brokers: Vec::new(),
             produces: Vec::new(),
+            verifications: Default::default(),
             fetches: Vec::new(),
             next_id: 0,
             deadlines: Deadlines::default(),
@@ -477,6 +484,7 @@ impl Broker {
         }
         self.drop_connection(peer);
         self.on_txn_connection_closed(ctx, peer);
+        self.fail_verifications_to(ctx, peer);
         let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
         let tps: Vec<TopicPartition> = self
             .partitions
