@@ -76,15 +76,7 @@ impl GroupCoordinator {
         }
         if offsets.is_empty() {
             // Nothing to store: answered at once, as Kafka's coordinator does.
-            let response = ConsumerResponse::TxnOffsetCommit {
-                correlation: waiter.correlation,
-                result: Ok(()),
-            };
-            out.push(Action::Reply {
-                to: waiter.node,
-                response,
-            });
-            return;
+            return answer(out, waiter, Ok(()));
         }
         let pending = self
             .txn_offsets
@@ -123,14 +115,7 @@ impl GroupCoordinator {
         if let Some(pending) = self.txn_offsets.get_mut(&(group, producer_id)) {
             pending.appended = true;
         }
-        let response = ConsumerResponse::TxnOffsetCommit {
-            correlation: to.correlation,
-            result: Ok(()),
-        };
-        out.push(Action::Reply {
-            to: to.node,
-            response,
-        });
+        answer(out, to, Ok(()));
     }
 
     /// A transactional offset append failed: what it carried is no longer pending.
@@ -149,14 +134,7 @@ impl GroupCoordinator {
         out.push(Action::Note(format!(
             "group {group}: TxnOffsetCommit of producer {producer_id} failed: {error}"
         )));
-        let response = ConsumerResponse::TxnOffsetCommit {
-            correlation: to.correlation,
-            result: Err(error),
-        };
-        out.push(Action::Reply {
-            to: to.node,
-            response,
-        });
+        answer(out, to, Err(error));
     }
 
     /// A COMMIT or ABORT marker of `producer_id` on offsets partition `partition` is replicated
@@ -223,6 +201,18 @@ fn committed(offset: u64) -> CommittedOffset {
         offset,
         leader_epoch: None,
     }
+}
+
+/// Answers a `TxnOffsetCommit`.
+fn answer(out: &mut Vec<Action>, to: Waiter, result: Result<(), KafkaError>) {
+    let response = ConsumerResponse::TxnOffsetCommit {
+        correlation: to.correlation,
+        result,
+    };
+    out.push(Action::Reply {
+        to: to.node,
+        response,
+    });
 }
 
 /// A partition's log split for loading: the records of non-transactional batches and of
