@@ -80,7 +80,7 @@ fn history_bytes(history: &History) -> u64 {
         v.capacity() * size_of::<T>()
     }
     let sends: usize = history.sends.iter().map(vec_bytes).sum();
-    let tail_reads = vec_bytes(&history.tail_reads);
+    let tail_reads = history.tail_reads.heap_bytes();
     let consumption = &history.consumption;
     let events = vec_bytes(&consumption.events);
     let counts: usize = consumption

@@ -5,9 +5,11 @@
 //! later one could be answered at once. Requests that arrive meanwhile wait in the connection's
 //! queue; a closed connection drops them.
 //!
-//! Fetch long polls do not hold their connection here: followers and readers send one fetch per
-//! partition where Kafka sends one per broker with every partition in it, so holding the
-//! connection behind one partition's long poll would serialize what Kafka fetches together.
+//! Fetch long polls do not hold their connection here: the run's readers send one fetch per
+//! partition where Kafka sends one per broker with every partition in it, and a follower's
+//! per-partition `OffsetsForLeaderEpoch` goes beside its fetch where Kafka's fetcher thread sends
+//! it between two fetches, so holding the connection behind a long poll would serialize what
+//! Kafka does not.
 
 use std::collections::VecDeque;
 

@@ -3,13 +3,20 @@
 //! `OffsetsForLeaderEpoch` (KIP-101 once; KIP-279 iterating while the leader answers an epoch
 //! the follower does not have) — then fetches from its LEO, appends what comes back and takes
 //! `min(leader HW, own LEO)` as its HW.
+//!
+//! Fetches go as Kafka's `ReplicaFetcherThread` sends them: one fetch at a time to each source
+//! (leader) broker, carrying every partition this broker follows from it that is ready, so one
+//! append to several partitions of a leader is fetched in one round trip. A partition that
+//! becomes ready while that fetch is out (a new follower, the end of a backoff) waits for its
+//! answer. Epoch queries stay one per partition; `replica.fetch.response.max.bytes` is not
+//! modelled (each partition is capped by `replica.fetch.max.bytes` alone).
 
 use super::partition::{FollowerPhase, Role};
-use super::server::{Broker, BrokerTimer, Deadline};
+use super::server::{Broker, BrokerTimer, Deadline, ReplicaFetch};
 use crate::node::{Msg, Node, Obs, Timer, millis, push_disk_ops};
 use crate::protocol::UNDEFINED_EPOCH_OFFSET;
 use crate::protocol::{
-    FetchPartition, FetchedPartition, KafkaError, Request, Response, TopicPartition,
+    BrokerId, FetchPartition, FetchedPartition, KafkaError, Request, Response, TopicPartition,
 };
 use crate::scenario::ReplicationProtocol;
 use crate::sim::{Ctx, NodeId};
@@ -18,20 +25,15 @@ use crate::sim::{Ctx, NodeId};
 const REPLICA_SOCKET_TIMEOUT_MS: u64 = 30_000;
 
 impl Broker {
-    /// Sends the follower's next request for `tp`: an epoch query or a fetch.
+    /// Moves the follower of `tp` on: an epoch query if it must still find where its log
+    /// diverges, else a place in the next fetch to its leader.
     pub(super) fn send_follower_request(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
         let correlation = self.next_id();
         let me = self.id;
-        let config = &self.spec.config;
-        let (wait, min_bytes) = (
-            config.replica_fetch_wait_max_ms,
-            config.replica_fetch_min_bytes,
-        );
         let Some(partition) = self.partitions.get_mut(&tp) else {
             return;
         };
         let epoch = partition.leader_epoch;
-        let leo = partition.log_end_offset();
         let latest = partition.log.epoch_cache().latest_epoch();
         let Role::Follower(follower) = &mut partition.role else {
             return;
@@ -39,37 +41,113 @@ impl Broker {
         if follower.in_flight.is_some() {
             return;
         }
-        follower.in_flight = Some(correlation);
         let leader = follower.leader;
-        let request = match (follower.phase, latest) {
-            (FollowerPhase::Truncating, Some(asked)) => Request::OffsetsForLeaderEpoch {
-                correlation,
-                replica: Some(me),
-                tp,
-                current_leader_epoch: epoch,
-                leader_epoch: asked,
-            },
-            _ => {
-                follower.phase = FollowerPhase::Fetching;
-                Request::Fetch {
-                    correlation,
-                    replica: Some(me),
-                    max_wait_ms: wait,
-                    min_bytes,
-                    read_committed: false,
-                    partitions: vec![FetchPartition {
-                        tp,
-                        fetch_offset: leo,
-                        current_leader_epoch: Some(epoch),
-                    }],
-                }
-            }
+        let (FollowerPhase::Truncating, Some(asked)) = (follower.phase, latest) else {
+            follower.phase = FollowerPhase::Fetching;
+            return self.send_replica_fetch(ctx, leader);
+        };
+        follower.in_flight = Some(correlation);
+        let request = Request::OffsetsForLeaderEpoch {
+            correlation,
+            replica: Some(me),
+            tp,
+            current_leader_epoch: epoch,
+            leader_epoch: asked,
         };
         ctx.send(self.broker_node(leader), Msg::Request(request));
-        let timeout = millis(REPLICA_SOCKET_TIMEOUT_MS.max(wait + 1));
+        let timeout = millis(REPLICA_SOCKET_TIMEOUT_MS);
         let deadline = self.add_deadline(ctx, timeout, Deadline::Follower(tp, correlation));
         if let Some(old) = self.follower_deadlines.insert(tp, deadline) {
             self.deadlines.remove(old);
+        }
+    }
+
+    /// Sends one fetch to `leader` for every partition this broker follows from it that is
+    /// ready (fetching, nothing in flight, not backing off), as Kafka's `ReplicaFetcherThread`
+    /// does: one fetch per source broker at a time, the partitions inside.
+    pub(super) fn send_replica_fetch(&mut self, ctx: &mut Ctx<'_, Node>, leader: BrokerId) {
+        if self.replica_fetchers.contains_key(&leader) {
+            return;
+        }
+        let now = ctx.now();
+        let wanted: Vec<FetchPartition> = self
+            .partitions
+            .values()
+            .filter(|p| match &p.role {
+                Role::Follower(f) => f.leader == leader && f.is_ready_to_fetch(now),
+                _ => false,
+            })
+            .map(|p| FetchPartition {
+                tp: p.tp,
+                fetch_offset: p.log_end_offset(),
+                current_leader_epoch: Some(p.leader_epoch),
+            })
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let correlation = self.next_id();
+        let sent = wanted.clone();
+        let config = &self.spec.config;
+        let wait = config.replica_fetch_wait_max_ms;
+        let request = Request::Fetch {
+            correlation,
+            replica: Some(self.id),
+            max_wait_ms: wait,
+            min_bytes: config.replica_fetch_min_bytes,
+            read_committed: false,
+            partitions: wanted,
+        };
+        ctx.send(self.broker_node(leader), Msg::Request(request));
+        let timeout = millis(REPLICA_SOCKET_TIMEOUT_MS.max(wait + 1));
+        let deadline = self.add_deadline(ctx, timeout, Deadline::Fetcher(leader, correlation));
+        let fetch = ReplicaFetch {
+            correlation,
+            deadline,
+            sent,
+        };
+        self.replica_fetchers.insert(leader, fetch);
+    }
+
+    /// Ends the fetch in flight to `leader` if `correlation` names it (answered or timed out);
+    /// returns what it asked for.
+    fn end_replica_fetch(
+        &mut self,
+        leader: BrokerId,
+        correlation: u64,
+    ) -> Option<Vec<FetchPartition>> {
+        if self
+            .replica_fetchers
+            .get(&leader)
+            .is_none_or(|f| f.correlation != correlation)
+        {
+            return None;
+        }
+        let fetch = self.replica_fetchers.remove(&leader)?;
+        self.deadlines.remove(fetch.deadline);
+        Some(fetch.sent)
+    }
+
+    /// Drops the fetch in flight to every leader this broker no longer follows any partition
+    /// from, as Kafka shuts down idle fetcher threads after a `LeaderAndIsr`: its answer is
+    /// ignored, and a later follower of that leader starts a fetch at once instead of waiting
+    /// for it.
+    pub(super) fn shut_down_idle_fetchers(&mut self) {
+        let idle: Vec<BrokerId> = self
+            .replica_fetchers
+            .keys()
+            .copied()
+            .filter(|&leader| {
+                !self
+                    .partitions
+                    .values()
+                    .any(|p| matches!(&p.role, Role::Follower(f) if f.leader == leader))
+            })
+            .collect();
+        for leader in idle {
+            if let Some(fetch) = self.replica_fetchers.remove(&leader) {
+                self.deadlines.remove(fetch.deadline);
+            }
         }
     }
 
@@ -85,6 +163,30 @@ impl Broker {
         }
     }
 
+    /// A fetch to `leader` went unanswered: give it up and fetch again.
+    pub(super) fn replica_fetch_timed_out(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        leader: BrokerId,
+        correlation: u64,
+    ) {
+        if self.end_replica_fetch(leader, correlation).is_some() {
+            self.send_replica_fetch(ctx, leader);
+        }
+    }
+
+    /// Waits `replica.fetch.backoff.ms` before fetching `tp` again (after an error), leaving it
+    /// out of the fetches to its leader meanwhile; `FetchRetry` then sends its next request.
+    /// Partitions backing off together (a lost connection, one response's errors) end their
+    /// backoff at the same instant and so go back into one fetch.
+    pub(super) fn back_off(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
+        let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
+        if let Some(Role::Follower(f)) = self.partitions.get_mut(&tp).map(|p| &mut p.role) {
+            f.backoff_until = ctx.now() + backoff;
+        }
+        ctx.set_timer(backoff, Timer::Broker(BrokerTimer::FetchRetry(tp)));
+    }
+
     /// Handles a response to one of this broker's requests.
     pub(super) fn on_response(
         &mut self,
@@ -97,9 +199,21 @@ impl Broker {
                 correlation,
                 partitions,
             } => {
+                let Some(leader) = self.broker_id_of(from) else {
+                    return;
+                };
+                let Some(sent) = self.end_replica_fetch(leader, correlation) else {
+                    return;
+                };
                 for fetched in partitions {
-                    self.on_fetched(ctx, correlation, fetched);
+                    let Ok(i) = sent.binary_search_by_key(&fetched.tp, |s| s.tp) else {
+                        continue;
+                    };
+                    if self.still_fetching(leader, &sent[i]) {
+                        self.on_fetched(ctx, fetched);
+                    }
                 }
+                self.send_replica_fetch(ctx, leader);
             }
             Response::OffsetsForLeaderEpoch {
                 correlation,
@@ -109,13 +223,7 @@ impl Broker {
                 self.on_epoch_end_offset(ctx, correlation, tp, result);
             }
             Response::ControllerAck { correlation } => {
-                let broker = self
-                    .spec
-                    .broker_nodes
-                    .iter()
-                    .position(|&n| n == from)
-                    .map(|b| b as crate::protocol::BrokerId);
-                if let Some(broker) = broker {
+                if let Some(broker) = self.broker_id_of(from) {
                     self.on_controller_ack(ctx, broker, correlation);
                 }
             }
@@ -139,9 +247,30 @@ impl Broker {
         }
     }
 
-    fn on_fetched(&mut self, ctx: &mut Ctx<'_, Node>, correlation: u64, fetched: FetchedPartition) {
+    /// Whether a partition's answer still applies, as Kafka's fetcher decides: the replica
+    /// still follows `leader` in the epoch it asked in, is fetching, and its LEO is still the
+    /// offset it asked from (it was not truncated or re-added meanwhile).
+    fn still_fetching(&self, leader: BrokerId, sent: &FetchPartition) -> bool {
+        self.partitions.get(&sent.tp).is_some_and(|p| {
+            matches!(&p.role, Role::Follower(f)
+                if f.leader == leader && f.phase == FollowerPhase::Fetching)
+                && Some(p.leader_epoch) == sent.current_leader_epoch
+                && p.log_end_offset() == sent.fetch_offset
+        })
+    }
+
+    /// Takes one partition of a fetch response: appends its batches and follows the leader's
+    /// HW, truncates, or backs off. The next fetch, for every ready partition, follows the
+    /// whole response.
+    fn on_fetched(&mut self, ctx: &mut Ctx<'_, Node>, fetched: FetchedPartition) {
         let tp = fetched.tp;
-        if !self.take_in_flight(tp, correlation) {
+        let unchanged = |p: &super::partition::Partition| {
+            let leo = p.log_end_offset();
+            fetched.batches.iter().all(|b| b.next_offset() <= leo)
+                && fetched.high_watermark.min(leo) == p.high_watermark
+        };
+        // Nothing new (the usual answer for most partitions of a fetch): no change to note.
+        if fetched.error.is_none() && self.partitions.get(&tp).is_some_and(unchanged) {
             return;
         }
         if let Some(error) = fetched.error {
@@ -152,7 +281,7 @@ impl Broker {
         let partition = self
             .partitions
             .get_mut(&tp)
-            .expect("in flight implies present");
+            .expect("still fetching implies present");
         let mut ops = Vec::new();
         let mut batches = fetched.batches;
         let leo = partition.log_end_offset();
@@ -171,14 +300,12 @@ impl Broker {
                     ctx.observe(partition.leo_obs());
                 }
                 push_disk_ops(ctx, ops);
-                return self.send_follower_request(ctx, tp);
+                return;
             }
             // A gap: nothing can be appended; ask again after the backoff.
             Some(base) if base > leo => {
                 push_disk_ops(ctx, ops);
-                let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
-                ctx.set_timer(backoff, Timer::Broker(BrokerTimer::FetchRetry(tp)));
-                return;
+                return self.back_off(ctx, tp);
             }
             _ => {}
         }
@@ -194,7 +321,6 @@ impl Broker {
         if let Some(obs) = partition.set_high_watermark(hw) {
             ctx.observe(obs);
         }
-        self.send_follower_request(ctx, tp);
     }
 
     fn on_fetch_error(
@@ -207,7 +333,7 @@ impl Broker {
         let partition = self
             .partitions
             .get_mut(&tp)
-            .expect("in flight implies present");
+            .expect("still fetching implies present");
         if error == KafkaError::OffsetOutOfRange
             && partition.log_end_offset() > fetched.log_end_offset
         {
@@ -220,7 +346,7 @@ impl Broker {
                 ctx.observe(partition.leo_obs());
             }
             push_disk_ops(ctx, ops);
-            return self.send_follower_request(ctx, tp);
+            return;
         }
         if error == KafkaError::OffsetOutOfRange
             && partition.log_end_offset() < fetched.log_start_offset
@@ -245,10 +371,9 @@ impl Broker {
             });
             ctx.observe(partition.leo_obs());
             push_disk_ops(ctx, ops);
-            return self.send_follower_request(ctx, tp);
+            return;
         }
-        let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
-        ctx.set_timer(backoff, Timer::Broker(BrokerTimer::FetchRetry(tp)));
+        self.back_off(ctx, tp);
     }
 
     /// Truncates by the leader's answer (KIP-101 once; KIP-279 until the epochs agree).
@@ -263,9 +388,7 @@ impl Broker {
             return;
         }
         let Ok((leader_epoch, leader_end)) = result else {
-            let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
-            ctx.set_timer(backoff, Timer::Broker(BrokerTimer::FetchRetry(tp)));
-            return;
+            return self.back_off(ctx, tp);
         };
         let protocol = self.spec.protocol;
         let partition = self

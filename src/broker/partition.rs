@@ -44,8 +44,21 @@ pub struct FollowerRole {
     pub leader: BrokerId,
     /// Truncating or fetching.
     pub phase: FollowerPhase,
-    /// The correlation id of the request in flight, if any; a response with another is stale.
+    /// The correlation id of the epoch query in flight, if any; a response with another is
+    /// stale. (Fetches are tracked per leader broker, as they carry many partitions.)
     pub in_flight: Option<u64>,
+    /// The end of the `replica.fetch.backoff.ms` taken after an error: fetches leave the
+    /// partition out until then.
+    pub backoff_until: SimTime,
+}
+
+impl FollowerRole {
+    /// Whether a fetch to the leader sent at `now` should carry this partition.
+    pub fn is_ready_to_fetch(&self, now: SimTime) -> bool {
+        self.phase == FollowerPhase::Fetching
+            && self.in_flight.is_none()
+            && now >= self.backoff_until
+    }
 }
 
 /// What a replica is doing.
@@ -136,6 +149,7 @@ impl Partition {
             leader,
             phase,
             in_flight: None,
+            backoff_until: SimTime::ZERO,
         });
         self.role_obs(state.leader, false)
     }

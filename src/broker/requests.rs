@@ -34,6 +34,7 @@ impl Broker {
                     for state in partitions {
                         self.apply_leader_and_isr(ctx, state);
                     }
+                    self.shut_down_idle_fetchers();
                     self.sync_group_coordinator(ctx);
                     self.sync_txn_coordinator(ctx);
                 }
@@ -212,8 +213,16 @@ impl Broker {
     /// Recomputes a leader's HW; on a move, completes produces and long-polling fetches.
     pub(super) fn update_hw(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
         let rule = self.hw_rule(tp);
-        let live = self.live_brokers.clone();
         let now = ctx.now();
+        // A HW at the LEO cannot move (most partitions of a fetch, most of the time).
+        if self
+            .partitions
+            .get(&tp)
+            .is_none_or(|p| p.high_watermark == p.log_end_offset())
+        {
+            return;
+        }
+        let live = &self.live_brokers;
         let Some(partition) = self.partitions.get_mut(&tp) else {
             return;
         };
@@ -247,7 +256,7 @@ impl Broker {
             unreachable!("handle_fetch takes fetches");
         };
         let now = ctx.now();
-        let mut answers = Vec::new();
+        let mut answers = Vec::with_capacity(wanted.len());
         let (mut bytes, mut errors) = (0u64, false);
         for want in wanted {
             let answer = self.read_partition(want, *replica, *read_committed);
@@ -349,11 +358,11 @@ impl Broker {
         fetch_offset: u64,
         now: crate::sim::SimTime,
     ) {
-        let live = self.live_brokers.clone();
+        let live = &self.live_brokers;
+        let eligible = live.is_empty() || live.contains(&follower);
         let Some(partition) = self.partitions.get_mut(&tp) else {
             return;
         };
-        let eligible = live.is_empty() || live.contains(&follower);
         if let Some(isr) = partition.on_follower_fetch(follower, fetch_offset, now)
             && eligible
         {

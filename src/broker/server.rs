@@ -90,8 +90,19 @@ pub(super) enum Deadline {
     Produce(u64),
     /// A long-polling fetch's `max_wait_ms`.
     FetchWake(u64),
-    /// A follower request's socket timeout.
+    /// A follower epoch query's socket timeout.
     Follower(TopicPartition, u64),
+    /// The socket timeout of the fetch to a leader broker, by its correlation id.
+    Fetcher(BrokerId, u64),
+}
+
+/// The fetch in flight from this broker to one leader broker (its replica fetcher's).
+#[derive(Clone, Debug)]
+pub(super) struct ReplicaFetch {
+    pub correlation: u64,
+    pub deadline: DeadlineId,
+    /// The partitions it asked for, with the offsets and epochs it asked in, by partition.
+    pub sent: Vec<crate::protocol::FetchPartition>,
 }
 
 /// A produce request waiting for the HW (the produce purgatory).
@@ -149,8 +160,10 @@ pub struct Broker {
     pub(super) next_id: u64,
     /// Volatile: every timeout, behind one armed timer.
     pub(super) deadlines: Deadlines<Deadline>,
-    /// Volatile: the timeout of each partition's follower request in flight.
+    /// Volatile: the timeout of each partition's epoch query in flight.
     pub(super) follower_deadlines: BTreeMap<TopicPartition, DeadlineId>,
+    /// Volatile: the fetch in flight to each leader broker, at most one.
+    pub(super) replica_fetchers: BTreeMap<BrokerId, ReplicaFetch>,
     /// Volatile: while controller, the request queue to each broker.
     pub(super) channels: BTreeMap<BrokerId, super::channel::Channel>,
     /// Whether the resend timer is armed.
@@ -191,6 +204,7 @@ impl Broker {
             next_id: 0,
             deadlines: Deadlines::default(),
             follower_deadlines: BTreeMap::new(),
+            replica_fetchers: BTreeMap::new(),
             channels: BTreeMap::new(),
             resend_armed: false,
             zk_resync: false,
@@ -327,6 +341,12 @@ impl Broker {
         self.spec.broker_nodes[id as usize]
     }
 
+    /// The broker running on `node`, if it is a broker.
+    pub(super) fn broker_id_of(&self, node: NodeId) -> Option<BrokerId> {
+        let index = self.spec.broker_nodes.iter().position(|&n| n == node)?;
+        BrokerId::try_from(index).ok()
+    }
+
     /// A fresh id for a purgatory entry or a request.
     pub(super) fn next_id(&mut self) -> u64 {
         self.next_id += 1;
@@ -412,6 +432,9 @@ impl Broker {
                             self.follower_deadlines.remove(&tp);
                             self.follower_timed_out(ctx, tp, correlation);
                         }
+                        Deadline::Fetcher(leader, correlation) => {
+                            self.replica_fetch_timed_out(ctx, leader, correlation);
+                        }
                     }
                 }
                 self.arm_deadlines(ctx);
@@ -485,7 +508,11 @@ impl Broker {
         self.drop_connection(peer);
         self.on_txn_connection_closed(ctx, peer);
         self.fail_verifications_to(ctx, peer);
-        let backoff = millis(self.spec.config.replica_fetch_backoff_ms);
+        if let Some(leader) = self.broker_id_of(peer)
+            && let Some(fetch) = self.replica_fetchers.remove(&leader)
+        {
+            self.deadlines.remove(fetch.deadline);
+        }
         let tps: Vec<TopicPartition> = self
             .partitions
             .values_mut()
@@ -498,7 +525,7 @@ impl Broker {
             })
             .collect();
         for tp in tps {
-            ctx.set_timer(backoff, Timer::Broker(BrokerTimer::FetchRetry(tp)));
+            self.back_off(ctx, tp);
         }
     }
 
@@ -515,6 +542,12 @@ impl Broker {
     /// Replicas this broker holds, for inspection by the run and the checkers.
     pub fn partitions(&self) -> &BTreeMap<TopicPartition, Partition> {
         self.partitions.map()
+    }
+
+    /// The partitions of this broker's fetch in flight to the leader broker `leader`, if one is.
+    pub fn replica_fetch_in_flight(&self, leader: BrokerId) -> Option<Vec<TopicPartition>> {
+        let fetch = self.replica_fetchers.get(&leader)?;
+        Some(fetch.sent.iter().map(|p| p.tp).collect())
     }
 
     /// Whether this broker is the controller.

@@ -24,19 +24,19 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
         .collect();
     let mut reported = BTreeSet::new();
     let mut anomalies = Vec::new();
-    for (at, partition, offset, id) in &history.tail_reads {
+    for (at, partition, offset, id) in history.tail_reads.iter() {
         let Some((log_start, records)) = present.get(&**partition) else {
             continue;
         };
         // Below the log start, retention deleted it: no loss.
-        if *offset < *log_start || records.contains(id) || !reported.insert(*id) {
+        if offset < *log_start || records.contains(&id) || !reported.insert(id) {
             continue;
         }
-        let record = history.record_name(*id);
+        let record = history.record_name(id);
         anomalies.push(Anomaly {
             kind: AnomalyKind::CommittedReadLost,
             partition: partition.to_string(),
-            offset: *offset,
+            offset,
             record: record.clone(),
             at_ms: at.as_millis(),
             explanation: format!(

@@ -63,7 +63,7 @@ pub struct History {
     /// When each producer (by index) crashed: sends still pending then died with it.
     pub producer_crashes: Vec<Vec<SimTime>>,
     /// What the tail reader read during the run: (time, partition, offset, record).
-    pub tail_reads: Vec<(SimTime, Arc<str>, u64, RecordId)>,
+    pub tail_reads: super::tail_reads::TailReads,
     /// What consumer group members polled and processed.
     pub consumption: super::consumption::Consumption,
     /// Transactions as their producers saw them end, in order.

@@ -17,6 +17,7 @@ mod multiple_leaders;
 mod nonmonotonic_send;
 mod poll_order;
 mod stuck_transaction;
+pub mod tail_reads;
 mod torn_transaction;
 
 use std::fmt;

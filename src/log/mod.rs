@@ -315,6 +315,10 @@ impl PartitionLog {
         }
         let upper_bound = upper_bound.min(log_end_offset);
         let mut batches = Vec::new();
+        if fetch_offset >= upper_bound {
+            // Nothing to return (a caught-up fetch): skip finding the batch.
+            return Ok(batches);
+        }
         let mut total_bytes = 0;
         for batch in self.batches_from(fetch_offset) {
             let size = batch.size_bytes();

@@ -83,11 +83,7 @@ impl Recorder {
                 ids,
             } if node == self.tail_reader => {
                 if at <= self.settled {
-                    let reads = ids
-                        .iter()
-                        .enumerate()
-                        .map(|(k, id)| (at, partition.clone(), offset + k as u64, *id));
-                    self.history.tail_reads.extend(reads);
+                    self.history.tail_reads.push(at, partition, *offset, ids);
                 }
             }
             Obs::Read {
@@ -147,7 +143,7 @@ mod tests {
             .history
             .tail_reads
             .iter()
-            .map(|(_, _, offset, id)| (*offset, id.n))
+            .map(|(_, _, offset, id)| (offset, id.n))
             .collect();
         assert_eq!(
             tail_reads,
