@@ -3,8 +3,11 @@
 //! group of 3 consumers, 10 simulated minutes) through its workload phase, then the whole run as
 //! `kafkasim run` does it (heal, settle, final reads, checkers). Prints simulated seconds per
 //! wall second, events per wall second, peak memory (the process's VmHWM) and the bytes each
-//! stored record takes per replica in the brokers' log segments. Run with
-//! `cargo bench --bench model`. The exactly-once pipeline variant waits for pipelines.
+//! stored record takes per replica in the brokers' log segments. Then the same for the
+//! exactly-once variant (`tests/data/standard-workload-eos.toml`: the consumer group replaced by
+//! a 3-instance exactly-once pipeline writing every record to a second 12-partition topic).
+//! Run with `cargo bench --bench model`; `-- --standard` or `-- --eos` runs one variant alone (so
+//! its peak memory is its own), `-- --workload-only` stops each after its workload phase.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -18,6 +21,7 @@ use kafkasim::scenario::{self, Scenario};
 use kafkasim::sim::{NodeId, SimTime, Simulator};
 
 const SCENARIO: &str = "tests/data/standard-workload.toml";
+const EOS_SCENARIO: &str = "tests/data/standard-workload-eos.toml";
 
 /// Log segment bytes and all file bytes on every broker's disk.
 fn disk_bytes(sim: &Simulator<Node>) -> (u64, u64) {
@@ -166,15 +170,29 @@ fn whole_run(scenario: &Scenario) {
     }
 }
 
-fn main() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SCENARIO);
-    let scenario = scenario::load(&path, &[]).expect("the standard workload loads");
-    println!("standard workload ({SCENARIO}), seed {}", scenario.seed);
+/// Benchmarks one variant: its workload phase, then (unless `--workload-only`) its whole run.
+fn bench(file: &str, what: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let scenario = scenario::load(&path, &[]).expect("the benchmark scenario loads");
+    println!("{what} ({file}), seed {}", scenario.seed);
     workload_phase(&scenario);
-    // `cargo bench --bench model -- --workload-only` stops here (for profiling).
+    // `-- --workload-only` stops here (for profiling).
     if std::env::args().any(|a| a == "--workload-only") {
         return;
     }
     whole_run(&scenario);
-    println!("exactly-once pipeline variant: not run, pipelines are not built yet");
+}
+
+fn main() {
+    let only = |flag: &str| std::env::args().any(|a| a == flag);
+    let (standard, eos) = (only("--standard"), only("--eos"));
+    if standard || !eos {
+        bench(SCENARIO, "standard workload");
+    }
+    if eos || !standard {
+        if !eos {
+            println!("(peak RSS below includes the standard workload's: run `-- --eos` alone)");
+        }
+        bench(EOS_SCENARIO, "standard workload with an exactly-once pipeline");
+    }
 }

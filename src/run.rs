@@ -447,7 +447,7 @@ fn pipeline_views(
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|(tp, _)| tp.topic == input)
-                    .map(|(tp, offset)| (format!("{}-{}", p.input, tp.partition).into(), offset))
+                    .map(|(tp, c)| (format!("{}-{}", p.input, tp.partition).into(), c.offset))
                     .collect(),
             )
         });

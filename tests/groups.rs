@@ -12,6 +12,20 @@ fn summary(path: &str, sets: &[&str]) -> kafkasim::cli::RunSummary {
         .summary
 }
 
+/// The short log of the scenario at `path` with `sets`, at its own seed.
+fn short_log(path: &str, sets: &[&str]) -> String {
+    let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+    let scenario = load(std::path::Path::new(path), &sets).expect("scenario loads");
+    let options = RunOptions {
+        keep_log: true,
+        ..RunOptions::default()
+    };
+    run(&scenario, scenario.seed, options)
+        .expect("runs")
+        .log
+        .expect("log kept")
+}
+
 #[test]
 fn an_at_least_once_consumer_stalled_past_its_session_processes_records_twice() {
     let s = summary("scenarios/o9-at-least-once-reprocessing.toml", &[]);
@@ -50,22 +64,8 @@ fn a_cooperative_group_processes_every_record_through_a_stalled_member() {
 /// How many polls `node` made between sending a JoinGroup while owning partitions and receiving
 /// its next assignment, in the short log of the O9 scenario with `strategy`.
 fn polls_while_rejoining(strategy: &str, node: &str) -> usize {
-    let sets = vec![format!(
-        "consumer.c.config.partition.assignment.strategy={strategy}"
-    )];
-    let scenario = load(
-        std::path::Path::new("scenarios/o9-at-least-once-reprocessing.toml"),
-        &sets,
-    )
-    .expect("scenario loads");
-    let options = RunOptions {
-        keep_log: true,
-        ..RunOptions::default()
-    };
-    let log = run(&scenario, scenario.seed, options)
-        .expect("runs")
-        .log
-        .expect("log kept");
+    let set = format!("consumer.c.config.partition.assignment.strategy={strategy}");
+    let log = short_log("scenarios/o9-at-least-once-reprocessing.toml", &[&set]);
     let (mut rejoining, mut polls) = (false, 0);
     for line in log.lines() {
         if line.contains(&format!(" {node} group g1: JoinGroup as \"{node}-")) {
@@ -121,6 +121,49 @@ fn a_consumer_without_kip_320_skips_the_new_log_below_its_position_after_an_uncl
     );
     let d = &s.deliveries["g1"];
     assert!(d.committed_unprocessed > 0, "{d:?}");
+}
+
+#[test]
+fn a_member_taking_over_a_committed_offset_truncated_by_an_unclean_election_reads_from_the_divergence_point()
+ {
+    let s = summary("tests/data/group-committed-offset-truncation.toml", &[]);
+    let d = &s.deliveries["g1"];
+    assert_eq!(d.committed_unprocessed, 0, "{d:?}");
+}
+
+#[test]
+fn a_member_without_kip_320_starts_at_a_truncated_committed_offset_and_skips_the_new_log_below_it()
+{
+    let s = summary(
+        "tests/data/group-committed-offset-truncation.toml",
+        &["cluster.replication.protocol=kip-101"],
+    );
+    let d = &s.deliveries["g1"];
+    assert_eq!(d.committed_unprocessed, 25, "{d:?}");
+}
+
+#[test]
+fn log_truncation_with_auto_offset_reset_none_ends_the_application_and_its_session_expires() {
+    let log = short_log(
+        "tests/data/group-committed-offset-truncation.toml",
+        &["consumer.d.config.auto.offset.reset=none"],
+    );
+    let lines: Vec<&str> = log.lines().collect();
+    let thrown = lines
+        .iter()
+        .position(|l| l.contains("d-0 group g1: poll() threw LogTruncationException (orders-0)"))
+        .expect("d-0's poll throws LogTruncationException");
+    let after = &lines[thrown + 1..];
+    assert!(
+        !after.iter().any(|l| l.contains(" d-0 ")),
+        "d-0 does nothing more: {after:?}"
+    );
+    assert!(
+        after
+            .iter()
+            .any(|l| l.contains("group g1: d-0-") && l.contains("expired (session.timeout.ms)")),
+        "the coordinator removes d-0 when its session expires"
+    );
 }
 
 /// The group sweep with idempotence, seed `seed`.

@@ -19,6 +19,7 @@ mod requests;
 pub mod server;
 pub mod spec;
 mod transactions;
+mod verification;
 pub mod zkpaths;
 
 pub use server::{Broker, BrokerTimer};

@@ -4,6 +4,7 @@
 
 use super::isr;
 use super::server::{Broker, Deadline, PendingProduce};
+use super::verification::Verifying;
 use crate::log::AppendCheck;
 use crate::node::{Msg, Node, Obs, millis, push_disk_ops};
 use crate::protocol::{KafkaError, Response, TopicPartition};
@@ -23,56 +24,97 @@ pub(super) struct Waiting {
 }
 
 impl Broker {
-    /// Appends each batch to the partition this broker leads and answers by `acks`.
+    /// Appends each batch to the partition this broker leads and answers by `acks`; under
+    /// KIP-890 a producer's first transactional batch on a partition waits for verification.
     pub(super) fn handle_produce(
         &mut self,
         ctx: &mut Ctx<'_, Node>,
         client: NodeId,
-        correlation: u64,
-        acks: Acks,
-        timeout_ms: u64,
+        (correlation, acks, timeout_ms, transactional_id): (u64, Acks, u64, Option<u32>),
         batches: Vec<(TopicPartition, RecordBatch)>,
     ) {
-        let mut results = Vec::with_capacity(batches.len());
-        let mut waiting = Vec::new();
-        for (index, (tp, batch)) in batches.into_iter().enumerate() {
-            match self.append_produced(ctx, tp, acks, batch) {
-                Ok((base_offset, required_offset)) if acks == Acks::All => {
-                    waiting.push(Waiting {
-                        index,
-                        tp,
-                        base_offset,
-                        required_offset,
-                    });
-                    results.push((tp, Err(KafkaError::RequestTimedOut)));
-                }
-                result => results.push((tp, result.map(|(base, _)| base))),
-            }
-        }
-        if acks == Acks::None {
-            return;
-        }
-        let tps: Vec<TopicPartition> = waiting.iter().map(|w| w.tp).collect();
         let id = self.next_id();
-        let deadline = (!tps.is_empty())
-            .then(|| self.add_deadline(ctx, millis(timeout_ms), Deadline::Produce(id)));
         self.produces.push(PendingProduce {
             id,
             client,
             correlation,
-            results,
-            waiting,
-            deadline,
+            acks,
+            results: batches
+                .iter()
+                .map(|(tp, _)| (*tp, Err(KafkaError::RequestTimedOut)))
+                .collect(),
+            waiting: Vec::new(),
+            verifying: Verifying::default(),
+            deadline: None,
         });
-        for tp in tps {
+        let mut touched = Vec::new();
+        for (index, (tp, batch)) in batches.into_iter().enumerate() {
+            if transactional_id.is_some() && self.needs_verification(tp, &batch) {
+                let pending = self.produces.last_mut().expect("just pushed");
+                pending.verifying.batches.push((index, tp, batch));
+                continue;
+            }
+            let outcome = self.append_produced(ctx, tp, acks, batch);
+            self.settle_appended(id, index, tp, outcome);
+            touched.push(tp);
+        }
+        let pending = self.produces.last().expect("just pushed");
+        let waits = !pending.waiting.is_empty() || !pending.verifying.batches.is_empty();
+        if acks == Acks::None {
+            // Nothing is answered; a batch held for verification is dropped (acks=0 never
+            // sends transactional batches: transactions need acks=all).
+            self.produces.pop();
+            return;
+        }
+        if waits {
+            let deadline = self.add_deadline(ctx, millis(timeout_ms), Deadline::Produce(id));
+            self.produces.last_mut().expect("just pushed").deadline = Some(deadline);
+        }
+        if let Some(txn) = transactional_id
+            && !self
+                .produces
+                .last()
+                .expect("kept")
+                .verifying
+                .batches
+                .is_empty()
+        {
+            self.start_verification(ctx, id, txn);
+        }
+        for tp in touched {
             self.update_hw(ctx, tp);
             self.complete_produces(ctx, tp);
         }
         self.answer_completed(ctx);
     }
 
+    /// Records the outcome of appending batch `index` of produce `id`: final, or waiting for the
+    /// high watermark (acks=all).
+    pub(super) fn settle_appended(
+        &mut self,
+        id: u64,
+        index: usize,
+        tp: TopicPartition,
+        outcome: Result<(u64, u64), KafkaError>,
+    ) {
+        let Some(pending) = self.produces.iter_mut().find(|p| p.id == id) else {
+            return;
+        };
+        match outcome {
+            Ok((base_offset, required_offset)) if pending.acks == Acks::All => {
+                pending.waiting.push(Waiting {
+                    index,
+                    tp,
+                    base_offset,
+                    required_offset,
+                });
+            }
+            outcome => pending.results[index].1 = outcome.map(|(base, _)| base),
+        }
+    }
+
     /// Appends one produced batch as leader; returns (base offset, next offset).
-    fn append_produced(
+    pub(super) fn append_produced(
         &mut self,
         ctx: &mut Ctx<'_, Node>,
         tp: TopicPartition,
@@ -176,15 +218,16 @@ impl Broker {
     pub(super) fn expire_produce(&mut self, ctx: &mut Ctx<'_, Node>, id: u64) {
         if let Some(pending) = self.produces.iter_mut().find(|p| p.id == id) {
             pending.waiting.clear();
+            pending.verifying.batches.clear();
             self.answer_completed(ctx);
         }
     }
 
     /// Answers every produce whose partitions all have outcomes.
-    fn answer_completed(&mut self, ctx: &mut Ctx<'_, Node>) {
+    pub(super) fn answer_completed(&mut self, ctx: &mut Ctx<'_, Node>) {
         let (done, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.produces)
             .into_iter()
-            .partition(|p| p.waiting.is_empty());
+            .partition(|p| p.waiting.is_empty() && p.verifying.batches.is_empty());
         self.produces = kept;
         for pending in done {
             if let Some(deadline) = pending.deadline {

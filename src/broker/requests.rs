@@ -58,9 +58,11 @@ impl Broker {
                 correlation,
                 acks,
                 timeout_ms,
+                transactional_id,
                 partitions,
             } => {
-                self.handle_produce(ctx, from, correlation, acks, timeout_ms, partitions);
+                let request = (correlation, acks, timeout_ms, transactional_id);
+                self.handle_produce(ctx, from, request, partitions);
             }
             fetch @ Request::Fetch { .. } => self.handle_fetch(ctx, from, fetch, true),
             Request::OffsetsForLeaderEpoch {

@@ -111,10 +111,14 @@ pub(super) struct PendingProduce {
     pub id: u64,
     pub client: NodeId,
     pub correlation: u64,
+    /// The request's acks.
+    pub acks: crate::scenario::Acks,
     /// The outcome per partition, in request order (settled ones are final).
     pub results: Vec<(TopicPartition, Result<u64, KafkaError>)>,
     /// Partitions still waiting for the HW.
     pub waiting: Vec<super::purgatory::Waiting>,
+    /// Batches waiting for their transaction's verification (KIP-890).
+    pub verifying: super::verification::Verifying,
     /// Its timeout.
     pub deadline: Option<DeadlineId>,
 }
@@ -148,6 +152,8 @@ pub struct Broker {
     /// Volatile: live brokers from `UpdateMetadata`.
     pub(super) live_brokers: Vec<BrokerId>,
     pub(super) produces: Vec<PendingProduce>,
+    /// Volatile: KIP-890 verifications asked of transaction coordinators.
+    pub(super) verifications: super::verification::Verifications,
     pub(super) fetches: Vec<PendingFetch>,
     /// Volatile: requests waiting behind the one in service, per connection.
     pub(super) queued: super::connections::Queued,
@@ -193,6 +199,7 @@ impl Broker {
             metadata: BTreeMap::new(),
             live_brokers: Vec::new(),
             produces: Vec::new(),
+            verifications: Default::default(),
             fetches: Vec::new(),
             next_id: 0,
             deadlines: Deadlines::default(),
@@ -500,6 +507,7 @@ impl Broker {
         }
         self.drop_connection(peer);
         self.on_txn_connection_closed(ctx, peer);
+        self.fail_verifications_to(ctx, peer);
         if let Some(leader) = self.broker_id_of(peer)
             && let Some(fetch) = self.replica_fetchers.remove(&leader)
         {

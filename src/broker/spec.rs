@@ -143,6 +143,7 @@ fn offsets_topic(scenario: &Scenario) -> Option<(TopicSpec, CoordinatorSpec)> {
         clients,
         offsets_partitions: config.offsets_topic_num_partitions,
         initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+        values: Default::default(),
     };
     Some((spec, coordinator))
 }

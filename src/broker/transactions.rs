@@ -104,7 +104,7 @@ impl Broker {
         }
     }
 
-    fn find_txn_coordinator(&self, txn: u32) -> Result<BrokerId, KafkaError> {
+    pub(super) fn find_txn_coordinator(&self, txn: u32) -> Result<BrokerId, KafkaError> {
         let spec = self
             .spec
             .transactions
@@ -128,6 +128,13 @@ impl Broker {
 
     /// Handles an answer to this coordinator's `WriteTxnMarkers`.
     pub(super) fn on_txn_response(&mut self, ctx: &mut Ctx<'_, Node>, response: TxnResponse) {
+        if let TxnResponse::VerifyPartitionsInTxn {
+            correlation,
+            result,
+        } = response
+        {
+            return self.on_verification(ctx, correlation, result);
+        }
         let TxnResponse::WriteTxnMarkers {
             correlation,
             partitions,

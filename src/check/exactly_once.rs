@@ -181,6 +181,7 @@ fn missing(
         return Vec::new();
     };
     let attempts = attempts(history, pipeline);
+    let fates = transaction_fates(history, pipeline);
     let mut anomalies = Vec::new();
     for f in finals
         .iter()
@@ -200,11 +201,25 @@ fn missing(
                     let outs: Vec<String> = outs
                         .iter()
                         .map(|o| {
-                            format!("{}{}", history.record_name(*o), history.outcome_clause(*o))
+                            let fate = match fates.get(o) {
+                                Some((false, at)) => {
+                                    format!(" (its transaction aborted at {at} ms)")
+                                }
+                                Some((true, at)) => {
+                                    format!(" (its transaction committed at {at} ms)")
+                                }
+                                None => history.outcome_clause(*o),
+                            };
+                            format!("{}{fate}", history.record_name(*o))
                         })
                         .collect();
+                    let (noun, verb) = if outs.len() == 1 {
+                        ("output", "is")
+                    } else {
+                        ("outputs", "are")
+                    };
                     format!(
-                        "its outputs {} are not in the committed output",
+                        "its {noun} {} {verb} not in the committed output",
                         outs.join(", ")
                     )
                 }
@@ -225,6 +240,24 @@ fn missing(
         }
     }
     anomalies
+}
+
+/// How the transaction of each of the pipeline's output records ended (committed, at ms), as
+/// its producer saw it.
+fn transaction_fates(
+    history: &History,
+    pipeline: &PipelineView,
+) -> BTreeMap<RecordId, (bool, u64)> {
+    history
+        .transactions
+        .iter()
+        .flat_map(|t| {
+            t.records
+                .iter()
+                .map(move |id| (*id, (t.committed, t.at.as_millis())))
+        })
+        .filter(|(id, _)| pipeline.producers.contains(&id.producer))
+        .collect()
 }
 
 /// Every output record the pipeline made, by input record.

@@ -463,6 +463,7 @@ impl Producer {
             correlation,
             acks: config.acks,
             timeout_ms: config.request_timeout_ms,
+            transactional_id: self.txn.as_ref().map(|t| t.txn),
             partitions,
         };
         ctx.send(self.spec.brokers[broker as usize], Msg::Request(request));
@@ -667,6 +668,7 @@ impl Producer {
             KafkaError::NotEnoughReplicas
                 | KafkaError::OutOfOrderSequenceNumber
                 | KafkaError::InvalidProducerEpoch
+                | KafkaError::InvalidTxnState
         );
         batch.maybe_written |= !refused;
         // A producer stopped by a fatal error retries nothing: its sends fail.

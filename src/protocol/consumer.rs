@@ -141,8 +141,8 @@ pub enum ConsumerRequest {
         member_id: Arc<str>,
         /// `group.instance.id` of a static member.
         group_instance_id: Option<Arc<str>>,
-        /// Next offset to read, per partition.
-        offsets: Vec<(TopicPartition, u64)>,
+        /// Next offset to read and its leader epoch, per partition.
+        offsets: Vec<(TopicPartition, CommittedOffset)>,
     },
     /// Store offsets as part of a transaction (`sendOffsetsToTransaction`): pending until the
     /// transaction's marker, fenced by generation and member id (KIP-447).
@@ -181,6 +181,15 @@ pub enum ConsumerRequest {
         /// The partitions and where to look.
         partitions: Vec<(TopicPartition, OffsetSpec)>,
     },
+}
+
+/// A committed offset (Kafka's `OffsetAndMetadata`, without the metadata string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommittedOffset {
+    /// The next offset to read.
+    pub offset: u64,
+    /// The leader epoch of the last record consumed before it, if the client knew it (KIP-320).
+    pub leader_epoch: Option<u32>,
 }
 
 /// The answer to a [`ConsumerRequest`].
@@ -243,7 +252,7 @@ pub enum ConsumerResponse {
         /// The request's correlation id.
         correlation: u64,
         /// Per partition the committed offset, if any; or why not.
-        result: Result<Vec<(TopicPartition, Option<u64>)>, KafkaError>,
+        result: Result<Vec<(TopicPartition, Option<CommittedOffset>)>, KafkaError>,
     },
     /// Log offsets.
     ListOffsets {

@@ -86,6 +86,9 @@ pub enum Request {
         acks: Acks,
         /// `request.timeout.ms` as the broker's produce purgatory timeout.
         timeout_ms: u64,
+        /// The transactional producer's `transactional.id` (its index), which a KIP-890 leader
+        /// needs to verify a first transactional write with the id's coordinator.
+        transactional_id: Option<u32>,
         /// The batches, by partition.
         partitions: Vec<(TopicPartition, RecordBatch)>,
     },

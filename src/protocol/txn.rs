@@ -1,12 +1,15 @@
 //! The transaction APIs, named after Kafka's: what a transactional producer asks its transaction
 //! coordinator (`FindCoordinator` with key type TRANSACTION, `InitProducerId` with a
-//! `transactional.id`, `AddPartitionsToTxn`, `AddOffsetsToTxn`, `EndTxn`) and what a coordinator
-//! asks partition leaders (`WriteTxnMarkers`). They travel as their own message kinds so the
+//! `transactional.id`, `AddPartitionsToTxn`, `AddOffsetsToTxn`, `EndTxn`), what a coordinator
+//! asks partition leaders (`WriteTxnMarkers`), and what a KIP-890 partition leader asks a
+//! coordinator before a producer's first transactional write (`AddPartitionsToTxn` with
+//! `VerifyOnly`, here `VerifyPartitionsInTxn`). They travel as their own message kinds so the
 //! other clients' handlers never see them.
 //!
 //! A transactional id travels as its index among the run's transactional ids (the coordinator
 //! spec names them). `TxnOffsetCommit` goes to the group coordinator, so it is a
-//! [`super::ConsumerRequest`]. Left out: the KIP-890 verification-only `AddPartitionsToTxn` a partition leader sends, and request versions.
+//! [`super::ConsumerRequest`]. Left out: batching several transactions in one request, and
+//! request versions.
 
 use std::sync::Arc;
 
@@ -69,6 +72,18 @@ pub enum TxnRequest {
         /// Commit (true) or abort.
         commit: bool,
     },
+    /// A partition leader asks whether the partitions are in the producer's ongoing transaction
+    /// before its first transactional write there (KIP-890).
+    VerifyPartitionsInTxn {
+        /// Matches the response to the request.
+        correlation: u64,
+        /// The transactional id's index.
+        txn: u32,
+        /// The producer's id and epoch, as the batch carries them.
+        producer: ProducerIdEpoch,
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+    },
     /// A coordinator asks a partition leader to append transaction markers.
     WriteTxnMarkers {
         /// Matches the response to the request.
@@ -108,6 +123,13 @@ pub enum TxnResponse {
         /// Ok, or the error for every partition.
         result: Result<(), KafkaError>,
     },
+    /// Whether every partition is in the ongoing transaction of that producer and epoch.
+    VerifyPartitionsInTxn {
+        /// The request's correlation id.
+        correlation: u64,
+        /// Ok, or why not (`INVALID_TXN_STATE`: not in it; `PRODUCER_FENCED`: a newer epoch).
+        result: Result<(), KafkaError>,
+    },
     /// Whether the group's offsets partition was added.
     AddOffsetsToTxn {
         /// The request's correlation id.
@@ -139,6 +161,7 @@ impl TxnRequest {
             | TxnRequest::InitProducerId { correlation, .. }
             | TxnRequest::AddPartitionsToTxn { correlation, .. }
             | TxnRequest::AddOffsetsToTxn { correlation, .. }
+            | TxnRequest::VerifyPartitionsInTxn { correlation, .. }
             | TxnRequest::EndTxn { correlation, .. }
             | TxnRequest::WriteTxnMarkers { correlation, .. } => *correlation,
         }
@@ -161,6 +184,10 @@ impl TxnRequest {
                 result: Err(error),
             },
             TxnRequest::AddOffsetsToTxn { .. } => TxnResponse::AddOffsetsToTxn {
+                correlation,
+                result: Err(error),
+            },
+            TxnRequest::VerifyPartitionsInTxn { .. } => TxnResponse::VerifyPartitionsInTxn {
                 correlation,
                 result: Err(error),
             },

@@ -25,6 +25,7 @@ impl TxnCoordinator {
             TxnRequest::InitProducerId { txn, .. }
             | TxnRequest::AddPartitionsToTxn { txn, .. }
             | TxnRequest::AddOffsetsToTxn { txn, .. }
+            | TxnRequest::VerifyPartitionsInTxn { txn, .. }
             | TxnRequest::EndTxn { txn, .. } => *txn,
             TxnRequest::FindCoordinator { .. } | TxnRequest::WriteTxnMarkers { .. } => return,
         };
@@ -51,6 +52,20 @@ impl TxnCoordinator {
                     result: Ok(()),
                 };
                 self.add_partitions(now, txn, producer, partitions, (from, ok), out)
+            }
+            TxnRequest::VerifyPartitionsInTxn {
+                correlation,
+                producer,
+                partitions,
+                ..
+            } => {
+                let result = self.verify(txn, producer, &partitions);
+                let response = TxnResponse::VerifyPartitionsInTxn {
+                    correlation,
+                    result,
+                };
+                out.push(TxnAction::Reply { to: from, response });
+                Ok(())
             }
             TxnRequest::AddOffsetsToTxn {
                 correlation,
@@ -231,6 +246,37 @@ impl TxnCoordinator {
         }
     }
 
+    /// KIP-890's verification for a partition leader: the partitions are in the ongoing
+    /// transaction of `producer` (Kafka's `handleVerifyPartitionsInTransaction`). A transaction
+    /// completing is `CONCURRENT_TRANSACTIONS` (the leader's client retries); a partition not in
+    /// it, or no transaction ongoing, is `INVALID_TXN_STATE`.
+    fn verify(
+        &self,
+        txn: u32,
+        producer: (i64, i16),
+        partitions: &[TopicPartition],
+    ) -> Result<(), KafkaError> {
+        let current = self.check_producer(txn, producer)?;
+        let completing = self.entries[&txn]
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.target.state != TxnState::Ongoing);
+        if completing
+            || matches!(
+                current.state,
+                TxnState::PrepareCommit | TxnState::PrepareAbort
+            )
+        {
+            return Err(KafkaError::ConcurrentTransactions);
+        }
+        let ongoing = current.state == TxnState::Ongoing;
+        if ongoing && partitions.iter().all(|tp| current.partitions.contains(tp)) {
+            Ok(())
+        } else {
+            Err(KafkaError::InvalidTxnState)
+        }
+    }
+
     /// The metadata of `txn` if `producer` is its current producer id and epoch.
     fn check_producer(&self, txn: u32, producer: (i64, i16)) -> Result<TxnMetadata, KafkaError> {
         let entry = self
@@ -340,6 +386,7 @@ fn request_name(response: &TxnResponse) -> &'static str {
         TxnResponse::InitProducerId { .. } => "InitProducerId",
         TxnResponse::AddPartitionsToTxn { .. } => "AddPartitionsToTxn",
         TxnResponse::AddOffsetsToTxn { .. } => "AddOffsetsToTxn",
+        TxnResponse::VerifyPartitionsInTxn { .. } => "VerifyPartitionsInTxn",
         TxnResponse::EndTxn { .. } => "EndTxn",
         TxnResponse::WriteTxnMarkers { .. } => "WriteTxnMarkers",
     }

@@ -15,14 +15,16 @@
 //!   `transaction.timeout.ms` are aborted the same way, checked every
 //!   `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
 //! - Under KIP-890 (`transactions.protocol = "kip-890"`) every `EndTxn` bumps the epoch, the
-//!   markers carry the new one and the answer tells the producer.
+//!   markers carry the new one and the answer tells the producer; partition leaders verify a
+//!   producer's first transactional write to a partition (`VerifyPartitionsInTxn`).
+//! - `AddOffsetsToTxn` adds the group's `__consumer_offsets` partition to the transaction, so
+//!   the offsets sent with it get its marker.
 //! - Leading a partition loads its ids from the log (`COORDINATOR_LOAD_IN_PROGRESS` meanwhile)
 //!   and completes the commits and aborts that were prepared; the coordinator epoch (the
 //!   partition's leader epoch) goes with every marker so partition leaders fence an old
 //!   coordinator.
 //!
-//! Volatile: everything; the log is the durable copy. Left out: `AddOffsetsToTxn` and
-//! `TxnOffsetCommit`, KIP-890's partition verification, id expiration (`Dead`), producer id
+//! Volatile: everything; the log is the durable copy. Left out: id expiration (`Dead`), producer id
 //! blocks (a transactional id's producer id is fixed, [`PRODUCER_ID_BASE`] + its index) and
 //! epoch exhaustion.
 

@@ -390,3 +390,44 @@ fn add_offsets_to_txn_adds_the_groups_offsets_partition_which_gets_the_markers()
         "the offsets partition gets the COMMIT marker"
     );
 }
+
+#[test]
+fn a_leader_verifies_only_partitions_of_the_ongoing_transaction_at_its_epoch() {
+    let (mut c, _) = coordinator(TransactionsProtocol::Kip890);
+    let producer = init(&mut c, at(0)).expect("an id");
+    let verify = |c: &mut TxnCoordinator, producer: (i64, i16), partition: u32| {
+        let out = request(
+            c,
+            at(15),
+            TxnRequest::VerifyPartitionsInTxn {
+                correlation: 9,
+                txn: 0,
+                producer,
+                partitions: vec![tp(partition)],
+            },
+        );
+        match out.first() {
+            Some(TxnAction::Reply {
+                response: TxnResponse::VerifyPartitionsInTxn { result, .. },
+                ..
+            }) => *result,
+            other => panic!("no verification answer: {other:?}"),
+        }
+    };
+    assert_eq!(
+        verify(&mut c, producer, 0),
+        Err(KafkaError::InvalidTxnState),
+        "no transaction is ongoing"
+    );
+    add(&mut c, at(10), producer);
+    assert_eq!(verify(&mut c, producer, 0), Ok(()));
+    assert_eq!(
+        verify(&mut c, producer, 7),
+        Err(KafkaError::InvalidTxnState),
+        "a partition the transaction does not have"
+    );
+    assert_eq!(
+        verify(&mut c, (producer.0, producer.1 - 1), 0),
+        Err(KafkaError::ProducerFenced)
+    );
+}

@@ -5,7 +5,7 @@
 use super::{Consumer, ConsumerObs, Kind};
 use crate::client::committed::AbortedFilter;
 use crate::node::{Msg, Node, Obs, millis};
-use crate::protocol::consumer::OffsetSpec;
+use crate::protocol::consumer::{CommittedOffset, OffsetSpec};
 use crate::protocol::{
     BrokerId, ConsumerRequest, FetchPartition, FetchedPartition, KafkaError, PartitionState,
     Request, TopicPartition,
@@ -213,7 +213,7 @@ impl Consumer {
         &mut self,
         ctx: &mut Ctx<'_, Node>,
         request: super::InFlight,
-        result: Result<Vec<(TopicPartition, Option<u64>)>, KafkaError>,
+        result: Result<Vec<(TopicPartition, Option<CommittedOffset>)>, KafkaError>,
     ) {
         let Kind::OffsetFetch(asked) = request.kind else {
             return;
@@ -246,11 +246,17 @@ impl Consumer {
                 continue;
             }
             match committed {
-                Some(offset) => {
+                Some(CommittedOffset {
+                    offset,
+                    leader_epoch,
+                }) => {
+                    // KIP-320 (`seekUnvalidated`): a committed offset with its leader epoch awaits
+                    // validation against the leader before it is fetched.
+                    let leader_epoch = leader_epoch.filter(|_| self.spec.validate_positions);
                     a.position = Some(offset);
-                    a.position_epoch = None;
+                    a.position_epoch = leader_epoch;
                     a.validated_epoch = None;
-                    a.validating = false;
+                    a.validating = leader_epoch.is_some();
                     ctx.observe(Obs::Consumer(ConsumerObs::Seek {
                         partition: self.names[&tp].clone(),
                         offset,
@@ -277,10 +283,11 @@ impl Consumer {
                     a.failed = true;
                     a.position = None;
                 }
+                let name = &self.names[&tp];
                 ctx.observe(Obs::Note(format!(
-                    "{}: {why} and auto.offset.reset=none: NoOffsetForPartitionException",
-                    self.names[&tp]
+                    "{name}: {why} and auto.offset.reset=none"
                 )));
+                self.poll_exception = Some(format!("NoOffsetForPartitionException ({name})"));
                 return;
             }
         };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{App, Consumer, ConsumerObs, Kind, MemberState, RETRY_BACKOFF_MS};
 use crate::group::assignor::{self, Strategy};
 use crate::node::{Msg, Node, Obs, millis};
-use crate::protocol::consumer::{Joined, NO_GENERATION, Subscription};
+use crate::protocol::consumer::{CommittedOffset, Joined, NO_GENERATION, Subscription};
 use crate::protocol::{ConsumerRequest, KafkaError, TopicPartition};
 use crate::scenario::CommitPolicy;
 use crate::sim::Ctx;
@@ -457,11 +457,23 @@ impl Consumer {
         self.reset_generation(ctx, member_id);
     }
 
-    /// Positions of every assigned partition that has one (Kafka's `allConsumed`).
-    fn positions(&self) -> Vec<(TopicPartition, u64)> {
+    /// Positions of every assigned partition that has one, with the leader epoch of the record
+    /// before each (Kafka's `allConsumed`; the epoch only from a KIP-320 client).
+    fn positions(&self) -> Vec<(TopicPartition, CommittedOffset)> {
+        let validate = self.spec.validate_positions;
         self.assigned
             .iter()
-            .filter_map(|(tp, a)| a.position.map(|p| (*tp, p)))
+            .filter_map(|(tp, a)| {
+                let offset = a.position?;
+                let leader_epoch = a.position_epoch.filter(|_| validate);
+                Some((
+                    *tp,
+                    CommittedOffset {
+                        offset,
+                        leader_epoch,
+                    },
+                ))
+            })
             .collect()
     }
 
@@ -537,7 +549,7 @@ impl Consumer {
             generation,
             offsets: offsets
                 .iter()
-                .map(|(tp, o)| (self.names[tp].clone(), *o))
+                .map(|(tp, o)| (self.names[tp].clone(), o.offset))
                 .collect(),
             result,
         }));

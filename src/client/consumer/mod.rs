@@ -14,16 +14,20 @@
 //! outside a stable generation fails at once with `REBALANCE_IN_PROGRESS`, as Kafka's client's)
 //! and leaves when the application has not polled within `max.poll.interval.ms`. Positions start
 //! at the committed offsets or by `auto.offset.reset`; fetches long-poll partition leaders, carry
-//! the leader epoch, and a position is validated after a leader change (KIP-320, `validate`).
+//! the leader epoch, and a position is validated after a leader change or when it comes from a
+//! committed offset with a leader epoch (KIP-320, `validate`).
 //!
 //! Fault model: a killed consumer restarts as a new member (or as the same static member) and
-//! resumes from committed offsets; a paused one is a zombie until it hears otherwise. Left out:
-//! consumer interceptors, pattern subscriptions, incremental fetch sessions and rack awareness.
-//! A poll's records count as processed when the whole poll is processed. A pipeline's consumer
-//! hands its polls to the pipeline's application instead (see `handoff`); `read_committed`
-//! members fetch up to the last stable offset, drop aborted records, and ask for committed
-//! offsets with `require_stable` (KIP-447).
+//! resumes from committed offsets; a paused one is a zombie until it hears otherwise. An
+//! exception `poll()` throws (`LogTruncationException`, `NoOffsetForPartitionException`) ends
+//! the application, which exits without closing the consumer. Left out: consumer interceptors,
+//! pattern subscriptions, incremental fetch sessions and rack awareness. A poll's records count
+//! as processed when the whole poll is processed. A pipeline's consumer hands its polls to the
+//! pipeline's application instead (see `handoff`); `read_committed` members fetch up to the last
+//! stable offset, drop aborted records, and ask for committed offsets with `require_stable`
+//! (KIP-447).
 
+mod app;
 mod fetch;
 mod handoff;
 mod membership;
@@ -33,17 +37,15 @@ mod validate;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use rand::RngExt;
-
 pub use handoff::Polled;
 pub use obs::ConsumerObs;
 
 use crate::node::{Msg, Node, Obs, Timer, millis};
-use crate::protocol::consumer::NO_GENERATION;
+use crate::protocol::consumer::{CommittedOffset, NO_GENERATION};
 use crate::protocol::{BrokerId, ConsumerResponse, KafkaError, Response, TopicPartition};
 use crate::record::RecordId;
 use crate::scenario::{CommitPolicy, ConsumerConfig};
-use crate::sim::{Ctx, NodeId, SimDuration, SimTime};
+use crate::sim::{Ctx, NodeId, SimTime};
 
 /// How often the consumer's housekeeping runs: heartbeats, request timeouts, retries.
 const TICK_MS: u64 = 100;
@@ -114,7 +116,9 @@ enum App {
     },
     /// A pipeline's application has the poll's records (and has not polled again yet).
     HandedOff,
-    /// Stopped for good (a fenced static member, `auto.offset.reset = none` without offsets).
+    /// Stopped for good: a fenced static member, or `poll()` threw an exception the
+    /// application does not handle (`LogTruncationException`, `NoOffsetForPartitionException`)
+    /// and it exited without closing the consumer.
     Failed,
 }
 
@@ -138,7 +142,7 @@ enum Kind {
     /// A commit: synchronous (the application waits) or not, and its offsets.
     Commit {
         sync: bool,
-        offsets: Vec<(TopicPartition, u64)>,
+        offsets: Vec<(TopicPartition, CommittedOffset)>,
         generation: i32,
     },
     OffsetFetch(Vec<TopicPartition>),
@@ -215,6 +219,8 @@ pub struct Consumer {
     names: BTreeMap<TopicPartition, Arc<str>>,
     /// A `commitSync` failed retriably and is sent again once the coordinator is known.
     retry_commit: bool,
+    /// An exception the fetcher hit, thrown by the application's next `poll()`.
+    poll_exception: Option<String>,
     /// No `OffsetFetch` before this time (`retry.backoff.ms` after a failed one).
     offset_fetch_not_before: SimTime,
     /// A poll's records waiting for a pipeline's application, with the offsets after them.
@@ -261,6 +267,7 @@ impl Consumer {
             rotation: 0,
             names,
             retry_commit: false,
+            poll_exception: None,
             offset_fetch_not_before: SimTime::ZERO,
             polled: None,
         }
@@ -282,6 +289,8 @@ impl Consumer {
                     ctx.now() + millis(self.spec.config.auto_commit_interval_ms);
                 ctx.set_timer(millis(TICK_MS), Timer::Consumer(ConsumerTimer::Tick));
             }
+            // An application that exited runs nothing more: no heartbeats, no requests.
+            ConsumerTimer::Tick if self.app == App::Failed => {}
             ConsumerTimer::Tick => {
                 self.housekeeping(ctx);
                 ctx.set_timer(millis(TICK_MS), Timer::Consumer(ConsumerTimer::Tick));
@@ -372,6 +381,9 @@ impl Consumer {
 
     /// A broker connection closed: what was in flight to it is lost.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx<'_, Node>, peer: NodeId) {
+        if self.app == App::Failed {
+            return;
+        }
         let Some(broker) = self.spec.brokers.iter().position(|&n| n == peer) else {
             return;
         };
@@ -479,6 +491,9 @@ impl Consumer {
         if self.app != App::Polling {
             return;
         }
+        if let Some(exception) = self.poll_exception.take() {
+            return self.exit_application(ctx, &exception);
+        }
         self.last_poll = ctx.now();
         if self.coordinator.is_none() || self.fatal.is_some() {
             return;
@@ -529,96 +544,19 @@ impl Consumer {
         }
     }
 
-    /// Starts processing a poll's records: each takes a drawn time, one after another.
-    fn process(
-        &mut self,
-        ctx: &mut Ctx<'_, Node>,
-        records: Vec<(TopicPartition, u64, Vec<RecordId>)>,
-    ) {
-        let (lo, hi) = self.spec.processing_ms;
-        let count: usize = records.iter().map(|(_, _, ids)| ids.len()).sum();
-        let mut total_us = 0u64;
-        if hi > 0 {
-            for _ in 0..count {
-                total_us += ctx.rng().random_range(lo * 1_000..=hi * 1_000);
-            }
-        }
-        let seq = self.poll_seq;
-        self.app = App::Processing { seq, records };
-        ctx.set_timer(
-            SimDuration::from_micros(total_us),
-            Timer::Consumer(ConsumerTimer::Processed(seq)),
-        );
-    }
-
-    /// A poll's records are processed.
-    fn processed(&mut self, ctx: &mut Ctx<'_, Node>, seq: u64) {
-        let App::Processing { seq: current, .. } = &self.app else {
-            return;
-        };
-        if *current != seq {
-            return;
-        }
-        let App::Processing { records, .. } = std::mem::replace(&mut self.app, App::Polling) else {
-            unreachable!("matched above");
-        };
-        for (tp, offset, ids) in records {
-            ctx.observe(Obs::Consumer(ConsumerObs::Processed {
-                group: self.spec.group.clone(),
-                partition: self.names[&tp].clone(),
-                offset,
-                ids,
-            }));
-        }
-        if self.spec.commit == CommitPolicy::AfterProcessing {
-            self.app = App::Committing { then_process: None };
-            self.commit(ctx, true);
-        }
-    }
-
-    /// The application's `poll()` finds records: up to `max.poll.records`, partition by
-    /// partition from a rotating start; positions move past them.
-    fn take_records(
-        &mut self,
-        ctx: &mut Ctx<'_, Node>,
-    ) -> Vec<(TopicPartition, u64, Vec<RecordId>)> {
-        let max = self.spec.config.max_poll_records.max(1) as usize;
-        let tps: Vec<TopicPartition> = self.assigned.keys().copied().collect();
-        if tps.is_empty() {
-            return Vec::new();
-        }
-        let mut taken = Vec::new();
-        let mut left = max;
-        let start = self.rotation % tps.len();
-        for k in 0..tps.len() {
-            let tp = tps[(start + k) % tps.len()];
-            let a = self.assigned.get_mut(&tp).expect("listed");
-            if left == 0 || a.buffer.is_empty() {
-                continue;
-            }
-            let n = left.min(a.buffer.len());
-            let drained: Vec<(u64, RecordId, u32)> = a.buffer.drain(..n).collect();
-            left -= n;
-            let first = drained[0].0;
-            let drained_end = drained[n - 1].0 + 1;
-            a.position = Some(drained_end);
-            a.position_epoch = Some(drained[n - 1].2);
-            let ids: Vec<RecordId> = drained.into_iter().map(|(_, id, _)| id).collect();
-            ctx.observe(Obs::Consumer(ConsumerObs::Poll {
-                group: self.spec.group.clone(),
-                member_id: self.member_id.clone(),
-                generation: self.owned_generation,
-                partition: self.names[&tp].clone(),
-                offset: first,
-                ids: ids.clone(),
-                read_committed: self.spec.config.isolation_level
-                    == crate::scenario::IsolationLevel::ReadCommitted,
-                end: drained_end,
-            }));
-            taken.push((tp, first, ids));
-        }
-        self.rotation = self.rotation.wrapping_add(1);
-        taken
+    /// `poll()` threw `exception` and the application, with no handler for it, exits without
+    /// closing the consumer: it stops polling, committing and heartbeating and sends no
+    /// LeaveGroup, so the coordinator removes the member once its session times out, as after a
+    /// crash.
+    fn exit_application(&mut self, ctx: &mut Ctx<'_, Node>, exception: &str) {
+        ctx.observe(Obs::Note(format!(
+            "group {}: poll() threw {exception}: the application exits without closing the \
+             consumer (no more polls, commits or heartbeats)",
+            self.spec.group
+        )));
+        self.app = App::Failed;
+        self.in_flight.clear();
+        self.retry_commit = false;
     }
 
     /// The group's name, for inspection.

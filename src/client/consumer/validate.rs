@@ -2,17 +2,18 @@
 //! carry the partition leader epoch the consumer knows (`current_leader_epoch`), so a stale
 //! leader answers `FENCED_LEADER_EPOCH` and a lagging one `UNKNOWN_LEADER_EPOCH` (both refresh
 //! metadata). When metadata shows a newer leader epoch than the one a position was valid under,
-//! the consumer asks the leader with `OffsetsForLeaderEpoch(epoch of the last consumed record)`
-//! where that epoch ends, before fetching again. An end below the position means the log was
+//! or the position comes from a committed offset carrying a leader epoch (`seekUnvalidated`:
+//! commits carry the epoch of the last consumed record, Kafka's `OffsetAndMetadata.leaderEpoch`),
+//! the consumer asks the leader with `OffsetsForLeaderEpoch(that epoch)` where it ends, before
+//! fetching. An end below the position means the log was
 //! truncated under it (an unclean election): with `auto.offset.reset` earliest or latest the
 //! position moves back to the divergence point (Kafka's "Truncation detected … resetting offset
 //! to the first offset known to diverge"); with `none` the application gets
-//! `LogTruncationException` and the partition stops.
+//! `LogTruncationException` from its next `poll()` and, without a handler, exits.
 //!
-//! Left out: the leader epoch of committed offsets (OffsetCommit and OffsetFetch carry none here,
-//! so a position from a committed offset or a reset is validated only once records were consumed
-//! from it) and validation under the older replication protocols (their clients predate
-//! KIP-320).
+//! Left out: the leader epoch `ListOffsets` returns (a position from `auto.offset.reset` is
+//! validated only once records were consumed from it) and validation under the older replication
+//! protocols (their clients predate KIP-320 and commit no epochs).
 
 use super::{Consumer, ConsumerObs, Kind};
 use crate::node::{Msg, Node, Obs};
@@ -103,8 +104,9 @@ impl Consumer {
             a.position = None;
             ctx.observe(Obs::Note(format!(
                 "{name}: log truncation detected: position {asked} is past the end {end_offset} \
-                 of leader epoch {epoch}, and auto.offset.reset=none: LogTruncationException"
+                 of leader epoch {epoch}, and auto.offset.reset=none"
             )));
+            self.poll_exception = Some(format!("LogTruncationException ({name})"));
             return;
         }
         a.position = Some(end_offset);

@@ -499,6 +499,7 @@ impl Producer {
             | TxnResponse::InitProducerId { correlation, .. }
             | TxnResponse::AddPartitionsToTxn { correlation, .. }
             | TxnResponse::AddOffsetsToTxn { correlation, .. }
+            | TxnResponse::VerifyPartitionsInTxn { correlation, .. }
             | TxnResponse::EndTxn { correlation, .. }
             | TxnResponse::WriteTxnMarkers { correlation, .. } => *correlation,
         };
@@ -551,7 +552,9 @@ impl Producer {
                 }
                 Err(error) => Err(error),
             },
-            TxnResponse::WriteTxnMarkers { .. } => Ok(()),
+            TxnResponse::WriteTxnMarkers { .. } | TxnResponse::VerifyPartitionsInTxn { .. } => {
+                Ok(())
+            }
         };
         if let Err(error) = error {
             self.on_txn_error(ctx, op, error);

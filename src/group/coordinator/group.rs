@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::group::assignor::Strategy;
-use crate::protocol::consumer::{JoinedMember, Subscription};
+use crate::protocol::consumer::{CommittedOffset, JoinedMember, Subscription};
 use crate::protocol::{KafkaError, TopicPartition};
 use crate::sim::{NodeId, SimTime};
 
@@ -122,7 +122,7 @@ pub struct Group {
     /// completed).
     pub sync_deadline: Option<SimTime>,
     /// Committed offsets (applied once their records are replicated).
-    pub offsets: BTreeMap<TopicPartition, u64>,
+    pub offsets: BTreeMap<TopicPartition, CommittedOffset>,
     /// When the rebalance in progress completes at the latest.
     pub join_deadline: Option<SimTime>,
     /// While the initial rebalance delay runs: the longest it may still be extended to.

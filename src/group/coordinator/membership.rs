@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::group::{Group, GroupState, Member, PendingMember, Waiter};
 use super::records::{self, GroupRecord, StoredMember};
-use super::{Action, AfterAppend, GroupCoordinator};
+use super::{Action, AfterAppend, CoordinatorSpec, GroupCoordinator};
 use crate::protocol::consumer::Joined;
 use crate::protocol::{ConsumerRequest, ConsumerResponse, KafkaError, TopicPartition};
 use crate::sim::{SimDuration, SimTime};
@@ -231,7 +231,7 @@ impl GroupCoordinator {
                 members: Vec::new(),
             };
             reply_joined(out, waiter, joined);
-            let append = store_group(g, self.spec.offsets_partitions, AfterAppend::Nothing);
+            let append = store_group(g, &self.spec, AfterAppend::Nothing);
             out.push(append);
             return;
         }
@@ -322,7 +322,7 @@ impl GroupCoordinator {
             return;
         };
         let delay_ms = self.spec.initial_rebalance_delay_ms;
-        let partitions = self.spec.offsets_partitions;
+        let spec = &self.spec;
         let Some(g) = self.groups.get_mut(&group) else {
             return sync_reply(out, waiter, Err(KafkaError::UnknownMemberId));
         };
@@ -367,7 +367,7 @@ impl GroupCoordinator {
                 group: group.clone(),
                 generation,
             };
-            out.push(store_group(g, partitions, then));
+            out.push(store_group(g, spec, then));
         }
     }
 
@@ -588,7 +588,7 @@ impl GroupCoordinator {
 
     /// Completes every rebalance whose members all rejoined or whose timeout passed.
     pub(super) fn complete_due_joins(&mut self, now: SimTime, out: &mut Vec<Action>) {
-        let partitions = self.spec.offsets_partitions;
+        let spec = &self.spec;
         for g in self.groups.values_mut() {
             if g.state != GroupState::PreparingRebalance {
                 continue;
@@ -596,7 +596,7 @@ impl GroupCoordinator {
             let timed_out = g.join_deadline.is_some_and(|d| d <= now);
             let early = g.initial_delay_until.is_none() && !g.members.is_empty() && g.all_joined();
             if (timed_out || early || g.members.is_empty())
-                && let Some(append) = complete_join(g, now, partitions, out)
+                && let Some(append) = complete_join(g, now, spec, out)
             {
                 out.push(append);
             }
@@ -668,7 +668,7 @@ fn prepare_rebalance(
 fn complete_join(
     g: &mut Group,
     now: SimTime,
-    partitions: u32,
+    spec: &CoordinatorSpec,
     out: &mut Vec<Action>,
 ) -> Option<Action> {
     let gone: Vec<Arc<str>> = g
@@ -705,7 +705,7 @@ fn complete_join(
             "group {}: Empty generation {}",
             g.name, g.generation
         )));
-        return Some(store_group(g, partitions, AfterAppend::Nothing));
+        return Some(store_group(g, spec, AfterAppend::Nothing));
     }
     g.protocol = g.select_protocol();
     g.state = GroupState::CompletingRebalance;
@@ -753,7 +753,7 @@ fn reply_joined(out: &mut Vec<Action>, waiter: Waiter, joined: Joined) {
 }
 
 /// The group metadata record of `g`, as an append.
-fn store_group(g: &Group, partitions: u32, then: AfterAppend) -> Action {
+fn store_group(g: &Group, spec: &CoordinatorSpec, then: AfterAppend) -> Action {
     let members = g
         .members
         .values()
@@ -776,8 +776,8 @@ fn store_group(g: &Group, partitions: u32, then: AfterAppend) -> Action {
         members,
     };
     Action::Append {
-        partition: super::partition_for(&g.name, partitions),
-        records: records::encode(&[record]),
+        partition: super::partition_for(&g.name, spec.offsets_partitions),
+        records: records::encode(&spec.values, &[record]),
         then,
     }
 }

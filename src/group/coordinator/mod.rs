@@ -24,9 +24,10 @@
 //!
 //! Volatile: everything; the log is the durable copy (a loaded group is Stable with its stored
 //! members, timeouts and assignments). Left out: offset expiration (`offsets.retention.minutes`),
-//! group deletion, committed leader epochs and the KIP-848 protocol.
+//! group deletion and the KIP-848 protocol.
 
 mod group;
+mod loading;
 mod membership;
 pub mod records;
 #[cfg(test)]
@@ -39,10 +40,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use group::{Group, GroupState, Member, PendingMember, Waiter};
-use records::GroupRecord;
+use records::{GroupRecord, RecordValues};
 pub use txn_offsets::PendingTxnOffsets;
 
 use crate::group::assignor::java;
+use crate::protocol::consumer::CommittedOffset;
 use crate::protocol::{ConsumerRequest, ConsumerResponse, KafkaError, TopicPartition};
 use crate::record::Record;
 use crate::sim::{NodeId, SimDuration, SimTime};
@@ -65,6 +67,8 @@ pub struct CoordinatorSpec {
     pub offsets_partitions: u32,
     /// `group.initial.rebalance.delay.ms`.
     pub initial_rebalance_delay_ms: u64,
+    /// The values of `__consumer_offsets` records, shared by every broker's coordinator.
+    pub values: RecordValues,
 }
 
 /// Kafka's `Utils.abs` as `partitionFor` uses it: `i32::MIN` maps to 0.
@@ -121,7 +125,7 @@ pub enum AfterAppend {
         /// The group.
         group: Arc<str>,
         /// The offsets.
-        offsets: Vec<(TopicPartition, u64)>,
+        offsets: Vec<(TopicPartition, CommittedOffset)>,
         /// The committing member.
         to: Waiter,
     },
@@ -218,162 +222,6 @@ impl GroupCoordinator {
     /// The partition of `group`.
     pub fn partition_of(&self, group: &str) -> u32 {
         partition_for(group, self.spec.offsets_partitions)
-    }
-
-    /// The broker became leader of offsets partition `partition`, whose log holds `records`
-    /// (none transactional): load its groups, ready after a delay that grows with the log.
-    pub fn load<'a>(
-        &mut self,
-        now: SimTime,
-        partition: u32,
-        records: impl IntoIterator<Item = &'a Record>,
-        out: &mut Vec<Action>,
-    ) {
-        let mut count = 0u64;
-        let decoded = records::decode(records.into_iter().inspect(|_| count += 1));
-        let replayed = txn_offsets::Replayed {
-            records: decoded,
-            pending: BTreeMap::new(),
-            count,
-        };
-        self.install(now, partition, replayed, out);
-    }
-
-    /// As [`GroupCoordinator::load`], from the partition's batches: offsets of transactions
-    /// without a marker yet are pending.
-    pub fn load_batches<'a>(
-        &mut self,
-        now: SimTime,
-        partition: u32,
-        batches: impl IntoIterator<Item = &'a crate::record::RecordBatch>,
-        out: &mut Vec<Action>,
-    ) {
-        let replayed = txn_offsets::replay_batches(batches);
-        self.install(now, partition, replayed, out);
-    }
-
-    /// Starts serving `partition` with what its log replayed to.
-    fn install(
-        &mut self,
-        now: SimTime,
-        partition: u32,
-        replayed: txn_offsets::Replayed,
-        out: &mut Vec<Action>,
-    ) {
-        let count = replayed.count;
-        let mut groups: BTreeMap<u32, Group> = BTreeMap::new();
-        for record in replayed.records {
-            self.replay(&mut groups, record, now);
-        }
-        for ((group, producer_id), offsets) in replayed.pending {
-            let Some(name) = self.spec.groups.get(group as usize) else {
-                continue;
-            };
-            let pending = PendingTxnOffsets {
-                offsets,
-                appended: true,
-            };
-            self.txn_offsets
-                .insert((name.clone(), producer_id), pending);
-        }
-        let ms = LOAD_MS_BASE + count / 1_000 * LOAD_MS_PER_THOUSAND_RECORDS;
-        let ready = now + SimDuration::from_millis(ms);
-        if count > 0 {
-            out.push(Action::Note(format!(
-                "group coordinator loading __consumer_offsets-{partition}: {count} records, {} \
-                 group(s)",
-                groups.len()
-            )));
-        }
-        self.loading
-            .insert(partition, groups.into_values().collect());
-        self.owned.insert(partition, Ownership::Loading(ready));
-    }
-
-    /// Applies one record read from the log to the groups being loaded.
-    fn replay(&self, groups: &mut BTreeMap<u32, Group>, record: GroupRecord, now: SimTime) {
-        let index = match &record {
-            GroupRecord::Offset { group, .. } | GroupRecord::Metadata { group, .. } => *group,
-        };
-        let Some(name) = self.spec.groups.get(index as usize) else {
-            return;
-        };
-        let group = groups
-            .entry(index)
-            .or_insert_with(|| Group::new(name.clone(), index));
-        match record {
-            GroupRecord::Offset { tp, offset, .. } => {
-                group.offsets.insert(tp, offset);
-            }
-            GroupRecord::Metadata {
-                generation,
-                protocol,
-                members,
-                ..
-            } => {
-                group.generation = generation;
-                group.protocol = protocol;
-                group.leader = None;
-                group.members.clear();
-                for stored in members {
-                    let Some(client) = self.spec.clients.get(stored.client as usize) else {
-                        continue;
-                    };
-                    let member_id: Arc<str> = format!("{client}-{}", stored.number).into();
-                    if stored.leader {
-                        group.leader = Some(member_id.clone());
-                    }
-                    group.members.insert(
-                        member_id.clone(),
-                        loaded_member(member_id, client, stored, now),
-                    );
-                }
-                group.state = if group.members.is_empty() {
-                    GroupState::Empty
-                } else {
-                    GroupState::Stable
-                };
-            }
-        }
-    }
-
-    /// The broker stopped leading `partition`: drop its groups, fail what waits.
-    pub fn unload(&mut self, now: SimTime, partition: u32, out: &mut Vec<Action>) {
-        if self.owned.remove(&partition).is_none() {
-            return;
-        }
-        self.loading.remove(&partition);
-        self.unload_txn_offsets(partition);
-        let names: Vec<Arc<str>> = self
-            .groups
-            .keys()
-            .filter(|g| self.partition_of(g) == partition)
-            .cloned()
-            .collect();
-        for name in &names {
-            if let Some(group) = self.groups.remove(name) {
-                for member in group.members.values() {
-                    if let Some(waiter) = member.awaiting_join {
-                        membership::join_error(out, waiter, KafkaError::NotCoordinator);
-                    }
-                    if let Some(waiter) = member.awaiting_sync {
-                        membership::sync_reply(out, waiter, Err(KafkaError::NotCoordinator));
-                    }
-                }
-            }
-        }
-        let (failed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|p| p.partition == partition);
-        self.pending = kept;
-        for p in failed {
-            self.fail_append(now, p.then, KafkaError::NotCoordinator, out);
-        }
-        if !names.is_empty() {
-            out.push(Action::Note(format!(
-                "group coordinator unloaded __consumer_offsets-{partition}: {names:?}"
-            )));
-        }
     }
 
     /// Handles a group request from `from`.
@@ -499,7 +347,7 @@ impl GroupCoordinator {
             .collect();
         out.push(Action::Append {
             partition: self.partition_of(group),
-            records: records::encode(&records),
+            records: records::encode(&self.spec.values, &records),
             then: AfterAppend::Commit {
                 group: group.clone(),
                 offsets: offsets.clone(),
@@ -687,30 +535,6 @@ impl GroupCoordinator {
         let ms = u32::try_from(now.as_millis()).unwrap_or(u32::MAX);
         self.last_number = ms.max(self.last_number.saturating_add(1));
         self.last_number
-    }
-}
-
-/// A member restored from a group metadata record, with everything it had when stored; its
-/// session starts when the load completes.
-fn loaded_member(
-    member_id: Arc<str>,
-    client: &Arc<str>,
-    stored: records::StoredMember,
-    now: SimTime,
-) -> Member {
-    Member {
-        member_id,
-        client: stored.client,
-        number: stored.number,
-        group_instance_id: stored.is_static.then(|| client.clone()),
-        session_timeout_ms: stored.session_timeout_ms,
-        rebalance_timeout_ms: stored.rebalance_timeout_ms,
-        protocols: stored.protocols,
-        subscription: stored.subscription,
-        awaiting_join: None,
-        awaiting_sync: None,
-        assignment: stored.assignment,
-        session_deadline: now,
     }
 }
 

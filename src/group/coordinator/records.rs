@@ -2,36 +2,34 @@
 //! records (`OffsetCommitKey` → `OffsetCommitValue`) and group metadata records
 //! (`GroupMetadataKey` → `GroupMetadataValue`), packed into simulated records.
 //!
-//! A simulated record is an identity (producer index, number, key index, size), so the values are
-//! packed into those fields under producer indices no scenario client has:
+//! A simulated record is an identity (producer index, number, key index, size), so a record is
+//! told apart by a producer index no scenario client has, its key packs the record's key, and its
+//! value is the run's [`RecordValues`] entry numbered `id.n`:
 //!
-//! | record | `id.producer` | `id.n` | `key` |
+//! | record | `id.producer` | `key` | value |
 //! |---|---|---|---|
-//! | offset commit | [`OFFSET_COMMIT`] | the offset | group (8 bits), topic (8), partition (16) |
-//! | group metadata | [`GROUP_METADATA`] | the generation | group (24 bits), protocol (8) |
-//! | one member of it | [`GROUP_MEMBER`] | the member id's number | client (30 bits), leader, static |
-//! | one field of that member | [`GROUP_MEMBER_FIELD`] | a value | field (4 bits), partition (24) |
+//! | offset commit | [`OFFSET_COMMIT`] | group (8 bits), topic (8), partition (16) | offset, leader epoch |
+//! | group metadata | [`GROUP_METADATA`] | group | generation, protocol, every member |
 //!
-//! A group metadata record is followed by its members' records, each followed by its fields, in
-//! the same batch: as Kafka's `GroupMetadataValue`, the protocol type is implicitly `consumer`
-//! and a member keeps its member id, `group.instance.id` (its client name when static), client id
-//! (the client index; the host is the client's node, named the same), session and rebalance
-//! timeouts, supported assignors, subscription (topics, owned partitions and their generation)
-//! and assignment. Left out: tombstones and compaction (the log keeps every record).
+//! As Kafka does, a rebalance writes one group metadata record per group holding all members; the
+//! protocol type is implicitly `consumer` and a member keeps its member id, `group.instance.id`
+//! (its client name when static), client id (the client index; the host is the client's node,
+//! named the same), session and rebalance timeouts, supported assignors, subscription (topics,
+//! owned partitions and their generation) and assignment. Its simulated size is Kafka's: a fixed
+//! part and a part per member growing with its fields. Left out: tombstones and compaction (the
+//! log keeps every record).
+
+use std::sync::{Arc, Mutex};
 
 use crate::group::assignor::Strategy;
 use crate::protocol::TopicPartition;
-use crate::protocol::consumer::Subscription;
+use crate::protocol::consumer::{CommittedOffset, Subscription};
 use crate::record::{Record, RecordId};
 
 /// `id.producer` of an offset commit record.
 pub const OFFSET_COMMIT: u16 = u16::MAX;
 /// `id.producer` of a group metadata record.
 pub const GROUP_METADATA: u16 = u16::MAX - 1;
-/// `id.producer` of one member of the group metadata record before it.
-pub const GROUP_MEMBER: u16 = u16::MAX - 2;
-/// `id.producer` of one field of the member record before it.
-pub const GROUP_MEMBER_FIELD: u16 = u16::MAX - 3;
 /// Most groups a run may have (the group index has 8 bits in an offset commit's key).
 pub const GROUPS_MAX: usize = 255;
 /// Most topics a run may have with consumer groups (8 bits in an offset commit's key).
@@ -41,24 +39,47 @@ pub const PARTITIONS_MAX: u32 = 65_535;
 
 /// Simulated size of an offset commit record (key and value with Kafka's schemas).
 const OFFSET_RECORD_BYTES: u32 = 90;
-/// Simulated size of a group metadata record and of one member in it.
+/// Simulated size of a group metadata record without members, of one member without its lists,
+/// and of one entry of a member's lists (an assignor name, a topic or a partition).
 const METADATA_RECORD_BYTES: u32 = 80;
-const MEMBER_RECORD_BYTES: u32 = 120;
-/// Simulated size of one member field (a timeout, an assignor name, a topic or a partition).
-const FIELD_RECORD_BYTES: u32 = 8;
+const MEMBER_BYTES: u32 = 120;
+const MEMBER_LIST_ENTRY_BYTES: u32 = 8;
 
-/// The member fields a [`GROUP_MEMBER_FIELD`] record can hold (the top 4 bits of its key).
-mod field {
-    pub const SESSION_TIMEOUT_MS: u32 = 1;
-    pub const REBALANCE_TIMEOUT_MS: u32 = 2;
-    pub const PROTOCOL: u32 = 3;
-    pub const SUBSCRIBED_TOPIC: u32 = 4;
-    pub const OWNED_PARTITION: u32 = 5;
-    pub const SUBSCRIPTION_GENERATION: u32 = 6;
-    /// The assignment is known; its partitions follow.
-    pub const ASSIGNMENT: u32 = 7;
-    pub const ASSIGNED_PARTITION: u32 = 8;
+/// Value word of an absent generation, protocol, leader epoch or assignment.
+const ABSENT: u64 = u64::MAX;
+
+/// The values of the run's `__consumer_offsets` records, numbered in the order written.
+///
+/// A simulated record carries no bytes, so a record whose value does not fit its identity names
+/// the value by number in this append-only table, which stands for the record's bytes: every
+/// broker's coordinator shares it, yet reaches a value only through a record in its own log, so
+/// a coordinator loads exactly what its log holds (a truncated record's value is out of reach).
+#[derive(Clone, Debug, Default)]
+pub struct RecordValues(Arc<Mutex<Vec<Arc<[u64]>>>>);
+
+impl RecordValues {
+    /// Stores `value`; returns its number.
+    fn push(&self, value: Vec<u64>) -> u32 {
+        let mut values = self.0.lock().expect("record values lock");
+        values.push(value.into());
+        u32::try_from(values.len() - 1).expect("fewer than 2^32 group record values")
+    }
+
+    /// The value numbered `n`, if written.
+    fn get(&self, n: u32) -> Option<Arc<[u64]>> {
+        let values = self.0.lock().expect("record values lock");
+        values.get(n as usize).cloned()
+    }
 }
+
+/// Specs holding the same table are equal: it is the run's, not part of what a spec says.
+impl PartialEq for RecordValues {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for RecordValues {}
 
 /// A member as stored in a group metadata record (Kafka's `MemberMetadata` in
 /// `GroupMetadataValue`).
@@ -93,8 +114,8 @@ pub enum GroupRecord {
         group: u32,
         /// The partition.
         tp: TopicPartition,
-        /// The next offset to read.
-        offset: u64,
+        /// The next offset to read and its leader epoch.
+        offset: CommittedOffset,
     },
     /// The group's membership after a rebalance (or when it empties).
     Metadata {
@@ -109,15 +130,6 @@ pub enum GroupRecord {
     },
 }
 
-fn protocol_code(protocol: Option<Strategy>) -> u32 {
-    protocol.map_or(0, |p| p as u32 + 1)
-}
-
-fn protocol_of(code: u32) -> Option<Strategy> {
-    code.checked_sub(1)
-        .and_then(|i| Strategy::ALL.get(i as usize).copied())
-}
-
 fn record(producer: u16, n: u32, key: u32, size_bytes: u32) -> Record {
     Record {
         id: RecordId { producer, n },
@@ -126,15 +138,16 @@ fn record(producer: u16, n: u32, key: u32, size_bytes: u32) -> Record {
     }
 }
 
-/// The simulated records of `records`, in order.
-pub fn encode(records: &[GroupRecord]) -> Vec<Record> {
-    let mut out = Vec::new();
-    for r in records {
-        match r {
+/// The simulated records of `records`, in order, their values stored in `values`.
+pub fn encode(values: &RecordValues, records: &[GroupRecord]) -> Vec<Record> {
+    records
+        .iter()
+        .map(|r| match r {
             GroupRecord::Offset { group, tp, offset } => {
                 let key = (group & 0xff) << 24 | (tp.topic & 0xff) << 16 | (tp.partition & 0xffff);
-                let n = u32::try_from(*offset).unwrap_or(u32::MAX);
-                out.push(record(OFFSET_COMMIT, n, key, OFFSET_RECORD_BYTES));
+                let epoch = offset.leader_epoch.map_or(ABSENT, u64::from);
+                let n = values.push(vec![offset.offset, epoch]);
+                record(OFFSET_COMMIT, n, key, OFFSET_RECORD_BYTES)
             }
             GroupRecord::Metadata {
                 group,
@@ -142,150 +155,187 @@ pub fn encode(records: &[GroupRecord]) -> Vec<Record> {
                 protocol,
                 members,
             } => {
-                let key = (group & 0xff_ffff) << 8 | protocol_code(*protocol);
-                let n = (*generation).max(0) as u32;
-                out.push(record(GROUP_METADATA, n, key, METADATA_RECORD_BYTES));
+                let mut value = vec![
+                    generation_word(*generation),
+                    protocol.map_or(ABSENT, |p| p as u64),
+                    members.len() as u64,
+                ];
+                let mut size_bytes = METADATA_RECORD_BYTES;
                 for m in members {
-                    let key = (m.client & 0x3fff_ffff) << 2
-                        | u32::from(m.leader) << 1
-                        | u32::from(m.is_static);
-                    out.push(record(GROUP_MEMBER, m.number, key, MEMBER_RECORD_BYTES));
-                    encode_fields(m, &mut out);
+                    size_bytes += encode_member(m, &mut value);
                 }
+                record(GROUP_METADATA, values.push(value), *group, size_bytes)
             }
+        })
+        .collect()
+}
+
+fn generation_word(generation: i32) -> u64 {
+    u64::from(generation as u32)
+}
+
+fn partition_word(tp: &TopicPartition) -> u64 {
+    u64::from(tp.topic) << 32 | u64::from(tp.partition)
+}
+
+/// Appends member `m` to a group metadata value; returns its simulated size.
+fn encode_member(m: &StoredMember, value: &mut Vec<u64>) -> u32 {
+    let flags = u64::from(m.leader) << 1 | u64::from(m.is_static);
+    value.extend([
+        u64::from(m.client),
+        u64::from(m.number),
+        flags,
+        m.session_timeout_ms,
+        m.rebalance_timeout_ms,
+    ]);
+    value.push(m.protocols.len() as u64);
+    value.extend(m.protocols.iter().map(|p| *p as u64));
+    value.push(m.subscription.topics.len() as u64);
+    value.extend(m.subscription.topics.iter().map(|t| u64::from(*t)));
+    let owned = &m.subscription.owned_partitions;
+    value.push(owned.len() as u64);
+    value.extend(owned.iter().map(partition_word));
+    value.push(generation_word(m.subscription.generation));
+    match &m.assignment {
+        None => value.push(ABSENT),
+        Some(assignment) => {
+            value.push(assignment.len() as u64);
+            value.extend(assignment.iter().map(partition_word));
         }
     }
-    out
+    let entries = m.protocols.len()
+        + m.subscription.topics.len()
+        + owned.len()
+        + m.assignment.as_ref().map_or(0, Vec::len);
+    MEMBER_BYTES + MEMBER_LIST_ENTRY_BYTES * entries as u32
 }
 
-fn field_record(field: u32, n: u32, payload: u32) -> Record {
-    record(
-        GROUP_MEMBER_FIELD,
-        n,
-        field << 28 | (payload & 0x0fff_ffff),
-        FIELD_RECORD_BYTES,
-    )
-}
+/// Reads a record value word by word; every read fails past the end.
+struct Words<'a>(std::slice::Iter<'a, u64>);
 
-fn partition_payload(tp: &TopicPartition) -> u32 {
-    (tp.topic & 0xff) << 16 | (tp.partition & 0xffff)
-}
+impl Words<'_> {
+    fn next(&mut self) -> Option<u64> {
+        self.0.next().copied()
+    }
 
-fn partition_of(payload: u32) -> TopicPartition {
-    TopicPartition {
-        topic: (payload >> 16) & 0xff,
-        partition: payload & 0xffff,
+    fn u32(&mut self) -> Option<u32> {
+        u32::try_from(self.next()?).ok()
+    }
+
+    fn generation(&mut self) -> Option<i32> {
+        Some(self.u32()? as i32)
+    }
+
+    fn strategy(&mut self) -> Option<Strategy> {
+        Strategy::ALL
+            .get(usize::try_from(self.next()?).ok()?)
+            .copied()
+    }
+
+    fn partition(&mut self) -> Option<TopicPartition> {
+        let word = self.next()?;
+        Some(TopicPartition {
+            topic: u32::try_from(word >> 32).ok()?,
+            partition: word as u32,
+        })
+    }
+
+    /// A length-prefixed list of items read by `item`.
+    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let len = self.next()?;
+        (0..len).map(|_| item(self)).collect()
     }
 }
 
-/// The field records of member `m`.
-fn encode_fields(m: &StoredMember, out: &mut Vec<Record>) {
-    let ms = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-    out.push(field_record(
-        field::SESSION_TIMEOUT_MS,
-        ms(m.session_timeout_ms),
-        0,
-    ));
-    out.push(field_record(
-        field::REBALANCE_TIMEOUT_MS,
-        ms(m.rebalance_timeout_ms),
-        0,
-    ));
-    for p in &m.protocols {
-        out.push(field_record(field::PROTOCOL, *p as u32, 0));
-    }
-    for t in &m.subscription.topics {
-        out.push(field_record(field::SUBSCRIBED_TOPIC, *t, 0));
-    }
-    for tp in &m.subscription.owned_partitions {
-        out.push(field_record(
-            field::OWNED_PARTITION,
-            0,
-            partition_payload(tp),
-        ));
-    }
-    let generation = m.subscription.generation as u32;
-    out.push(field_record(field::SUBSCRIPTION_GENERATION, generation, 0));
-    if let Some(assignment) = &m.assignment {
-        out.push(field_record(field::ASSIGNMENT, 0, 0));
-        for tp in assignment {
-            out.push(field_record(
-                field::ASSIGNED_PARTITION,
-                0,
-                partition_payload(tp),
-            ));
-        }
-    }
+/// The member a group metadata value holds next.
+fn decode_member(words: &mut Words<'_>) -> Option<StoredMember> {
+    let (client, number, flags) = (words.u32()?, words.u32()?, words.next()?);
+    let (session_timeout_ms, rebalance_timeout_ms) = (words.next()?, words.next()?);
+    let protocols = words.list(Words::strategy)?;
+    let topics = words.list(Words::u32)?;
+    let owned_partitions = words.list(Words::partition)?;
+    let generation = words.generation()?;
+    let assignment = match words.next()? {
+        ABSENT => None,
+        len => Some(
+            (0..len)
+                .map(|_| words.partition())
+                .collect::<Option<Vec<_>>>()?,
+        ),
+    };
+    Some(StoredMember {
+        client,
+        number,
+        leader: flags & 2 != 0,
+        is_static: flags & 1 != 0,
+        session_timeout_ms,
+        rebalance_timeout_ms,
+        protocols,
+        subscription: Subscription {
+            topics,
+            owned_partitions,
+            generation,
+        },
+        assignment,
+    })
 }
 
-/// Applies one field record to the member it follows.
-fn decode_field(m: &mut StoredMember, r: &Record) {
-    let key = r.key.unwrap_or(0);
-    let (kind, payload, n) = (key >> 28, key & 0x0fff_ffff, r.id.n);
-    match kind {
-        field::SESSION_TIMEOUT_MS => m.session_timeout_ms = u64::from(n),
-        field::REBALANCE_TIMEOUT_MS => m.rebalance_timeout_ms = u64::from(n),
-        field::PROTOCOL => m.protocols.extend(Strategy::ALL.get(n as usize).copied()),
-        field::SUBSCRIBED_TOPIC => m.subscription.topics.push(n),
-        field::OWNED_PARTITION => m.subscription.owned_partitions.push(partition_of(payload)),
-        field::SUBSCRIPTION_GENERATION => m.subscription.generation = n as i32,
-        field::ASSIGNMENT => m.assignment = Some(Vec::new()),
-        field::ASSIGNED_PARTITION => m
-            .assignment
-            .get_or_insert_with(Vec::new)
-            .push(partition_of(payload)),
-        _ => {}
-    }
+/// The group metadata a value holds.
+fn decode_metadata(group: u32, value: &[u64]) -> Option<GroupRecord> {
+    let mut words = Words(value.iter());
+    let generation = words.generation()?;
+    let protocol = match words.next()? {
+        ABSENT => None,
+        code => Some(*Strategy::ALL.get(usize::try_from(code).ok()?)?),
+    };
+    let members = words.list(decode_member)?;
+    Some(GroupRecord::Metadata {
+        group,
+        generation,
+        protocol,
+        members,
+    })
 }
 
-/// The logical records packed in `records` (records of other kinds are skipped).
-pub fn decode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<GroupRecord> {
-    let mut out: Vec<GroupRecord> = Vec::new();
+/// The committed offset an offset commit record's value holds.
+fn committed_offset(value: &[u64]) -> Option<CommittedOffset> {
+    let [offset, epoch] = *value else {
+        return None;
+    };
+    Some(CommittedOffset {
+        offset,
+        leader_epoch: u32::try_from(epoch).ok(),
+    })
+}
+
+/// The logical records packed in `records`, their values read from `values` (records of other
+/// kinds are skipped).
+pub fn decode<'a>(
+    values: &RecordValues,
+    records: impl IntoIterator<Item = &'a Record>,
+) -> Vec<GroupRecord> {
+    let mut out = Vec::new();
     for r in records {
         let key = r.key.unwrap_or(0);
-        match r.id.producer {
-            OFFSET_COMMIT => out.push(GroupRecord::Offset {
-                group: key >> 24,
-                tp: TopicPartition {
-                    topic: (key >> 16) & 0xff,
-                    partition: key & 0xffff,
-                },
-                offset: u64::from(r.id.n),
-            }),
-            GROUP_METADATA => out.push(GroupRecord::Metadata {
-                group: key >> 8,
-                generation: i32::try_from(r.id.n).unwrap_or(i32::MAX),
-                protocol: protocol_of(key & 0xff),
-                members: Vec::new(),
-            }),
-            GROUP_MEMBER => {
-                if let Some(GroupRecord::Metadata { members, .. }) = out.last_mut() {
-                    members.push(StoredMember {
-                        client: key >> 2,
-                        number: r.id.n,
-                        leader: key & 2 != 0,
-                        is_static: key & 1 != 0,
-                        session_timeout_ms: 0,
-                        rebalance_timeout_ms: 0,
-                        protocols: Vec::new(),
-                        subscription: Subscription {
-                            topics: Vec::new(),
-                            owned_partitions: Vec::new(),
-                            generation: crate::protocol::consumer::NO_GENERATION,
-                        },
-                        assignment: None,
-                    });
-                }
-            }
-            GROUP_MEMBER_FIELD => {
-                if let Some(GroupRecord::Metadata { members, .. }) = out.last_mut()
-                    && let Some(m) = members.last_mut()
-                {
-                    decode_field(m, r);
-                }
-            }
-            _ => {}
-        }
+        let decoded = match r.id.producer {
+            OFFSET_COMMIT => values
+                .get(r.id.n)
+                .as_deref()
+                .and_then(committed_offset)
+                .map(|offset| GroupRecord::Offset {
+                    group: key >> 24,
+                    tp: TopicPartition {
+                        topic: (key >> 16) & 0xff,
+                        partition: key & 0xffff,
+                    },
+                    offset,
+                }),
+            GROUP_METADATA => values
+                .get(r.id.n)
+                .and_then(|value| decode_metadata(key, &value[..])),
+            _ => None,
+        };
+        out.extend(decoded);
     }
     out
 }
@@ -299,7 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn group_records_round_trip_with_every_member_field() {
+    fn group_records_round_trip_one_record_each_with_every_member_field() {
         let records = vec![
             GroupRecord::Offset {
                 group: 3,
@@ -307,7 +357,18 @@ mod tests {
                     topic: 2,
                     partition: 11,
                 },
-                offset: 123_456,
+                offset: CommittedOffset {
+                    offset: 123_456,
+                    leader_epoch: Some(4),
+                },
+            },
+            GroupRecord::Offset {
+                group: 3,
+                tp: tp(2, 12),
+                offset: CommittedOffset {
+                    offset: 7,
+                    leader_epoch: None,
+                },
             },
             GroupRecord::Metadata {
                 group: 1,
@@ -353,6 +414,15 @@ mod tests {
                 members: vec![],
             },
         ];
-        assert_eq!(decode(&encode(&records)), records);
+        let values = RecordValues::default();
+        let encoded = encode(&values, &records);
+        assert_eq!(decode(&values, &encoded), records);
+        assert_eq!(
+            encoded.len(),
+            records.len(),
+            "one record per group, members included"
+        );
+        let sizes: Vec<u32> = encoded.iter().map(|r| r.size_bytes).collect();
+        assert_eq!(sizes, [90, 90, 80 + 120 + 8 * 7 + 120 + 8 * 2, 80]);
     }
 }

@@ -9,6 +9,8 @@ use crate::protocol::consumer::{Joined, Subscription};
 
 pub(super) const GROUP: &str = "g1";
 const DELAY_MS: u64 = 100;
+/// The leader epoch the harness's offset commits carry.
+const COMMITTED_LEADER_EPOCH: u32 = 3;
 
 /// A coordinator leading the group's partition, and the partition's log as a list of records.
 pub(super) struct Harness {
@@ -29,15 +31,17 @@ pub(super) fn tp(partition: u32) -> TopicPartition {
 
 impl Harness {
     pub(super) fn new() -> Harness {
-        Harness::with_log(Vec::new())
+        Harness::with_log(Vec::new(), RecordValues::default())
     }
 
-    fn with_log(log: Vec<Record>) -> Harness {
+    /// A coordinator loading `log`, whose record values are in `values`.
+    fn with_log(log: Vec<Record>, values: RecordValues) -> Harness {
         let spec = CoordinatorSpec {
             groups: vec![Arc::from(GROUP)],
             clients: (0..3).map(|i| Arc::from(format!("c-{i}"))).collect(),
             offsets_partitions: 50,
             initial_rebalance_delay_ms: DELAY_MS,
+            values,
         };
         let mut h = Harness {
             c: GroupCoordinator::new(spec),
@@ -221,7 +225,13 @@ impl Harness {
                 generation,
                 member_id: member_id.into(),
                 group_instance_id: instance.map(Arc::from),
-                offsets: vec![(tp(0), offset)],
+                offsets: vec![(
+                    tp(0),
+                    CommittedOffset {
+                        offset,
+                        leader_epoch: Some(COMMITTED_LEADER_EPOCH),
+                    },
+                )],
             },
         );
         match self.replies.pop() {
@@ -400,7 +410,7 @@ fn a_zombies_commit_with_a_stale_generation_or_member_is_rejected() {
     );
     assert_eq!(h.commit(&follower, 1, 6), Err(KafkaError::UnknownMemberId));
     assert_eq!(h.state().0, GroupState::PreparingRebalance);
-    assert_eq!(h.c.group(GROUP).unwrap().offsets[&tp(0)], 5);
+    assert_eq!(h.c.group(GROUP).unwrap().offsets[&tp(0)].offset, 5);
 }
 
 #[test]
@@ -440,13 +450,32 @@ fn requests_for_partitions_not_led_or_still_loading_are_refused() {
 }
 
 #[test]
-fn a_new_coordinator_loads_generation_members_and_offsets_from_the_log() {
+fn a_new_coordinator_loads_generation_members_and_offsets_with_leader_epochs_from_the_log() {
     let mut h = Harness::new();
     let (leader, follower) = h.stable_pair();
     assert_eq!(h.commit(&leader, 1, 42), Ok(()));
-    let mut loaded = Harness::with_log(h.log.clone());
+    let mut loaded = Harness::with_log(h.log.clone(), h.c.spec().values.clone());
     assert_eq!(loaded.state(), (GroupState::Stable, 1, 2));
-    assert_eq!(loaded.c.group(GROUP).unwrap().offsets[&tp(0)], 42);
+    let committed = CommittedOffset {
+        offset: 42,
+        leader_epoch: Some(COMMITTED_LEADER_EPOCH),
+    };
+    let correlation = loaded.next();
+    loaded.send(
+        2,
+        ConsumerRequest::OffsetFetch {
+            correlation,
+            group: GROUP.into(),
+            partitions: vec![tp(0), tp(1)],
+            require_stable: false,
+        },
+    );
+    match loaded.replies.pop() {
+        Some((_, ConsumerResponse::OffsetFetch { result, .. })) => {
+            assert_eq!(result, Ok(vec![(tp(0), Some(committed)), (tp(1), None)]))
+        }
+        other => panic!("expected an OffsetFetch answer, got {other:?}"),
+    }
     assert_eq!(loaded.heartbeat(1, &follower, 1), None);
     assert_eq!(loaded.commit(&leader, 1, 43), Ok(()));
 }
@@ -583,7 +612,7 @@ fn a_members_offset_commit_keeps_its_session_alive_like_a_heartbeat() {
 fn a_group_survives_coordinator_failover_stable_with_its_members_timeouts_and_assignments() {
     let mut h = Harness::new();
     let (leader, follower) = h.stable_pair();
-    let mut loaded = Harness::with_log(h.log.clone());
+    let mut loaded = Harness::with_log(h.log.clone(), h.c.spec().values.clone());
     assert_eq!(loaded.state(), (GroupState::Stable, 1, 2));
     let g = loaded.c.group(GROUP).unwrap();
     let m = &g.members[&*follower];

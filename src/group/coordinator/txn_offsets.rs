@@ -16,8 +16,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::records::{self, GroupRecord};
+use super::records::{self, GroupRecord, RecordValues};
 use super::{Action, AfterAppend, GroupCoordinator, Waiter, reply_error};
+use crate::protocol::consumer::CommittedOffset;
 use crate::protocol::{ConsumerRequest, ConsumerResponse, KafkaError, TopicPartition};
 use crate::record::{ControlType, NO_PRODUCER_ID, RecordBatch};
 
@@ -75,15 +76,7 @@ impl GroupCoordinator {
         }
         if offsets.is_empty() {
             // Nothing to store: answered at once, as Kafka's coordinator does.
-            let response = ConsumerResponse::TxnOffsetCommit {
-                correlation: waiter.correlation,
-                result: Ok(()),
-            };
-            out.push(Action::Reply {
-                to: waiter.node,
-                response,
-            });
-            return;
+            return answer(out, waiter, Ok(()));
         }
         let pending = self
             .txn_offsets
@@ -96,13 +89,13 @@ impl GroupCoordinator {
             .map(|&(tp, offset)| GroupRecord::Offset {
                 group: index,
                 tp,
-                offset,
+                offset: committed(offset),
             })
             .collect();
         out.push(Action::AppendTransactional {
             partition: self.partition_of(group),
             producer,
-            records: records::encode(&records),
+            records: records::encode(&self.spec.values, &records),
             then: AfterAppend::TxnCommit {
                 group: group.clone(),
                 producer_id: producer.0,
@@ -122,14 +115,7 @@ impl GroupCoordinator {
         if let Some(pending) = self.txn_offsets.get_mut(&(group, producer_id)) {
             pending.appended = true;
         }
-        let response = ConsumerResponse::TxnOffsetCommit {
-            correlation: to.correlation,
-            result: Ok(()),
-        };
-        out.push(Action::Reply {
-            to: to.node,
-            response,
-        });
+        answer(out, to, Ok(()));
     }
 
     /// A transactional offset append failed: what it carried is no longer pending.
@@ -148,14 +134,7 @@ impl GroupCoordinator {
         out.push(Action::Note(format!(
             "group {group}: TxnOffsetCommit of producer {producer_id} failed: {error}"
         )));
-        let response = ConsumerResponse::TxnOffsetCommit {
-            correlation: to.correlation,
-            result: Err(error),
-        };
-        out.push(Action::Reply {
-            to: to.node,
-            response,
-        });
+        answer(out, to, Err(error));
     }
 
     /// A COMMIT or ABORT marker of `producer_id` on offsets partition `partition` is replicated
@@ -186,7 +165,7 @@ impl GroupCoordinator {
             }
             if let Some(g) = self.groups.get_mut(&group) {
                 g.offsets
-                    .extend(pending.offsets.iter().map(|(tp, o)| (*tp, *o)));
+                    .extend(pending.offsets.iter().map(|(tp, o)| (*tp, committed(*o))));
             }
             out.push(Action::Note(format!(
                 "group {group}: transactional offsets of producer {producer_id} committed: {:?}",
@@ -216,6 +195,26 @@ impl GroupCoordinator {
     }
 }
 
+/// A transactional commit's offset: `TxnOffsetCommit` carries no leader epoch here.
+fn committed(offset: u64) -> CommittedOffset {
+    CommittedOffset {
+        offset,
+        leader_epoch: None,
+    }
+}
+
+/// Answers a `TxnOffsetCommit`.
+fn answer(out: &mut Vec<Action>, to: Waiter, result: Result<(), KafkaError>) {
+    let response = ConsumerResponse::TxnOffsetCommit {
+        correlation: to.correlation,
+        result,
+    };
+    out.push(Action::Reply {
+        to: to.node,
+        response,
+    });
+}
+
 /// A partition's log split for loading: the records of non-transactional batches and of
 /// committed transactions in log order, and the offsets of transactions still open, by group
 /// index and producer id.
@@ -230,7 +229,10 @@ pub(super) struct Replayed {
 
 /// Reads `batches` of an offsets partition as a loading coordinator does: a transactional
 /// batch's offsets wait for their producer's marker, which commits or drops them.
-pub(super) fn replay_batches<'a>(batches: impl IntoIterator<Item = &'a RecordBatch>) -> Replayed {
+pub(super) fn replay_batches<'a>(
+    values: &RecordValues,
+    batches: impl IntoIterator<Item = &'a RecordBatch>,
+) -> Replayed {
     let mut replayed = Replayed {
         records: Vec::new(),
         pending: BTreeMap::new(),
@@ -253,13 +255,13 @@ pub(super) fn replay_batches<'a>(batches: impl IntoIterator<Item = &'a RecordBat
                         .extend(offsets.into_iter().map(|(tp, offset)| GroupRecord::Offset {
                             group: key.0,
                             tp,
-                            offset,
+                            offset: committed(offset),
                         }));
                 }
             }
             continue;
         }
-        let decoded = records::decode(batch.records.iter());
+        let decoded = records::decode(values, batch.records.iter());
         if !batch.transactional || batch.producer_id == NO_PRODUCER_ID {
             replayed.records.extend(decoded);
             continue;
@@ -270,7 +272,7 @@ pub(super) fn replay_batches<'a>(batches: impl IntoIterator<Item = &'a RecordBat
                     .pending
                     .entry((group, batch.producer_id))
                     .or_default()
-                    .insert(tp, offset);
+                    .insert(tp, offset.offset);
             }
         }
     }

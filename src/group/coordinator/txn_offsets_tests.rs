@@ -45,7 +45,9 @@ fn fetch(h: &mut Harness, require_stable: bool) -> Result<Option<u64>, KafkaErro
         },
     );
     match h.replies.pop() {
-        Some((_, ConsumerResponse::OffsetFetch { result, .. })) => result.map(|r| r[0].1),
+        Some((_, ConsumerResponse::OffsetFetch { result, .. })) => {
+            result.map(|r| r[0].1.map(|c| c.offset))
+        }
         other => panic!("expected an OffsetFetch answer, got {other:?}"),
     }
 }
@@ -103,11 +105,14 @@ fn a_zombies_transactional_offsets_are_fenced_by_generation_and_member() {
     );
 }
 
-fn offsets_batch(producer: Option<(i64, i16)>, offset: u64) -> RecordBatch {
+fn offsets_batch(values: &RecordValues, producer: Option<(i64, i16)>, offset: u64) -> RecordBatch {
     let record = GroupRecord::Offset {
         group: 0,
         tp: tp(0),
-        offset,
+        offset: CommittedOffset {
+            offset,
+            leader_epoch: None,
+        },
     };
     RecordBatch {
         base_offset: 0,
@@ -118,7 +123,7 @@ fn offsets_batch(producer: Option<(i64, i16)>, offset: u64) -> RecordBatch {
         transactional: producer.is_some(),
         control: None,
         max_timestamp_ms: 0,
-        records: records::encode(&[record]).into(),
+        records: records::encode(values, &[record]).into(),
     }
 }
 
@@ -126,23 +131,24 @@ fn marker_batch(result: ControlType) -> RecordBatch {
     RecordBatch {
         control: Some(result),
         records: Vec::new().into(),
-        ..offsets_batch(Some(PRODUCER), 0)
+        ..offsets_batch(&RecordValues::default(), Some(PRODUCER), 0)
     }
 }
 
 #[test]
 fn loading_replays_transactional_offsets_as_pending_until_their_marker() {
+    let values = RecordValues::default();
     let committed = [
-        offsets_batch(None, 10),
-        offsets_batch(Some(PRODUCER), 20),
+        offsets_batch(&values, None, 10),
+        offsets_batch(&values, Some(PRODUCER), 20),
         marker_batch(ControlType::Commit),
     ];
-    let replayed = replay_batches(committed.iter());
+    let replayed = replay_batches(&values, committed.iter());
     let offsets: Vec<u64> = replayed
         .records
         .iter()
         .map(|r| match r {
-            GroupRecord::Offset { offset, .. } => *offset,
+            GroupRecord::Offset { offset, .. } => offset.offset,
             GroupRecord::Metadata { .. } => 0,
         })
         .collect();
@@ -150,14 +156,17 @@ fn loading_replays_transactional_offsets_as_pending_until_their_marker() {
     assert!(replayed.pending.is_empty());
 
     let aborted = [
-        offsets_batch(Some(PRODUCER), 20),
+        offsets_batch(&values, Some(PRODUCER), 20),
         marker_batch(ControlType::Abort),
     ];
-    let replayed = replay_batches(aborted.iter());
+    let replayed = replay_batches(&values, aborted.iter());
     assert!(replayed.records.is_empty() && replayed.pending.is_empty());
 
-    let open = [offsets_batch(None, 10), offsets_batch(Some(PRODUCER), 20)];
-    let replayed = replay_batches(open.iter());
+    let open = [
+        offsets_batch(&values, None, 10),
+        offsets_batch(&values, Some(PRODUCER), 20),
+    ];
+    let replayed = replay_batches(&values, open.iter());
     assert_eq!(replayed.records.len(), 1);
     assert_eq!(replayed.pending[&(0, PRODUCER.0)][&tp(0)], 20);
 }
