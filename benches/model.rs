@@ -193,6 +193,9 @@ fn main() {
         if !eos {
             println!("(peak RSS below includes the standard workload's: run `-- --eos` alone)");
         }
-        bench(EOS_SCENARIO, "standard workload with an exactly-once pipeline");
+        bench(
+            EOS_SCENARIO,
+            "standard workload with an exactly-once pipeline",
+        );
     }
 }
