@@ -42,6 +42,18 @@ pub struct RunOutcome {
 
 /// Why a scenario cannot run in this build, if it cannot.
 pub fn unsupported(scenario: &Scenario) -> Option<String> {
+    let instances: u32 = scenario.pipelines.iter().map(|p| p.instances).sum();
+    let producer_indices =
+        scenario.producers.len() as u64 + u64::from(instances) * u64::from(PRODUCER_SLOTS);
+    // Record ids name their producer in 16 bits; the group coordinator's records use the top.
+    if producer_indices > u64::from(crate::group::coordinator::records::GROUP_METADATA) {
+        return Some(format!(
+            "{} producer(s) and {instances} pipeline instance(s) need more than the {} producer \
+             indices a record id can name ({PRODUCER_SLOTS} per pipeline instance)",
+            scenario.producers.len(),
+            crate::group::coordinator::records::GROUP_METADATA
+        ));
+    }
     if let Some(why) = groups_unsupported(scenario) {
         return Some(why);
     }
