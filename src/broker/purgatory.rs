@@ -219,6 +219,8 @@ impl Broker {
         if let Some(pending) = self.produces.iter_mut().find(|p| p.id == id) {
             pending.waiting.clear();
             pending.verifying.batches.clear();
+            // Its verification, if one is still out, no longer has anything to settle.
+            self.verifications.retain(|_, (produce, _)| *produce != id);
             self.answer_completed(ctx);
         }
     }

@@ -669,6 +669,7 @@ impl Producer {
                 | KafkaError::OutOfOrderSequenceNumber
                 | KafkaError::InvalidProducerEpoch
                 | KafkaError::InvalidTxnState
+                | KafkaError::InvalidProducerIdMapping
         );
         batch.maybe_written |= !refused;
         // A producer stopped by a fatal error retries nothing: its sends fail.
