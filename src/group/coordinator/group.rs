@@ -123,6 +123,9 @@ pub struct Group {
     pub sync_deadline: Option<SimTime>,
     /// Committed offsets (applied once their records are replicated).
     pub offsets: BTreeMap<TopicPartition, CommittedOffset>,
+    /// Where in the group's partition the record of each committed offset ends: a commit
+    /// replaces an offset only if its record comes later in the log (Kafka's `olderThan`).
+    pub committed_at: BTreeMap<TopicPartition, u64>,
     /// When the rebalance in progress completes at the latest.
     pub join_deadline: Option<SimTime>,
     /// While the initial rebalance delay runs: the longest it may still be extended to.
@@ -144,8 +147,44 @@ impl Group {
             pending_sync: BTreeSet::new(),
             sync_deadline: None,
             offsets: BTreeMap::new(),
+            committed_at: BTreeMap::new(),
             join_deadline: None,
             initial_delay_until: None,
+        }
+    }
+
+    /// Makes `offset` the committed offset of `tp` if its record, ending at log position
+    /// `position`, is not older than the one that set the current offset.
+    pub fn commit_offset(&mut self, tp: TopicPartition, offset: CommittedOffset, position: u64) {
+        if self.committed_at.get(&tp).is_some_and(|at| *at > position) {
+            return;
+        }
+        self.offsets.insert(tp, offset);
+        self.committed_at.insert(tp, position);
+    }
+
+    /// Kafka's `validateOffsetCommit` for a `TxnOffsetCommit`: a request that names a member,
+    /// an instance or a generation must match them; one that names none is accepted.
+    pub fn validate_txn_commit(
+        &self,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation: i32,
+    ) -> Option<KafkaError> {
+        if generation < 0 && member_id.is_empty() && group_instance_id.is_none() {
+            return None;
+        }
+        let fenced = group_instance_id
+            .and_then(|instance| self.static_member(instance))
+            .is_some_and(|current| &**current != member_id);
+        if fenced {
+            Some(KafkaError::FencedInstanceId)
+        } else if !member_id.is_empty() && !self.members.contains_key(member_id) {
+            Some(KafkaError::UnknownMemberId)
+        } else if generation != self.generation {
+            Some(KafkaError::IllegalGeneration)
+        } else {
+            None
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::records::{self, GroupRecord};
 use super::{
     Action, Group, GroupCoordinator, GroupState, LOAD_MS_BASE, LOAD_MS_PER_THOUSAND_RECORDS,
-    Member, Ownership, PendingTxnOffsets, membership, txn_offsets,
+    Member, Ownership, PendingOffset, PendingTxnOffsets, membership, txn_offsets,
 };
 use crate::protocol::KafkaError;
 use crate::record::Record;
@@ -32,7 +32,7 @@ impl GroupCoordinator {
             records.into_iter().inspect(|_| count += 1),
         );
         let replayed = txn_offsets::Replayed {
-            records: decoded,
+            records: (1..).zip(decoded).collect(),
             pending: BTreeMap::new(),
             count,
         };
@@ -62,17 +62,31 @@ impl GroupCoordinator {
     ) {
         let count = replayed.count;
         let mut groups: BTreeMap<u32, Group> = BTreeMap::new();
-        for record in replayed.records {
-            self.replay(&mut groups, record, now);
+        for (position, record) in replayed.records {
+            self.replay(&mut groups, record, position, now);
         }
-        for ((group, producer_id), offsets) in replayed.pending {
-            let Some(name) = self.spec.groups.get(group as usize) else {
+        for ((index, producer_id), offsets) in replayed.pending {
+            let Some(name) = self.spec.groups.get(index as usize) else {
                 continue;
             };
-            let pending = PendingTxnOffsets {
-                offsets,
-                appended: true,
-            };
+            // A group with only pending offsets is loaded empty, as Kafka loads it.
+            groups
+                .entry(index)
+                .or_insert_with(|| Group::new(name.clone(), index));
+            let offsets = offsets
+                .into_iter()
+                .map(|(tp, (offset, at))| {
+                    let appended_at = Some(at);
+                    (
+                        tp,
+                        PendingOffset {
+                            offset,
+                            appended_at,
+                        },
+                    )
+                })
+                .collect();
+            let pending = PendingTxnOffsets { offsets };
             self.txn_offsets
                 .insert((name.clone(), producer_id), pending);
         }
@@ -90,8 +104,14 @@ impl GroupCoordinator {
         self.owned.insert(partition, Ownership::Loading(ready));
     }
 
-    /// Applies one record read from the log to the groups being loaded.
-    fn replay(&self, groups: &mut BTreeMap<u32, Group>, record: GroupRecord, now: SimTime) {
+    /// Applies one record read from the log, ending at `position`, to the groups being loaded.
+    fn replay(
+        &self,
+        groups: &mut BTreeMap<u32, Group>,
+        record: GroupRecord,
+        position: u64,
+        now: SimTime,
+    ) {
         let index = match &record {
             GroupRecord::Offset { group, .. } | GroupRecord::Metadata { group, .. } => *group,
         };
@@ -102,9 +122,7 @@ impl GroupCoordinator {
             .entry(index)
             .or_insert_with(|| Group::new(name.clone(), index));
         match record {
-            GroupRecord::Offset { tp, offset, .. } => {
-                group.offsets.insert(tp, offset);
-            }
+            GroupRecord::Offset { tp, offset, .. } => group.commit_offset(tp, offset, position),
             GroupRecord::Metadata {
                 generation,
                 protocol,

@@ -41,7 +41,7 @@ use std::sync::Arc;
 
 pub use group::{Group, GroupState, Member, PendingMember, Waiter};
 use records::{GroupRecord, RecordValues};
-pub use txn_offsets::PendingTxnOffsets;
+pub use txn_offsets::{PendingOffset, PendingTxnOffsets};
 
 use crate::group::assignor::java;
 use crate::protocol::consumer::CommittedOffset;
@@ -142,6 +142,8 @@ pub enum AfterAppend {
         group: Arc<str>,
         /// The transactional producer.
         producer_id: i64,
+        /// The offsets appended.
+        offsets: Vec<(TopicPartition, u64)>,
         /// The committing producer.
         to: Waiter,
     },
@@ -425,8 +427,9 @@ impl GroupCoordinator {
             AfterAppend::TxnCommit {
                 group,
                 producer_id,
+                offsets,
                 to,
-            } => self.txn_commit_failed(group, producer_id, to, error, out),
+            } => self.txn_commit_failed(group, producer_id, &offsets, to, error, out),
             AfterAppend::Nothing => {}
         }
     }
@@ -447,7 +450,9 @@ impl GroupCoordinator {
             match p.then {
                 AfterAppend::Commit { group, offsets, to } => {
                     if let Some(g) = self.groups.get_mut(&group) {
-                        g.offsets.extend(offsets.iter().copied());
+                        for (tp, offset) in offsets {
+                            g.commit_offset(tp, offset, p.required_offset);
+                        }
                     }
                     let response = ConsumerResponse::OffsetCommit {
                         correlation: to.correlation,
@@ -464,8 +469,12 @@ impl GroupCoordinator {
                 AfterAppend::TxnCommit {
                     group,
                     producer_id,
+                    offsets,
                     to,
-                } => self.txn_commit_appended(group, producer_id, to, out),
+                } => {
+                    let at = p.required_offset;
+                    self.txn_commit_appended(group, producer_id, &offsets, at, to, out)
+                }
                 AfterAppend::Nothing => {}
             }
         }

@@ -87,6 +87,11 @@ impl Harness {
         }
     }
 
+    /// The harness's time.
+    pub(super) fn now(&self) -> SimTime {
+        self.now
+    }
+
     pub(super) fn advance(&mut self, ms: u64) {
         self.now += SimDuration::from_millis(ms);
         let mut out = Vec::new();
@@ -204,7 +209,12 @@ impl Harness {
         }
     }
 
-    fn commit(&mut self, member_id: &str, generation: i32, offset: u64) -> Result<(), KafkaError> {
+    pub(super) fn commit(
+        &mut self,
+        member_id: &str,
+        generation: i32,
+        offset: u64,
+    ) -> Result<(), KafkaError> {
         self.commit_as(member_id, generation, None, offset)
     }
 

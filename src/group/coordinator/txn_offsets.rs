@@ -17,25 +17,35 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::records::{self, GroupRecord, RecordValues};
-use super::{Action, AfterAppend, GroupCoordinator, Waiter, reply_error};
+use super::{Action, AfterAppend, Group, GroupCoordinator, Waiter, reply_error};
 use crate::protocol::consumer::CommittedOffset;
 use crate::protocol::{ConsumerRequest, ConsumerResponse, KafkaError, TopicPartition};
 use crate::record::{ControlType, NO_PRODUCER_ID, RecordBatch};
 
-/// Offsets one producer's open transaction carries for one group.
+/// An offset one producer's open transaction carries for one partition of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingOffset {
+    /// The next offset to read.
+    pub offset: u64,
+    /// Where its record ends in the group's partition, once its append is replicated (only an
+    /// appended offset becomes committed on COMMIT).
+    pub appended_at: Option<u64>,
+}
+
+/// Offsets one producer's open transaction carries for one group (Kafka's
+/// `pendingTransactionalOffsetCommits` entry).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PendingTxnOffsets {
-    /// Next offset to read, per partition, in the order they were committed.
-    pub offsets: BTreeMap<TopicPartition, u64>,
-    /// Whether an append of them completed (only those become committed on COMMIT).
-    pub appended: bool,
+    /// By partition.
+    pub offsets: BTreeMap<TopicPartition, PendingOffset>,
 }
 
 /// Pending transactional offsets by (group, producer id).
 pub type TxnOffsets = BTreeMap<(Arc<str>, i64), PendingTxnOffsets>;
 
 impl GroupCoordinator {
-    /// `TxnOffsetCommit`: validated against the member and generation when it carries them,
+    /// `TxnOffsetCommit` (Kafka's `handleTxnCommitOffsets`): a group unknown here is created
+    /// empty; the request is validated against the member and generation when it names them,
     /// then appended as the producer's transactional batch.
     pub(super) fn txn_offset_commit(
         &mut self,
@@ -55,17 +65,12 @@ impl GroupCoordinator {
         else {
             return;
         };
-        let checks_member = generation >= 0 || !member_id.is_empty();
-        let error = match self.groups.get(group) {
-            None if checks_member => Some(KafkaError::IllegalGeneration),
-            None => None,
-            Some(_) if !checks_member => None,
-            Some(g) => match g.validate_member(member_id, group_instance_id.as_deref()) {
-                Some(error) => Some(error),
-                None if generation != g.generation => Some(KafkaError::IllegalGeneration),
-                None => None,
-            },
-        };
+        let index = self.group_index(group);
+        let error = self
+            .groups
+            .entry(group.clone())
+            .or_insert_with(|| Group::new(group.clone(), index))
+            .validate_txn_commit(member_id, group_instance_id.as_deref(), generation);
         if let Some(error) = error {
             out.push(Action::Note(format!(
                 "group {group}: TxnOffsetCommit of {member_id} generation {generation} (producer \
@@ -82,8 +87,13 @@ impl GroupCoordinator {
             .txn_offsets
             .entry((group.clone(), producer.0))
             .or_default();
-        pending.offsets.extend(offsets.iter().copied());
-        let index = self.group_index(group);
+        for &(tp, offset) in offsets {
+            let entry = PendingOffset {
+                offset,
+                appended_at: None,
+            };
+            pending.offsets.insert(tp, entry);
+        }
         let records: Vec<GroupRecord> = offsets
             .iter()
             .map(|&(tp, offset)| GroupRecord::Offset {
@@ -99,37 +109,54 @@ impl GroupCoordinator {
             then: AfterAppend::TxnCommit {
                 group: group.clone(),
                 producer_id: producer.0,
+                offsets: offsets.clone(),
                 to: waiter,
             },
         });
     }
 
-    /// A transactional offset append is replicated: its offsets wait for the marker.
+    /// A transactional offset append is replicated, its records ending at `appended_at`: the
+    /// offsets still pending as appended wait for the marker (Kafka's `onTxnOffsetCommitAppend`).
     pub(super) fn txn_commit_appended(
         &mut self,
         group: Arc<str>,
         producer_id: i64,
+        offsets: &[(TopicPartition, u64)],
+        appended_at: u64,
         to: Waiter,
         out: &mut Vec<Action>,
     ) {
         if let Some(pending) = self.txn_offsets.get_mut(&(group, producer_id)) {
-            pending.appended = true;
+            for (tp, offset) in offsets {
+                if let Some(entry) = pending.offsets.get_mut(tp)
+                    && entry.offset == *offset
+                {
+                    entry.appended_at = Some(appended_at);
+                }
+            }
         }
         answer(out, to, Ok(()));
     }
 
-    /// A transactional offset append failed: what it carried is no longer pending.
+    /// A transactional offset append failed: its partitions are no longer pending (Kafka's
+    /// `failPendingTxnOffsetCommit`).
     pub(super) fn txn_commit_failed(
         &mut self,
         group: Arc<str>,
         producer_id: i64,
+        offsets: &[(TopicPartition, u64)],
         to: Waiter,
         error: KafkaError,
         out: &mut Vec<Action>,
     ) {
         let key = (group.clone(), producer_id);
-        if self.txn_offsets.get(&key).is_some_and(|p| !p.appended) {
-            self.txn_offsets.remove(&key);
+        if let Some(pending) = self.txn_offsets.get_mut(&key) {
+            for (tp, _) in offsets {
+                pending.offsets.remove(tp);
+            }
+            if pending.offsets.is_empty() {
+                self.txn_offsets.remove(&key);
+            }
         }
         out.push(Action::Note(format!(
             "group {group}: TxnOffsetCommit of producer {producer_id} failed: {error}"
@@ -138,8 +165,10 @@ impl GroupCoordinator {
     }
 
     /// A COMMIT or ABORT marker of `producer_id` on offsets partition `partition` is replicated
-    /// (Kafka's `onTransactionCompleted`): the producer's pending offsets there become committed
-    /// or are dropped.
+    /// (Kafka's `handleTxnCompletion`): the producer's pending offsets there become committed
+    /// unless a later record in the log already moved them, or are dropped. A partition still
+    /// loading completes them in the groups it is loading (Kafka completes them on the loading
+    /// thread, after the load).
     pub fn on_txn_completed(
         &mut self,
         partition: u32,
@@ -155,25 +184,41 @@ impl GroupCoordinator {
             .collect();
         for key in keys {
             let pending = self.txn_offsets.remove(&key).expect("listed");
-            let group = key.0;
-            if result != ControlType::Commit || !pending.appended {
+            let name = key.0;
+            if result != ControlType::Commit {
                 out.push(Action::Note(format!(
-                    "group {group}: transactional offsets of producer {producer_id} dropped \
+                    "group {name}: transactional offsets of producer {producer_id} dropped \
                      ({result})"
                 )));
                 continue;
             }
-            if let Some(g) = self.groups.get_mut(&group) {
-                g.offsets
-                    .extend(pending.offsets.iter().map(|(tp, o)| (*tp, committed(*o))));
+            let index = self.group_index(&name);
+            let group = match self.loading.get_mut(&partition) {
+                Some(loading) => match loading.iter().position(|g| g.name == name) {
+                    Some(i) => &mut loading[i],
+                    None => {
+                        loading.push(Group::new(name.clone(), index));
+                        loading.last_mut().expect("pushed")
+                    }
+                },
+                None => self
+                    .groups
+                    .entry(name.clone())
+                    .or_insert_with(|| Group::new(name.clone(), index)),
+            };
+            let mut applied = Vec::new();
+            for (tp, entry) in &pending.offsets {
+                let Some(at) = entry.appended_at else {
+                    continue;
+                };
+                group.commit_offset(*tp, committed(entry.offset), at);
+                if group.committed_at.get(tp) == Some(&at) {
+                    applied.push((tp.partition, entry.offset));
+                }
             }
             out.push(Action::Note(format!(
-                "group {group}: transactional offsets of producer {producer_id} committed: {:?}",
-                pending
-                    .offsets
-                    .iter()
-                    .map(|(tp, o)| (tp.partition, *o))
-                    .collect::<Vec<_>>()
+                "group {name}: transactional offsets of producer {producer_id} committed: \
+                 {applied:?}"
             )));
         }
     }
@@ -216,13 +261,13 @@ fn answer(out: &mut Vec<Action>, to: Waiter, result: Result<(), KafkaError>) {
 }
 
 /// A partition's log split for loading: the records of non-transactional batches and of
-/// committed transactions in log order, and the offsets of transactions still open, by group
-/// index and producer id.
+/// committed transactions, each with where it ends in the log, and the offsets of transactions
+/// still open, by group index and producer id.
 pub(super) struct Replayed {
-    /// Records to replay as committed, in log order.
-    pub records: Vec<GroupRecord>,
-    /// Offsets of open transactions.
-    pub pending: BTreeMap<(u32, i64), BTreeMap<TopicPartition, u64>>,
+    /// Records to replay as committed, with their log end positions, in the order they apply.
+    pub records: Vec<(u64, GroupRecord)>,
+    /// Offsets of open transactions: offset and log end position, by partition.
+    pub pending: BTreeMap<(u32, i64), BTreeMap<TopicPartition, (u64, u64)>>,
     /// How many records were read.
     pub count: u64,
 }
@@ -240,6 +285,7 @@ pub(super) fn replay_batches<'a>(
     };
     for batch in batches {
         replayed.count += batch.records.len() as u64;
+        let position = batch.base_offset + batch.offset_count();
         if let Some(result) = batch.control {
             let keys: Vec<(u32, i64)> = replayed
                 .pending
@@ -250,20 +296,24 @@ pub(super) fn replay_batches<'a>(
             for key in keys {
                 let offsets = replayed.pending.remove(&key).expect("listed");
                 if result == ControlType::Commit {
-                    replayed
-                        .records
-                        .extend(offsets.into_iter().map(|(tp, offset)| GroupRecord::Offset {
+                    let records = offsets.into_iter().map(|(tp, (offset, at))| {
+                        let record = GroupRecord::Offset {
                             group: key.0,
                             tp,
                             offset: committed(offset),
-                        }));
+                        };
+                        (at, record)
+                    });
+                    replayed.records.extend(records);
                 }
             }
             continue;
         }
         let decoded = records::decode(values, batch.records.iter());
         if !batch.transactional || batch.producer_id == NO_PRODUCER_ID {
-            replayed.records.extend(decoded);
+            replayed
+                .records
+                .extend(decoded.into_iter().map(|r| (position, r)));
             continue;
         }
         for record in decoded {
@@ -272,7 +322,7 @@ pub(super) fn replay_batches<'a>(
                     .pending
                     .entry((group, batch.producer_id))
                     .or_default()
-                    .insert(tp, offset.offset);
+                    .insert(tp, (offset.offset, position));
             }
         }
     }

@@ -105,7 +105,12 @@ fn a_zombies_transactional_offsets_are_fenced_by_generation_and_member() {
     );
 }
 
-fn offsets_batch(values: &RecordValues, producer: Option<(i64, i16)>, offset: u64) -> RecordBatch {
+fn offsets_batch(
+    values: &RecordValues,
+    base_offset: u64,
+    producer: Option<(i64, i16)>,
+    offset: u64,
+) -> RecordBatch {
     let record = GroupRecord::Offset {
         group: 0,
         tp: tp(0),
@@ -115,7 +120,7 @@ fn offsets_batch(values: &RecordValues, producer: Option<(i64, i16)>, offset: u6
         },
     };
     RecordBatch {
-        base_offset: 0,
+        base_offset,
         partition_leader_epoch: 0,
         producer_id: producer.map_or(crate::record::NO_PRODUCER_ID, |p| p.0),
         producer_epoch: producer.map_or(crate::record::NO_PRODUCER_EPOCH, |p| p.1),
@@ -127,46 +132,134 @@ fn offsets_batch(values: &RecordValues, producer: Option<(i64, i16)>, offset: u6
     }
 }
 
-fn marker_batch(result: ControlType) -> RecordBatch {
+fn marker_batch(base_offset: u64, result: ControlType) -> RecordBatch {
     RecordBatch {
         control: Some(result),
         records: Vec::new().into(),
-        ..offsets_batch(&RecordValues::default(), Some(PRODUCER), 0)
+        ..offsets_batch(&RecordValues::default(), base_offset, Some(PRODUCER), 0)
     }
+}
+
+/// The offsets `replayed` commits, in the order they apply.
+fn replayed_offsets(replayed: &super::txn_offsets::Replayed) -> Vec<u64> {
+    replayed
+        .records
+        .iter()
+        .map(|(_, r)| match r {
+            GroupRecord::Offset { offset, .. } => offset.offset,
+            GroupRecord::Metadata { .. } => 0,
+        })
+        .collect()
 }
 
 #[test]
 fn loading_replays_transactional_offsets_as_pending_until_their_marker() {
     let values = RecordValues::default();
     let committed = [
-        offsets_batch(&values, None, 10),
-        offsets_batch(&values, Some(PRODUCER), 20),
-        marker_batch(ControlType::Commit),
+        offsets_batch(&values, 0, None, 10),
+        offsets_batch(&values, 1, Some(PRODUCER), 20),
+        marker_batch(2, ControlType::Commit),
     ];
     let replayed = replay_batches(&values, committed.iter());
-    let offsets: Vec<u64> = replayed
-        .records
-        .iter()
-        .map(|r| match r {
-            GroupRecord::Offset { offset, .. } => offset.offset,
-            GroupRecord::Metadata { .. } => 0,
-        })
-        .collect();
-    assert_eq!(offsets, vec![10, 20]);
+    assert_eq!(replayed_offsets(&replayed), vec![10, 20]);
     assert!(replayed.pending.is_empty());
 
     let aborted = [
-        offsets_batch(&values, Some(PRODUCER), 20),
-        marker_batch(ControlType::Abort),
+        offsets_batch(&values, 0, Some(PRODUCER), 20),
+        marker_batch(1, ControlType::Abort),
     ];
     let replayed = replay_batches(&values, aborted.iter());
     assert!(replayed.records.is_empty() && replayed.pending.is_empty());
 
     let open = [
-        offsets_batch(&values, None, 10),
-        offsets_batch(&values, Some(PRODUCER), 20),
+        offsets_batch(&values, 0, None, 10),
+        offsets_batch(&values, 1, Some(PRODUCER), 20),
     ];
     let replayed = replay_batches(&values, open.iter());
     assert_eq!(replayed.records.len(), 1);
-    assert_eq!(replayed.pending[&(0, PRODUCER.0)][&tp(0)], 20);
+    assert_eq!(replayed.pending[&(0, PRODUCER.0)][&tp(0)], (20, 2));
+}
+
+/// A coordinator that lost and retook the group's partition and is loading the batches `log`
+/// makes with the coordinator's record values.
+fn reloading(log: impl Fn(&RecordValues) -> Vec<RecordBatch>) -> Harness {
+    let mut h = Harness::new();
+    let partition = h.c.partition_of(GROUP);
+    let batches = log(&h.c.spec().values);
+    let mut out = Vec::new();
+    h.c.unload(h.now(), partition, &mut out);
+    h.c.load_batches(h.now(), partition, batches.iter(), &mut out);
+    h
+}
+
+#[test]
+fn a_commit_marker_replicated_while_the_partition_loads_commits_the_loaded_offsets() {
+    let mut h = reloading(|values| vec![offsets_batch(values, 0, Some(PRODUCER), 20)]);
+    marker(&mut h, ControlType::Commit);
+    h.advance(LOAD_MS_BASE + 1);
+    assert_eq!(fetch(&mut h, true), Ok(Some(20)));
+}
+
+#[test]
+fn loading_keeps_a_plain_commit_written_after_an_open_transactions_offsets() {
+    let mut h = reloading(|values| {
+        vec![
+            offsets_batch(values, 0, Some(PRODUCER), 20),
+            offsets_batch(values, 1, None, 30),
+            marker_batch(2, ControlType::Commit),
+        ]
+    });
+    h.advance(LOAD_MS_BASE + 1);
+    assert_eq!(
+        fetch(&mut h, true),
+        Ok(Some(30)),
+        "the transaction's offset is older in the log"
+    );
+}
+
+#[test]
+fn a_transactional_commit_for_a_group_unknown_here_creates_it_and_commits() {
+    let mut h = Harness::new();
+    assert_eq!(txn_commit(&mut h, "", -1, 42), Ok(()));
+    marker(&mut h, ControlType::Commit);
+    assert_eq!(fetch(&mut h, true), Ok(Some(42)));
+    assert_eq!(
+        txn_commit(&mut h, "", 3, 43),
+        Err(KafkaError::IllegalGeneration),
+        "a new group is at generation 0"
+    );
+}
+
+#[test]
+fn a_plain_commit_appended_after_the_transactional_one_is_kept_at_commit() {
+    let mut h = Harness::new();
+    let (leader, _) = h.stable_pair();
+    assert_eq!(txn_commit(&mut h, &leader, 1, 42), Ok(()));
+    assert_eq!(h.commit(&leader, 1, 50), Ok(()));
+    marker(&mut h, ControlType::Commit);
+    assert_eq!(fetch(&mut h, true), Ok(Some(50)));
+}
+
+#[test]
+fn only_appended_transactional_offsets_become_committed() {
+    let mut h = Harness::new();
+    let (leader, _) = h.stable_pair();
+    assert_eq!(txn_commit(&mut h, &leader, 1, 42), Ok(()));
+    let waiter = Waiter {
+        node: NodeId::from_index(2),
+        correlation: 99,
+    };
+    let group: Arc<str> = GROUP.into();
+    let mut out = Vec::new();
+    let failed = [(tp(0), 45)];
+    let error = KafkaError::NotCoordinator;
+    h.c.txn_commit_failed(group, PRODUCER.0, &failed, waiter, error, &mut out);
+    assert_eq!(
+        fetch(&mut h, true),
+        Ok(None),
+        "the failed append's partition is no longer pending"
+    );
+    assert_eq!(txn_commit(&mut h, &leader, 1, 47), Ok(()), "the retry");
+    marker(&mut h, ControlType::Commit);
+    assert_eq!(fetch(&mut h, true), Ok(Some(47)));
 }
