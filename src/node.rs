@@ -168,6 +168,10 @@ pub enum Obs {
     /// A pipeline turned input records into output records numbered on from `first_output`,
     /// one each, in order.
     Transformed {
+        /// The input partition.
+        partition: Arc<str>,
+        /// The input records' offsets there.
+        offsets: Vec<u64>,
         /// The input records.
         inputs: Vec<RecordId>,
         /// The first output record.
@@ -302,6 +306,7 @@ impl fmt::Display for Obs {
             Obs::Transformed {
                 inputs,
                 first_output,
+                ..
             } => {
                 let last = first_output.n as usize + inputs.len().saturating_sub(1);
                 write!(f, "transform {} record(s)", inputs.len())?;

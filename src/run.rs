@@ -380,6 +380,9 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
     }
     let recorder = recorder_for(&sim, scenario, settled).install(&mut sim);
     run_phases(&mut sim, scenario, settled, options.perturb_at)?;
+    // The groups' offsets as the run settles: a pipeline still at work during the final reads
+    // must not move them past outputs the reader has already read.
+    let pipelines = pipeline_views(&sim, scenario);
     let reader = NodeId::from_index(sim.names().len() - 1);
     let reader_done =
         |sim: &Simulator<Node>| matches!(sim.process(reader), Some(Node::Reader(r)) if r.done());
@@ -407,7 +410,6 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
         })
         .collect();
     let mut anomalies = check::check_all(&recorder.history, &finals, end.as_millis());
-    let pipelines = pipeline_views(&sim, scenario);
     anomalies.extend(check::exactly_once::check(
         &recorder.history,
         &finals,
@@ -432,7 +434,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunOut
 
 /// What the exactly-once checkers need of each pipeline entry: its topics, its outputs'
 /// producer indices, and its group's committed offsets as the group's coordinator holds them
-/// after settling (what an `OffsetFetch` would answer).
+/// (what an `OffsetFetch` would answer).
 fn pipeline_views(
     sim: &Simulator<Node>,
     scenario: &Scenario,

@@ -2,13 +2,16 @@
 //!
 //! The committed output is what a `read_committed` reader of the output topic sees at the end
 //! (the final reader's `read_committed` pass; the plain final read when the run has no
-//! transactions). Each output record names the input record it was made from (the pipeline's
-//! `Transformed` observations).
+//! transactions). Each output record names the input record it was made from and where the
+//! pipeline read it (the pipeline's `Transformed` observations): an input is a record at a
+//! partition and offset, so a record a non-idempotent producer wrote twice is two inputs, and an
+//! offset whose record a truncation replaced is a different input.
 //!
-//! - `eos-duplicate`: one input record is reflected by more than one committed output record.
-//! - `eos-missing`: an input record below the group's final committed offset of its partition
-//!   (as the group coordinator holds it after settling) is reflected by no committed output
-//!   record: the group's offsets say it was consumed, the output says it never was.
+//! - `eos-duplicate`: one input is reflected by more than one committed output record.
+//! - `eos-missing`: an input below the group's committed offset of its partition (as the group
+//!   coordinator holds it when the run settles, before the final reads) is reflected by no
+//!   committed output record: the group's offsets say it was consumed, the output says it never
+//!   was.
 //!
 //! The input is read the way the pipeline reads it: `read_committed` (exactly-once) or not.
 //! When an output partition could not be read to its end, `eos-missing` is not judged (the
@@ -36,13 +39,16 @@ pub struct PipelineView {
     pub read_committed: bool,
     /// The producer indices its outputs are written under.
     pub producers: std::ops::Range<u16>,
-    /// The group's committed offsets after settling, by input partition name, if its
+    /// The group's committed offsets when the run settled, by input partition name, if its
     /// coordinator was available.
     pub committed: Option<BTreeMap<Arc<str>, u64>>,
 }
 
 /// Where a record sits: partition and offset.
 type Place = (Arc<str>, u64);
+
+/// An input record where the pipeline read it.
+type Input = (Place, RecordId);
 
 /// Runs both checkers for every pipeline.
 pub fn check(
@@ -55,8 +61,7 @@ pub fn check(
         let Some(outputs) = committed_outputs(history, finals, pipeline) else {
             continue;
         };
-        let inputs = input_places(finals, pipeline);
-        anomalies.extend(duplicates(history, pipeline, &outputs, &inputs));
+        anomalies.extend(duplicates(history, pipeline, &outputs));
         if outputs.complete {
             anomalies.extend(missing(history, finals, pipeline, &outputs));
         }
@@ -66,7 +71,7 @@ pub fn check(
 
 /// The committed output of a pipeline, by the input record each reflects.
 struct Outputs {
-    by_input: BTreeMap<RecordId, Vec<(Place, RecordId)>>,
+    by_input: BTreeMap<Input, Vec<(Place, RecordId)>>,
     /// Every output partition was read to its end.
     complete: bool,
     at_ms: u64,
@@ -104,7 +109,7 @@ fn committed_outputs(
             if !pipeline.producers.contains(&id.producer) {
                 continue;
             }
-            if let Some(input) = history.origin(id) {
+            if let Some(input) = input_of(history, id) {
                 let place = (f.name.clone(), offset);
                 outputs.by_input.entry(input).or_default().push((place, id));
             }
@@ -113,18 +118,11 @@ fn committed_outputs(
     any.then_some(outputs)
 }
 
-/// The input records as the pipeline reads them, by record.
-fn input_places(finals: &[FinalPartition], pipeline: &PipelineView) -> BTreeMap<RecordId, Place> {
-    let mut places = BTreeMap::new();
-    for f in finals
-        .iter()
-        .filter(|f| topic_of(&f.name) == pipeline.input)
-    {
-        for &(offset, id) in input_view(f, pipeline) {
-            places.entry(id).or_insert((f.name.clone(), offset));
-        }
-    }
-    places
+/// The input output record `id` was made from, if it is a pipeline's output.
+fn input_of(history: &History, id: RecordId) -> Option<Input> {
+    let origin = history.origin(id)?;
+    let partition = history.origin_partitions.get(origin.partition as usize)?;
+    Some(((partition.clone(), origin.offset), origin.input))
 }
 
 fn input_view<'a>(f: &'a FinalPartition, pipeline: &PipelineView) -> &'a [(u64, RecordId)] {
@@ -134,18 +132,11 @@ fn input_view<'a>(f: &'a FinalPartition, pipeline: &PipelineView) -> &'a [(u64, 
     }
 }
 
-fn duplicates(
-    history: &History,
-    pipeline: &PipelineView,
-    outputs: &Outputs,
-    inputs: &BTreeMap<RecordId, Place>,
-) -> Vec<Anomaly> {
+fn duplicates(history: &History, pipeline: &PipelineView, outputs: &Outputs) -> Vec<Anomaly> {
     let mut anomalies = Vec::new();
-    for (input, reflected) in outputs.by_input.iter().filter(|(_, r)| r.len() > 1) {
+    for (((p, o), input), reflected) in outputs.by_input.iter().filter(|(_, r)| r.len() > 1) {
         let name = history.record_name(*input);
-        let at = inputs
-            .get(input)
-            .map_or(String::new(), |(p, o)| format!(" ({p}@{o})"));
+        let at = format!(" ({p}@{o})");
         let copies: Vec<String> = reflected
             .iter()
             .map(|((p, o), id)| format!("{p}@{o} ({})", history.record_name(*id)))
@@ -191,11 +182,12 @@ fn missing(
             continue;
         };
         for &(offset, id) in input_view(f, pipeline) {
-            if offset >= end || outputs.by_input.contains_key(&id) {
+            let input = ((f.name.clone(), offset), id);
+            if offset >= end || outputs.by_input.contains_key(&input) {
                 continue;
             }
             let name = history.record_name(id);
-            let tried = match attempts.get(&id) {
+            let tried = match attempts.get(&input) {
                 None => "the pipeline never produced an output for it".to_string(),
                 Some(outs) => {
                     let outs: Vec<String> = outs
@@ -260,20 +252,20 @@ fn transaction_fates(
         .collect()
 }
 
-/// Every output record the pipeline made, by input record.
-fn attempts(history: &History, pipeline: &PipelineView) -> BTreeMap<RecordId, Vec<RecordId>> {
-    let mut attempts: BTreeMap<RecordId, Vec<RecordId>> = BTreeMap::new();
+/// Every output record the pipeline made, by input.
+fn attempts(history: &History, pipeline: &PipelineView) -> BTreeMap<Input, Vec<RecordId>> {
+    let mut attempts: BTreeMap<Input, Vec<RecordId>> = BTreeMap::new();
     for producer in pipeline.producers.clone() {
         let Some(origins) = history.origins.get(usize::from(producer)) else {
             continue;
         };
-        for (n, origin) in origins.iter().enumerate() {
-            if let Some(input) = origin {
-                let output = RecordId {
-                    producer,
-                    n: n as u32,
-                };
-                attempts.entry(*input).or_default().push(output);
+        for n in 0..origins.len() {
+            let output = RecordId {
+                producer,
+                n: n as u32,
+            };
+            if let Some(input) = input_of(history, output) {
+                attempts.entry(input).or_default().push(output);
             }
         }
     }
@@ -307,18 +299,27 @@ mod tests {
         }
     }
 
-    /// A history in which producer 1 turned inputs `p0-0..` into outputs `1-0..` in order.
-    fn history(inputs: &[u32]) -> History {
+    /// A history in which producer 1 turned the records of `in-0` at `offsets`, which are
+    /// `p0`'s records `inputs`, into outputs `1-0..` in order.
+    fn history_at(offsets: &[u64], inputs: &[u32]) -> History {
         let mut h = History::new(vec!["p0".into(), "etl-0".into()], vec!["etl-0".into()]);
         h.observe(
             SimTime::ZERO,
             NodeId::from_index(0),
             &Obs::Transformed {
+                partition: "in-0".into(),
+                offsets: offsets.to_vec(),
                 inputs: inputs.iter().map(|&n| id(0, n)).collect(),
                 first_output: id(1, 0),
             },
         );
         h
+    }
+
+    /// As [`history_at`], for inputs `p0-0..` at offsets `0..`.
+    fn history(inputs: &[u32]) -> History {
+        let offsets: Vec<u64> = inputs.iter().map(|&n| u64::from(n)).collect();
+        history_at(&offsets, inputs)
     }
 
     fn view(committed: u64) -> PipelineView {
@@ -361,6 +362,25 @@ mod tests {
         assert_eq!(
             kinds(&history(&[0, 1, 1]), &finals, 2),
             vec![AnomalyKind::EosDuplicate]
+        );
+    }
+
+    #[test]
+    fn a_record_written_twice_to_the_input_is_two_inputs() {
+        // A non-idempotent producer's retry put record p0-1 at offsets 1 and 2.
+        let inputs = [id(0, 0), id(0, 1), id(0, 1)];
+        let outputs = [id(1, 0), id(1, 1), id(1, 2)];
+        let finals = [partition("in-0", &inputs), partition("out-0", &outputs)];
+        let each_once = history_at(&[0, 1, 2], &[0, 1, 1]);
+        assert!(kinds(&each_once, &finals, 3).is_empty());
+        let finals = [
+            partition("in-0", &inputs),
+            partition("out-0", &[id(1, 0), id(1, 1)]),
+        ];
+        let second_copy_lost = history_at(&[0, 1, 2], &[0, 1, 1]);
+        assert_eq!(
+            kinds(&second_copy_lost, &finals, 3),
+            vec![AnomalyKind::EosMissing]
         );
     }
 

@@ -70,7 +70,20 @@ pub struct History {
     pub transactions: Vec<TxnOutcome>,
     /// The input record each pipeline output record was made from, by the output's producer
     /// index and then record number.
-    pub origins: Vec<Vec<Option<RecordId>>>,
+    pub origins: Vec<Vec<Option<Origin>>>,
+    /// The input partitions [`Origin::partition`] indexes.
+    pub origin_partitions: Vec<Arc<str>>,
+}
+
+/// The input record a pipeline output record was made from, where the pipeline read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Origin {
+    /// The input partition, an index into [`History::origin_partitions`].
+    pub partition: u32,
+    /// Its offset there.
+    pub offset: u64,
+    /// The record.
+    pub input: RecordId,
 }
 
 /// A transaction its producer saw end.
@@ -210,9 +223,18 @@ impl History {
                 records: records.clone(),
             }),
             Obs::Transformed {
+                partition,
+                offsets,
                 inputs,
                 first_output,
             } => {
+                let partition = match self.origin_partitions.iter().position(|p| p == partition) {
+                    Some(index) => index,
+                    None => {
+                        self.origin_partitions.push(partition.clone());
+                        self.origin_partitions.len() - 1
+                    }
+                } as u32;
                 let producer = usize::from(first_output.producer);
                 if self.origins.len() <= producer {
                     self.origins.resize_with(producer + 1, Vec::new);
@@ -222,8 +244,12 @@ impl History {
                 if origins.len() < last {
                     origins.resize(last, None);
                 }
-                for (k, input) in inputs.iter().enumerate() {
-                    origins[first_output.n as usize + k] = Some(*input);
+                for (k, (input, offset)) in inputs.iter().zip(offsets).enumerate() {
+                    origins[first_output.n as usize + k] = Some(Origin {
+                        partition,
+                        offset: *offset,
+                        input: *input,
+                    });
                 }
             }
             _ => {}
@@ -231,7 +257,7 @@ impl History {
     }
 
     /// The input record pipeline output `id` was made from, if it is a pipeline's output.
-    pub fn origin(&self, id: RecordId) -> Option<RecordId> {
+    pub fn origin(&self, id: RecordId) -> Option<Origin> {
         self.origins
             .get(usize::from(id.producer))
             .and_then(|o| o.get(id.n as usize))

@@ -216,7 +216,7 @@ impl Pipeline {
     /// Starts processing a poll's records, one after another.
     fn process(&mut self, ctx: &mut Ctx<'_, Node>, poll: Poll) {
         let (lo, hi) = self.spec.processing_ms;
-        let count: usize = poll.records.iter().map(|(_, _, ids)| ids.len()).sum();
+        let count: usize = poll.records.iter().map(|p| p.ids.len()).sum();
         let mut total_us = 0u64;
         if hi > 0 {
             for _ in 0..count {
@@ -254,13 +254,15 @@ impl Pipeline {
         let Some((producer, mut next)) = self.output else {
             return;
         };
-        for (_, _, inputs) in &poll.records {
+        for polled in &poll.records {
             let first_output = RecordId { producer, n: next };
             ctx.observe(Obs::Transformed {
-                inputs: inputs.clone(),
+                partition: self.consumer.partition_name(polled.tp),
+                offsets: polled.offsets.clone(),
+                inputs: polled.ids.clone(),
                 first_output,
             });
-            for _ in inputs {
+            for _ in &polled.ids {
                 self.producer.send(ctx, RecordId { producer, n: next });
                 next += 1;
             }

@@ -4,7 +4,7 @@
 
 use rand::RngExt;
 
-use super::{App, Consumer, ConsumerObs, ConsumerTimer};
+use super::{App, Consumer, ConsumerObs, ConsumerTimer, Polled};
 use crate::node::{Node, Obs, Timer};
 use crate::protocol::TopicPartition;
 use crate::record::RecordId;
@@ -13,13 +13,9 @@ use crate::sim::{Ctx, SimDuration};
 
 impl Consumer {
     /// Starts processing a poll's records: each takes a drawn time, one after another.
-    pub(super) fn process(
-        &mut self,
-        ctx: &mut Ctx<'_, Node>,
-        records: Vec<(TopicPartition, u64, Vec<RecordId>)>,
-    ) {
+    pub(super) fn process(&mut self, ctx: &mut Ctx<'_, Node>, records: Vec<Polled>) {
         let (lo, hi) = self.spec.processing_ms;
-        let count: usize = records.iter().map(|(_, _, ids)| ids.len()).sum();
+        let count: usize = records.iter().map(|p| p.ids.len()).sum();
         let mut total_us = 0u64;
         if hi > 0 {
             for _ in 0..count {
@@ -45,12 +41,12 @@ impl Consumer {
         let App::Processing { records, .. } = std::mem::replace(&mut self.app, App::Polling) else {
             unreachable!("matched above");
         };
-        for (tp, offset, ids) in records {
+        for polled in records {
             ctx.observe(Obs::Consumer(ConsumerObs::Processed {
                 group: self.spec.group.clone(),
-                partition: self.names[&tp].clone(),
-                offset,
-                ids,
+                partition: self.names[&polled.tp].clone(),
+                offset: polled.first_offset(),
+                ids: polled.ids,
             }));
         }
         if self.spec.commit == CommitPolicy::AfterProcessing {
@@ -61,10 +57,7 @@ impl Consumer {
 
     /// The application's `poll()` finds records: up to `max.poll.records`, partition by
     /// partition from a rotating start; positions move past them.
-    pub(super) fn take_records(
-        &mut self,
-        ctx: &mut Ctx<'_, Node>,
-    ) -> Vec<(TopicPartition, u64, Vec<RecordId>)> {
+    pub(super) fn take_records(&mut self, ctx: &mut Ctx<'_, Node>) -> Vec<Polled> {
         let max = self.spec.config.max_poll_records.max(1) as usize;
         let tps: Vec<TopicPartition> = self.assigned.keys().copied().collect();
         if tps.is_empty() {
@@ -86,6 +79,7 @@ impl Consumer {
             let drained_end = drained[n - 1].0 + 1;
             a.position = Some(drained_end);
             a.position_epoch = Some(drained[n - 1].2);
+            let offsets: Vec<u64> = drained.iter().map(|(offset, _, _)| *offset).collect();
             let ids: Vec<RecordId> = drained.into_iter().map(|(_, id, _)| id).collect();
             ctx.observe(Obs::Consumer(ConsumerObs::Poll {
                 group: self.spec.group.clone(),
@@ -98,7 +92,7 @@ impl Consumer {
                     == crate::scenario::IsolationLevel::ReadCommitted,
                 end: drained_end,
             }));
-            taken.push((tp, first, ids));
+            taken.push(Polled { tp, offsets, ids });
         }
         self.rotation = self.rotation.wrapping_add(1);
         taken

@@ -12,8 +12,24 @@ use crate::protocol::TopicPartition;
 use crate::record::RecordId;
 use crate::sim::Ctx;
 
-/// One partition's records of a poll: the partition, the first offset, the records.
-pub type Polled = (TopicPartition, u64, Vec<RecordId>);
+/// One partition's records of a poll.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Polled {
+    /// The partition.
+    pub tp: TopicPartition,
+    /// The records' offsets (not always consecutive: a read_committed poll passes over markers
+    /// and aborted records).
+    pub offsets: Vec<u64>,
+    /// The records, one per offset.
+    pub ids: Vec<RecordId>,
+}
+
+impl Polled {
+    /// The first record's offset.
+    pub fn first_offset(&self) -> u64 {
+        self.offsets.first().copied().unwrap_or(0)
+    }
+}
 
 /// A poll handed over: its records, and per partition the offset after them.
 pub type HandedOff = (Vec<Polled>, Vec<(TopicPartition, u64)>);
@@ -29,6 +45,11 @@ impl Consumer {
     pub fn group_metadata(&self) -> (i32, Arc<str>, Option<Arc<str>>) {
         let instance = self.spec.static_membership.then(|| self.spec.name.clone());
         (self.generation, self.member_id.clone(), instance)
+    }
+
+    /// The name of partition `tp` (`topic-partition`).
+    pub fn partition_name(&self, tp: TopicPartition) -> Arc<str> {
+        self.names[&tp].clone()
     }
 
     /// The group.

@@ -570,7 +570,7 @@ impl Consumer {
             if sync && let Some(records) = self.pending_processing() {
                 // commitSync threw CommitFailedException before processing (at-most-once):
                 // the application drops the poll's records.
-                let count: usize = records.iter().map(|(_, _, ids)| ids.len()).sum();
+                let count: usize = records.iter().map(|p| p.ids.len()).sum();
                 ctx.observe(Obs::Note(format!(
                     "group {}: CommitFailedException ({error}): {count} polled records not \
                      processed",
@@ -583,9 +583,7 @@ impl Consumer {
         }
     }
 
-    fn pending_processing(
-        &mut self,
-    ) -> Option<Vec<(TopicPartition, u64, Vec<crate::record::RecordId>)>> {
+    fn pending_processing(&mut self) -> Option<Vec<super::Polled>> {
         match &mut self.app {
             App::Committing { then_process } => then_process.take(),
             _ => None,

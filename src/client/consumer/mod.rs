@@ -106,14 +106,9 @@ enum App {
     /// Inside `poll()`, waiting for records or the group.
     Polling,
     /// Processing the records of poll `seq`.
-    Processing {
-        seq: u64,
-        records: Vec<(TopicPartition, u64, Vec<RecordId>)>,
-    },
+    Processing { seq: u64, records: Vec<Polled> },
     /// Inside `commitSync()`; then process the records, or poll again.
-    Committing {
-        then_process: Option<Vec<(TopicPartition, u64, Vec<RecordId>)>>,
-    },
+    Committing { then_process: Option<Vec<Polled>> },
     /// A pipeline's application has the poll's records (and has not polled again yet).
     HandedOff,
     /// Stopped for good: a fenced static member, or `poll()` threw an exception the
@@ -527,7 +522,7 @@ impl Consumer {
             // may pass over markers and aborted records past its last record).
             let ends = records
                 .iter()
-                .filter_map(|(tp, _, _)| Some((*tp, self.assigned.get(tp)?.position?)))
+                .filter_map(|p| Some((p.tp, self.assigned.get(&p.tp)?.position?)))
                 .collect();
             self.app = App::HandedOff;
             self.polled = Some((records, ends));
