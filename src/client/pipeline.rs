@@ -140,17 +140,35 @@ impl Pipeline {
 
     /// Handles a timer of either client or of the application.
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, timer: Timer) {
+        let mark = ctx.effect_count();
         match timer {
             Timer::Consumer(t) => self.consumer.on_timer(ctx, t),
             Timer::Producer(t) => self.producer.on_timer(ctx, t),
             Timer::Pipeline(PipelineTimer::Processed(seq)) => self.processed(seq),
             _ => {}
         }
+        self.forward_closes(ctx, mark);
         self.step(ctx);
+    }
+
+    /// The two clients share the node's connections: one the producer closed (a timed-out
+    /// request) fails what the consumer had in flight on it too, as a closed connection does,
+    /// instead of leaving the consumer waiting for answers that are dropped.
+    fn forward_closes(&mut self, ctx: &mut Ctx<'_, Node>, mark: usize) {
+        for peer in ctx.disconnects_since(mark) {
+            if let Some(broker) = self.spec.consumer.brokers.iter().position(|&b| b == peer) {
+                ctx.observe(Obs::Note(format!(
+                    "the producer closed the connection to broker-{broker}: the consumer's \
+                     requests on it fail"
+                )));
+            }
+            self.consumer.on_connection_closed(ctx, peer);
+        }
     }
 
     /// Hands an answer to the client whose request it answers.
     pub fn on_message(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
+        let mark = ctx.effect_count();
         match msg {
             Msg::Response(response)
                 if response_correlation(&response) >= PRODUCER_CORRELATION_BASE =>
@@ -165,6 +183,7 @@ impl Pipeline {
             Msg::TxnReply(response) => self.producer.on_txn_response(ctx, from, response),
             msg => ctx.observe(Obs::Note(format!("dropped unexpected message {msg:?}"))),
         }
+        self.forward_closes(ctx, mark);
         self.step(ctx);
     }
 

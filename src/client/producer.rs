@@ -242,14 +242,17 @@ impl Producer {
                         .and_then(|t| t.in_flight)
                         .filter(|(c, _, _)| *c == correlation)
                     {
+                        // A timed-out request closes its connection (Kafka's NetworkClient),
+                        // failing everything else in flight on it.
                         ctx.disconnect(node);
                         self.on_txn_request_lost(ctx, correlation);
+                        self.fail_connection(ctx, node);
                     }
                     if let Some((_, node)) = self.init_in_flight.filter(|(c, _)| *c == correlation)
                     {
-                        // A timed-out request closes its connection (Kafka's NetworkClient).
                         ctx.disconnect(node);
                         self.on_init_failed(ctx, KafkaError::RequestTimedOut);
+                        self.fail_connection(ctx, node);
                     }
                     if let Some(flight) = self.take_in_flight(correlation) {
                         // Kafka's NetworkClient closes a connection whose request timed out:

@@ -206,6 +206,24 @@ impl<'a, P: Process> Ctx<'a, P> {
         self.effects.push(Effect::Disconnect(peer));
     }
 
+    /// How many effects the handler has pushed so far (a mark for
+    /// [`Ctx::disconnects_since`]).
+    pub fn effect_count(&self) -> usize {
+        self.effects.len()
+    }
+
+    /// The peers whose connections the handler closed since `mark`: a process hosting two
+    /// clients over the node's connections tells the other one.
+    pub fn disconnects_since(&self, mark: usize) -> Vec<NodeId> {
+        self.effects[mark.min(self.effects.len())..]
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Disconnect(peer) => Some(*peer),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Fires `timer` after `after`; the id cancels it.
     pub fn set_timer(&mut self, after: SimDuration, timer: P::Timer) -> TimerId {
         let id = TimerId(*self.next_timer);
