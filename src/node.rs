@@ -389,6 +389,17 @@ impl Process for Node {
         }
     }
 
+    fn on_drained_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match self {
+            Node::Broker(broker) => {
+                broker.on_drained_message(ctx, from, msg);
+                broker.pump_requests(ctx);
+            }
+            // A client's answers come on connections brokers never close gracefully.
+            node => node.on_message(ctx, from, msg),
+        }
+    }
+
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
         match (self, msg) {
             (Node::Zk(zk), Msg::Zk(req)) => {

@@ -306,3 +306,72 @@ max_faulty_brokers = 1"#,
         assert!(hit.contains("zk") && hit.contains("p1"), "{hit:?}");
     }
 }
+
+/// Three partitions led by broker-0; orders-1 (where `key-0` goes) has the only follower on
+/// broker-1. p1 sends #0 (orders-1) at 1 000 ms, #1 (orders-0) at 2 000 ms and #2 (orders-2) at
+/// 3 000 ms. #0's request is held up on its way for 1.5 s, so p1 times it out at 1 900 ms,
+/// closes the connection and resends #0 on a new one; the old request still lands at ~2 500 ms,
+/// when broker-1's fetches are slowed by 2 s, so its acks=all append waits in the purgatory.
+const DRAINED_PRODUCE: &str = r#"
+name = "drained-produce"
+duration_ms = 8_000
+settle_ms = 5_000
+[cluster]
+brokers = 3
+[network]
+latency_ms = [1, 1]
+[[topic]]
+name = "orders"
+partitions = 3
+replication_factor = 2
+replicas = [[0, 2], [0, 1], [0, 2]]
+[[producer]]
+name = "p1"
+topic = "orders"
+records = 3
+rate_per_sec = 1
+start_ms = 1_000
+keys = 3
+[producer.config]
+acks = "all"
+"enable.idempotence" = false
+"linger.ms" = 0
+"request.timeout.ms" = 900
+[[fault]]
+at_ms = 990
+action = "slow-link"
+from = "p1"
+to = "broker-0"
+extra_ms = 1_500
+for_ms = 100
+[[fault]]
+at_ms = 2_400
+action = "slow-link"
+from = "broker-0"
+to = "broker-1"
+extra_ms = 2_000
+for_ms = 3_000
+"#;
+
+#[test]
+fn a_request_from_a_connection_its_client_closed_is_served_but_holds_up_nothing() {
+    let scenario = parse_str(DRAINED_PRODUCE, "drained-produce.toml", &[]).expect("valid");
+    let options = RunOptions {
+        keep_log: true,
+        ..RunOptions::default()
+    };
+    let outcome = run(&scenario, 1, options).expect("the run completes");
+    let log: Vec<&str> = outcome.log.as_deref().expect("kept").lines().collect();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("2503.000 broker-0 orders-1 LEO 2")),
+        "the old request is appended after the close (a duplicate of #0)"
+    );
+    assert!(
+        log.contains(&"3004.000 p1 ack #2 orders-2@0 by broker-0"),
+        "#2 on the new connection is not queued behind the old request's wait: {:?}",
+        log.iter()
+            .filter(|l| l.contains("p1 ack"))
+            .collect::<Vec<_>>()
+    );
+}

@@ -46,6 +46,7 @@ impl Broker {
             waiting: Vec::new(),
             verifying: Verifying::default(),
             deadline: None,
+            orphan: self.serving_drained,
         });
         let mut touched = Vec::new();
         for (index, (tp, batch)) in batches.into_iter().enumerate() {
@@ -234,6 +235,9 @@ impl Broker {
         for pending in done {
             if let Some(deadline) = pending.deadline {
                 self.deadlines.remove(deadline);
+            }
+            if pending.orphan {
+                continue;
             }
             let response = Response::Produce {
                 correlation: pending.correlation,

@@ -121,6 +121,9 @@ pub(super) struct PendingProduce {
     pub verifying: super::verification::Verifying,
     /// Its timeout.
     pub deadline: Option<DeadlineId>,
+    /// It came on a connection its client had already closed: it holds no connection and its
+    /// answer goes nowhere.
+    pub orphan: bool,
 }
 
 /// A fetch waiting for data (the fetch purgatory's long poll).
@@ -152,6 +155,9 @@ pub struct Broker {
     /// Volatile: live brokers from `UpdateMetadata`.
     pub(super) live_brokers: Vec<BrokerId>,
     pub(super) produces: Vec<PendingProduce>,
+    /// Volatile: set while serving a request whose connection its client closed before it
+    /// arrived.
+    pub(super) serving_drained: bool,
     /// Volatile: KIP-890 verifications asked of transaction coordinators.
     pub(super) verifications: super::verification::Verifications,
     pub(super) fetches: Vec<PendingFetch>,
@@ -199,6 +205,7 @@ impl Broker {
             metadata: BTreeMap::new(),
             live_brokers: Vec::new(),
             produces: Vec::new(),
+            serving_drained: false,
             verifications: Default::default(),
             fetches: Vec::new(),
             next_id: 0,

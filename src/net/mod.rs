@@ -245,6 +245,13 @@ impl Network {
         connection.generation == generation || connection.draining == Some((from, generation))
     }
 
+    /// Whether a message of `generation` from `from` to `to` travels on a connection `from`
+    /// closed gracefully since it was sent (it is delivered, but nothing answers on it).
+    pub fn is_drained(&self, from: NodeId, to: NodeId, generation: u32) -> bool {
+        let connection = &self.connections[pair(from, to, self.n)];
+        connection.generation != generation && connection.draining == Some((from, generation))
+    }
+
     /// Closes the connection between `a` and `b`; returns whether it was open.
     pub fn close(&mut self, a: NodeId, b: NodeId) -> bool {
         let connection = &mut self.connections[pair(a, b, self.n)];
@@ -391,6 +398,10 @@ mod tests {
         assert!(
             net.is_current(client, broker, request),
             "the request still arrives"
+        );
+        assert!(
+            net.is_drained(client, broker, request),
+            "on a connection its client closed"
         );
         assert!(
             !net.is_current(broker, client, response),

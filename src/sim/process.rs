@@ -34,6 +34,12 @@ pub trait Process: Sized {
     /// Handles a message from `from`.
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
 
+    /// Handles a message `from` sent on a connection it closed since (TCP delivers what was
+    /// sent before the FIN); answers on that connection go nowhere. By default, as any message.
+    fn on_drained_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg) {
+        self.on_message(ctx, from, msg)
+    }
+
     /// Handles a timer that fired.
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Self::Timer);
 

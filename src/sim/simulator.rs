@@ -76,6 +76,7 @@ impl std::error::Error for SimError {}
 /// Something a process handles.
 pub(super) enum Input<P: Process> {
     Message { from: NodeId, msg: P::Msg },
+    DrainedMessage { from: NodeId, msg: P::Msg },
     Timer { id: TimerId, timer: P::Timer },
     SyncDone { token: u64 },
     ConnectionClosed { peer: NodeId },
@@ -397,7 +398,12 @@ impl<P: Process> Simulator<P> {
                     return;
                 }
                 let incarnation = slot.incarnation;
-                self.dispatch(to, incarnation, Input::Message { from, msg });
+                let input = if self.network.is_drained(from, to, generation) {
+                    Input::DrainedMessage { from, msg }
+                } else {
+                    Input::Message { from, msg }
+                };
+                self.dispatch(to, incarnation, input);
             }
             Event::Input {
                 node,
@@ -465,6 +471,7 @@ impl<P: Process> Simulator<P> {
         }
         self.run_handler(node, |process, ctx| match input {
             Input::Message { from, msg } => process.on_message(ctx, from, msg),
+            Input::DrainedMessage { from, msg } => process.on_drained_message(ctx, from, msg),
             Input::Timer { timer, .. } => process.on_timer(ctx, timer),
             Input::SyncDone { token } => process.on_sync_done(ctx, token),
             Input::ConnectionClosed { peer } => process.on_connection_closed(ctx, peer),
