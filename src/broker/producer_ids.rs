@@ -1,6 +1,7 @@
-//! Producer ids for idempotent producers (Kafka's `ZkProducerIdManager` and the non-transactional
-//! path of `TransactionCoordinator.handleInitProducerId`). Any broker answers `InitProducerId`
-//! with the next id of a block it claimed in the metadata service: `/latest_producer_id_block`
+//! Producer ids (Kafka's `ZkProducerIdManager`): any broker answers an idempotent producer's
+//! `InitProducerId` (the non-transactional path of `TransactionCoordinator.handleInitProducerId`),
+//! and gives a transactional id new to its transaction coordinator its producer id, with the next
+//! id of a block it claimed in the metadata service: `/latest_producer_id_block`
 //! holds the last block handed out, `{"version":1,"broker":B,"block_start":"S","block_end":"E"}`,
 //! and a broker claims the next [`PRODUCER_ID_BLOCK_SIZE`] ids with a write conditional on the
 //! znode's version, retrying when another broker won the race. Ids are therefore unique across the
@@ -9,13 +10,13 @@
 //! Volatile: the block in hand (a restarted broker claims a new one; the rest of the old block is
 //! never used, as in Kafka). Fault model: a claim whose answer is lost is given up and the waiting
 //! requests are answered `COORDINATOR_LOAD_IN_PROGRESS` (retriable); the claim may have landed,
-//! which only wastes a block. Left out: transactional ids (the transaction coordinator).
+//! which only wastes a block.
 
 use serde::Deserialize;
 
 use super::server::{Broker, ZkTag};
 use crate::node::{Msg, Node, Obs};
-use crate::protocol::{KafkaError, Response};
+use crate::protocol::{KafkaError, Response, TxnRequest};
 use crate::sim::{Ctx, NodeId};
 use crate::zk::{ZkError, ZkOp, ZkReply};
 
@@ -47,8 +48,25 @@ pub struct ProducerIdManager {
     block: Option<(i64, i64)>,
     /// Whether a claim is under way.
     claiming: bool,
-    /// Volatile: `InitProducerId` requests waiting for a block, by (client, correlation).
-    waiting: Vec<(NodeId, u64)>,
+    /// Volatile: `InitProducerId` requests waiting for a block.
+    waiting: Vec<IdWaiter>,
+}
+
+/// An `InitProducerId` waiting for a producer id block.
+#[derive(Clone, Debug)]
+enum IdWaiter {
+    /// An idempotent producer's: (client, correlation).
+    Idempotent(NodeId, u64),
+    /// A transactional id's first, for the transaction coordinator.
+    Transactional(NodeId, TxnRequest),
+}
+
+impl IdWaiter {
+    fn client(&self) -> NodeId {
+        match self {
+            IdWaiter::Idempotent(client, _) | IdWaiter::Transactional(client, _) => *client,
+        }
+    }
 }
 
 impl ProducerIdManager {
@@ -77,12 +95,15 @@ fn block_json(broker: u32, start: i64, end: i64) -> String {
 impl Broker {
     /// Forgets the `InitProducerId`s of `client`, whose connection closed.
     pub(super) fn drop_producer_id_waiters(&mut self, client: NodeId) {
-        self.producer_ids.waiting.retain(|(c, _)| *c != client);
+        self.producer_ids.waiting.retain(|w| w.client() != client);
     }
 
     /// Whether an `InitProducerId` from `client` waits for an id block.
     pub(super) fn producer_ids_waiting_for(&self, client: NodeId) -> bool {
-        self.producer_ids.waiting.iter().any(|(c, _)| *c == client)
+        self.producer_ids
+            .waiting
+            .iter()
+            .any(|w| w.client() == client)
     }
 }
 
@@ -102,18 +123,29 @@ impl Broker {
             ctx.send(from, Msg::Response(response));
             return;
         }
-        if self.producer_ids.waiting.len() >= WAITING_MAX {
-            let result = Err(KafkaError::CoordinatorLoadInProgress);
-            ctx.send(
-                from,
-                Msg::Response(Response::InitProducerId {
-                    correlation,
-                    result,
-                }),
-            );
-            return;
+        self.wait_for_producer_id(ctx, IdWaiter::Idempotent(from, correlation));
+    }
+
+    /// A transactional id's first `InitProducerId` at its coordinator: the id gets the next
+    /// producer id of the block in hand, or the request waits for a new block.
+    pub(super) fn init_transactional_id(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        from: NodeId,
+        request: TxnRequest,
+    ) {
+        match self.producer_ids.next_id() {
+            Some(id) => self.init_txn_with_producer_id(ctx, from, request, id),
+            None => self.wait_for_producer_id(ctx, IdWaiter::Transactional(from, request)),
         }
-        self.producer_ids.waiting.push((from, correlation));
+    }
+
+    /// Parks `waiter` until a block is claimed (refused when too many wait).
+    fn wait_for_producer_id(&mut self, ctx: &mut Ctx<'_, Node>, waiter: IdWaiter) {
+        if self.producer_ids.waiting.len() >= WAITING_MAX {
+            return refuse_waiter(ctx, waiter);
+        }
+        self.producer_ids.waiting.push(waiter);
         if !self.producer_ids.claiming {
             self.claim_producer_id_block(ctx);
         }
@@ -198,34 +230,50 @@ impl Broker {
     }
 
     fn serve_producer_id_waiters(&mut self, ctx: &mut Ctx<'_, Node>) {
-        let waiting = std::mem::take(&mut self.producer_ids.waiting);
-        for (i, &(client, correlation)) in waiting.iter().enumerate() {
+        let mut waiting = std::mem::take(&mut self.producer_ids.waiting).into_iter();
+        while let Some(waiter) = waiting.next() {
             let Some(id) = self.producer_ids.next_id() else {
-                self.producer_ids.waiting = waiting[i..].to_vec();
+                self.producer_ids.waiting = std::iter::once(waiter).chain(waiting).collect();
                 self.claim_producer_id_block(ctx);
                 return;
             };
-            let result = Ok((id, 0));
-            ctx.send(
-                client,
-                Msg::Response(Response::InitProducerId {
-                    correlation,
-                    result,
-                }),
-            );
+            match waiter {
+                IdWaiter::Idempotent(client, correlation) => {
+                    let result = Ok((id, 0));
+                    let response = Response::InitProducerId {
+                        correlation,
+                        result,
+                    };
+                    ctx.send(client, Msg::Response(response));
+                }
+                IdWaiter::Transactional(client, request) => {
+                    self.init_txn_with_producer_id(ctx, client, request, id)
+                }
+            }
         }
     }
 
     fn fail_producer_id_waiters(&mut self, ctx: &mut Ctx<'_, Node>) {
-        for (client, correlation) in std::mem::take(&mut self.producer_ids.waiting) {
-            let result = Err(KafkaError::CoordinatorLoadInProgress);
-            ctx.send(
-                client,
-                Msg::Response(Response::InitProducerId {
-                    correlation,
-                    result,
-                }),
-            );
+        for waiter in std::mem::take(&mut self.producer_ids.waiting) {
+            refuse_waiter(ctx, waiter);
+        }
+    }
+}
+
+/// Answers a waiting `InitProducerId` `COORDINATOR_LOAD_IN_PROGRESS` (retriable).
+fn refuse_waiter(ctx: &mut Ctx<'_, Node>, waiter: IdWaiter) {
+    let error = KafkaError::CoordinatorLoadInProgress;
+    match waiter {
+        IdWaiter::Idempotent(client, correlation) => {
+            let result = Err(error);
+            let response = Response::InitProducerId {
+                correlation,
+                result,
+            };
+            ctx.send(client, Msg::Response(response));
+        }
+        IdWaiter::Transactional(client, request) => {
+            ctx.send(client, Msg::TxnReply(request.error_response(error)));
         }
     }
 }

@@ -91,6 +91,12 @@ impl Broker {
             }
             request => {
                 let now = ctx.now();
+                if self
+                    .txn_coordinator()
+                    .is_some_and(|c| c.needs_producer_id(now, &request))
+                {
+                    return self.init_transactional_id(ctx, from, request);
+                }
                 let mut out = Vec::new();
                 match self.txn_coordinator() {
                     Some(c) => c.handle(now, from, request, &mut out),
@@ -102,6 +108,31 @@ impl Broker {
                 self.apply_txn_actions(ctx, out);
             }
         }
+    }
+
+    /// Hands `request`, a transactional id's first `InitProducerId`, to the coordinator with
+    /// the producer id the id gets.
+    pub(super) fn init_txn_with_producer_id(
+        &mut self,
+        ctx: &mut Ctx<'_, Node>,
+        from: NodeId,
+        request: TxnRequest,
+        producer_id: i64,
+    ) {
+        let now = ctx.now();
+        let mut out = Vec::new();
+        if let Some(c) = self.txn_coordinator() {
+            // The coordinator may have moved, or the id got one, while the request waited.
+            if c.needs_producer_id(now, &request)
+                && let TxnRequest::InitProducerId {
+                    txn, timeout_ms, ..
+                } = request
+            {
+                c.adopt_producer_id(now, txn, producer_id, timeout_ms);
+            }
+            c.handle(now, from, request, &mut out);
+        }
+        self.apply_txn_actions(ctx, out);
     }
 
     pub(super) fn find_txn_coordinator(&self, txn: u32) -> Result<BrokerId, KafkaError> {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{AfterAppend, PRODUCER_ID_BASE, TxnAction, TxnCoordinator, TxnEntry, TxnMetadata};
+use super::{AfterAppend, TxnAction, TxnCoordinator, TxnEntry, TxnMetadata};
 use super::{TxnState, records};
 use crate::protocol::{KafkaError, TopicPartition, TxnRequest, TxnResponse};
 use crate::scenario::TransactionsProtocol;
@@ -140,18 +140,10 @@ impl TxnCoordinator {
             };
             Err((error, response))
         };
-        let entry = self.entries.entry(txn).or_insert_with(|| TxnEntry {
-            metadata: TxnMetadata {
-                txn,
-                producer_id: PRODUCER_ID_BASE + i64::from(txn),
-                producer_epoch: -1,
-                timeout_ms,
-                state: TxnState::Empty,
-                partitions: BTreeSet::new(),
-                txn_start_ms: now.as_millis(),
-            },
-            pending: None,
-        });
+        let Some(entry) = self.entries.get(&txn) else {
+            // The broker gives a new id its producer id first (see `adopt_producer_id`).
+            return refuse(KafkaError::CoordinatorLoadInProgress);
+        };
         if entry.pending.is_some() {
             return refuse(KafkaError::ConcurrentTransactions);
         }
@@ -180,6 +172,35 @@ impl TxnCoordinator {
             }
             TxnState::Dead => refuse(KafkaError::InvalidTxnState),
         }
+    }
+
+    /// Whether `request` is an `InitProducerId` this coordinator serves for a transactional id
+    /// it has no producer id for yet: the broker must hand it one (`adopt_producer_id`).
+    pub fn needs_producer_id(&self, now: SimTime, request: &TxnRequest) -> bool {
+        match request {
+            TxnRequest::InitProducerId { txn, .. } => {
+                self.serving(now, *txn).is_ok() && !self.entries.contains_key(txn)
+            }
+            _ => false,
+        }
+    }
+
+    /// A new transactional id gets `producer_id` from the broker's producer id block, at no
+    /// epoch yet, in memory only until its `InitProducerId` is written (Kafka's
+    /// `putTransactionStateIfNotExists`).
+    pub fn adopt_producer_id(&mut self, now: SimTime, txn: u32, producer_id: i64, timeout_ms: u64) {
+        self.entries.entry(txn).or_insert_with(|| TxnEntry {
+            metadata: TxnMetadata {
+                txn,
+                producer_id,
+                producer_epoch: -1,
+                timeout_ms,
+                state: TxnState::Empty,
+                partitions: BTreeSet::new(),
+                txn_start_ms: now.as_millis(),
+            },
+            pending: None,
+        });
     }
 
     /// Fences the ongoing transaction of `txn`: bumps the epoch (Kafka passes through

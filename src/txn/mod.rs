@@ -24,9 +24,11 @@
 //!   partition's leader epoch) goes with every marker so partition leaders fence an old
 //!   coordinator.
 //!
-//! Volatile: everything; the log is the durable copy. Left out: id expiration (`Dead`), producer id
-//! blocks (a transactional id's producer id is fixed, [`PRODUCER_ID_BASE`] + its index) and
-//! epoch exhaustion.
+//! A new transactional id gets its producer id from the broker's producer id block (shared with
+//! idempotent producers), and keeps it.
+//!
+//! Volatile: everything; the log is the durable copy. Left out: id expiration (`Dead`) and epoch
+//! exhaustion (a new producer id when the epoch runs out).
 
 mod handlers;
 mod markers;
@@ -45,8 +47,6 @@ use crate::sim::{NodeId, SimDuration, SimTime};
 pub use markers::MarkerJob;
 pub use state::{TxnEntry, TxnMetadata, TxnState};
 
-/// The producer id of transactional id index 0; index `i` has `PRODUCER_ID_BASE + i`.
-pub const PRODUCER_ID_BASE: i64 = 1_000_000_000;
 /// How long a coordinator append may wait for the HW (Kafka's `transaction.state.log` writes
 /// time out with `request.timeout.ms`).
 pub const APPEND_TIMEOUT_MS: u64 = 5_000;

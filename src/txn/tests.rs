@@ -65,16 +65,19 @@ fn request(c: &mut TxnCoordinator, now: SimTime, request: TxnRequest) -> Vec<Txn
     replicate(c, now, out)
 }
 
+/// The producer id the broker hands transactional id 0 from its block.
+const PRODUCER_ID: i64 = 7_000;
+
 fn init(c: &mut TxnCoordinator, now: SimTime) -> Result<(i64, i16), KafkaError> {
-    let out = request(
-        c,
-        now,
-        TxnRequest::InitProducerId {
-            correlation: 1,
-            txn: 0,
-            timeout_ms: 60_000,
-        },
-    );
+    let init = TxnRequest::InitProducerId {
+        correlation: 1,
+        txn: 0,
+        timeout_ms: 60_000,
+    };
+    if c.needs_producer_id(now, &init) {
+        c.adopt_producer_id(now, 0, PRODUCER_ID, 60_000);
+    }
+    let out = request(c, now, init);
     match out.first() {
         Some(TxnAction::Reply {
             response: TxnResponse::InitProducerId { result, .. },
@@ -162,9 +165,36 @@ fn state_machine_allows_exactly_kafkas_transitions() {
 #[test]
 fn a_new_id_gets_epoch_0_and_each_init_bumps_it() {
     let (mut c, _) = coordinator(TransactionsProtocol::Classic);
-    assert_eq!(init(&mut c, at(1)), Ok((PRODUCER_ID_BASE, 0)));
-    assert_eq!(init(&mut c, at(2)), Ok((PRODUCER_ID_BASE, 1)));
+    assert_eq!(init(&mut c, at(1)), Ok((PRODUCER_ID, 0)));
+    assert_eq!(init(&mut c, at(2)), Ok((PRODUCER_ID, 1)));
     assert_eq!(state(&c), TxnState::Empty);
+}
+
+#[test]
+fn a_new_id_needs_a_producer_id_from_the_broker_first() {
+    let (mut c, _) = coordinator(TransactionsProtocol::Classic);
+    let first = TxnRequest::InitProducerId {
+        correlation: 1,
+        txn: 0,
+        timeout_ms: 60_000,
+    };
+    assert!(c.needs_producer_id(at(1), &first));
+    let out = request(&mut c, at(1), first.clone());
+    assert!(
+        matches!(
+            out.first(),
+            Some(TxnAction::Reply {
+                response: TxnResponse::InitProducerId {
+                    result: Err(KafkaError::CoordinatorLoadInProgress),
+                    ..
+                },
+                ..
+            })
+        ),
+        "{out:?}"
+    );
+    assert_eq!(init(&mut c, at(2)), Ok((PRODUCER_ID, 0)));
+    assert!(!c.needs_producer_id(at(3), &first), "the id keeps it");
 }
 
 #[test]
