@@ -650,7 +650,7 @@ fn final_reads(
         let Some(Node::Broker(broker)) = sim.process(node) else {
             continue;
         };
-        for (tp, partition) in broker.partitions() {
+        for (tp, partition) in broker.partitions().iter() {
             if tp.topic as usize >= scenario.topics.len() {
                 // `__consumer_offsets`: internal, not the checkers' business.
                 continue;

@@ -14,7 +14,7 @@ pub mod partition;
 pub mod producer_ids;
 mod purgatory;
 pub mod replica;
-mod replicas;
+pub mod replicas;
 mod requests;
 pub mod server;
 pub mod spec;

@@ -4,8 +4,10 @@
 //! after a handler then checks those replicas only ([`Replicas::check_changed`]), which keeps
 //! the per-handler guarantee while a handler that touched one partition of sixty pays for one.
 //! [`Replicas::check_all`] checks every replica, for the end of a run and for debug builds.
-
-use std::collections::BTreeMap;
+//!
+//! The replicas sit in a table indexed by topic id, then partition number (both dense: topic
+//! ids index the cluster's topics), because every request looks partitions up, many times per
+//! fetch; iterating the table visits them in partition order, as an ordered map would.
 
 use super::partition::Partition;
 use crate::protocol::TopicPartition;
@@ -13,8 +15,10 @@ use crate::protocol::TopicPartition;
 /// A broker's replicas with the set of those changed since the last check.
 #[derive(Debug, Default)]
 pub struct Replicas {
-    /// Volatile: the replicas, by partition.
-    map: BTreeMap<TopicPartition, Partition>,
+    /// Volatile: the replicas, by topic id then partition number.
+    table: Vec<Vec<Option<Partition>>>,
+    /// How many replicas the table holds.
+    len: usize,
     /// Partitions handed out mutably since the last check (may repeat).
     changed: Vec<TopicPartition>,
     /// Whether every replica was handed out mutably since the last check.
@@ -22,34 +26,46 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    /// The replicas as a map, read-only.
-    pub fn map(&self) -> &BTreeMap<TopicPartition, Partition> {
-        &self.map
-    }
-
     /// The replica of `tp`.
     pub fn get(&self, tp: &TopicPartition) -> Option<&Partition> {
-        self.map.get(tp)
+        self.table
+            .get(tp.topic as usize)?
+            .get(tp.partition as usize)?
+            .as_ref()
     }
 
     /// Whether this broker holds a replica of `tp`.
     pub fn contains_key(&self, tp: &TopicPartition) -> bool {
-        self.map.contains_key(tp)
+        self.get(tp).is_some()
+    }
+
+    /// How many replicas this broker holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether this broker holds no replica.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Every replica with its partition, in partition order.
     pub fn iter(&self) -> impl Iterator<Item = (&TopicPartition, &Partition)> {
-        self.map.iter()
+        self.values().map(|p| (&p.tp, p))
     }
 
     /// Every replica, in partition order.
     pub fn values(&self) -> impl Iterator<Item = &Partition> {
-        self.map.values()
+        self.table.iter().flatten().flatten()
     }
 
     /// The replica of `tp`, to change; the next check looks at it.
     pub fn get_mut(&mut self, tp: &TopicPartition) -> Option<&mut Partition> {
-        let partition = self.map.get_mut(tp)?;
+        let partition = self
+            .table
+            .get_mut(tp.topic as usize)?
+            .get_mut(tp.partition as usize)?
+            .as_mut()?;
         self.changed.push(*tp);
         Some(partition)
     }
@@ -57,13 +73,27 @@ impl Replicas {
     /// Every replica, to change; the next check looks at all of them.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Partition> {
         self.all_changed = true;
-        self.map.values_mut()
+        self.table.iter_mut().flatten().flatten()
     }
 
     /// Adds (or replaces) the replica of `tp`.
     pub fn insert(&mut self, tp: TopicPartition, partition: Partition) {
+        assert_eq!(
+            partition.tp, tp,
+            "a replica is filed under its own partition"
+        );
+        let (topic, index) = (tp.topic as usize, tp.partition as usize);
+        if self.table.len() <= topic {
+            self.table.resize_with(topic + 1, Vec::new);
+        }
+        let partitions = &mut self.table[topic];
+        if partitions.len() <= index {
+            partitions.resize_with(index + 1, || None);
+        }
+        if partitions[index].replace(partition).is_none() {
+            self.len += 1;
+        }
         self.changed.push(tp);
-        self.map.insert(tp, partition);
     }
 
     /// Checks the replicas changed since the last check, then forgets that they changed.
@@ -72,12 +102,11 @@ impl Replicas {
             self.changed.clear();
             return self.check_all();
         }
-        self.changed.sort_unstable();
-        self.changed.dedup();
+        // A replica handed out twice is checked twice: cheaper than sorting out repeats.
         let result = self
             .changed
             .iter()
-            .filter_map(|tp| self.map.get(tp))
+            .filter_map(|tp| self.get(tp))
             .try_for_each(Partition::check);
         self.changed.clear();
         result
@@ -85,7 +114,7 @@ impl Replicas {
 
     /// Checks every replica.
     pub fn check_all(&self) -> Result<(), String> {
-        self.map.values().try_for_each(Partition::check)
+        self.values().try_for_each(Partition::check)
     }
 }
 
@@ -93,7 +122,7 @@ impl std::ops::Index<&TopicPartition> for Replicas {
     type Output = Partition;
 
     fn index(&self, tp: &TopicPartition) -> &Partition {
-        &self.map[tp]
+        self.get(tp).expect("a replica this broker holds")
     }
 }
 

@@ -547,8 +547,8 @@ impl Broker {
     }
 
     /// Replicas this broker holds, for inspection by the run and the checkers.
-    pub fn partitions(&self) -> &BTreeMap<TopicPartition, Partition> {
-        self.partitions.map()
+    pub fn partitions(&self) -> &super::replicas::Replicas {
+        &self.partitions
     }
 
     /// The partitions of this broker's fetch in flight to the leader broker `leader`, if one is.

@@ -50,7 +50,7 @@ fn render(sim: &Simulator<Node>, scenario: &Scenario, at_ms: u64, seed: u64) -> 
             .trim_start_matches("broker-")
             .parse()
             .unwrap_or(0);
-        for (tp, p) in broker.partitions() {
+        for (tp, p) in broker.partitions().iter() {
             let (leads, isr) = match &p.role {
                 Role::Leader(l) => (true, l.isr.committed.clone()),
                 _ => (false, Vec::new()),
