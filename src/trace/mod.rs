@@ -114,34 +114,10 @@ impl Trace {
     }
 }
 
-/// The decimal digits of 0 to 99, two bytes each, so numbers are written two digits a step.
-const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
 /// Appends `n` in decimal, as `Display` writes it, without the formatting machinery (the short
 /// log's frequent lines are mostly numbers).
 pub fn push_u64(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut rest = n;
-    let mut i = digits.len();
-    while rest >= 100 {
-        let pair = (rest % 100) as usize * 2;
-        rest /= 100;
-        i -= 2;
-        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    }
-    if rest >= 10 {
-        let pair = rest as usize * 2;
-        i -= 2;
-        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    } else {
-        i -= 1;
-        digits[i] = b'0' + rest as u8;
-    }
-    out.extend(digits[i..].iter().map(|&digit| char::from(digit)));
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Writes `at` as `SimTime`'s Display does (`12000.250`), without the formatting machinery:
@@ -149,15 +125,12 @@ pub fn push_u64(out: &mut String, n: u64) {
 fn write_time(out: &mut String, at: SimTime) {
     let us = at.as_micros();
     push_u64(out, us / 1_000);
-    let frac = us % 1_000;
-    let digit = |d: u64| b'0' + d as u8;
-    let tail = [
-        b'.',
-        digit(frac / 100),
-        digit(frac / 10 % 10),
-        digit(frac % 10),
-    ];
-    out.extend(tail.iter().map(|&byte| char::from(byte)));
+    let frac = (us % 1_000) as u16;
+    let digit = |d: u16| char::from(b'0' + d as u8);
+    out.push('.');
+    out.push(digit(frac / 100));
+    out.push(digit(frac / 10 % 10));
+    out.push(digit(frac % 10));
 }
 
 #[cfg(test)]
