@@ -55,6 +55,15 @@ impl IsrState {
         }
     }
 
+    /// Whether `id` is in the maximal ISR (see [`IsrState::maximal`]), without building it.
+    pub fn in_maximal(&self, id: BrokerId) -> bool {
+        self.committed.contains(&id)
+            || self
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.proposed.contains(&id))
+    }
+
     /// Committed members plus members being added (members being removed still count).
     pub fn maximal(&self) -> Vec<BrokerId> {
         let mut all = self.committed.clone();
@@ -154,10 +163,9 @@ pub fn leader_high_watermark(
     if rule.waits_for_min_isr && (isr.committed.len() as u32) < rule.min_insync_replicas {
         return current;
     }
-    let maximal = isr.maximal();
     let mut new = leader_log_end_offset;
     for (&id, follower) in followers {
-        let waits = maximal.contains(&id)
+        let waits = isr.in_maximal(id)
             || (eligible(id) && follower.is_caught_up(leader_log_end_offset, now, rule.lag_max));
         if waits {
             // An unknown LEO (no fetch yet) holds the HW where it is.

@@ -255,18 +255,38 @@ impl Broker {
         else {
             unreachable!("handle_fetch takes fetches");
         };
+        let (correlation, replica, read_committed) = (*correlation, *replica, *read_committed);
         let now = ctx.now();
-        let mut answers = Vec::with_capacity(wanted.len());
-        let (mut bytes, mut errors) = (0u64, false);
-        for want in wanted {
-            let answer = self.read_partition(want, *replica, *read_committed);
-            bytes += answer.batches.iter().map(|b| b.size_bytes()).sum::<u64>();
-            errors |= answer.error.is_some();
-            answers.push(answer);
-        }
+        // Most fetches find nothing new in any partition and wait: see that without building
+        // the answers (a read of a caught-up partition returns nothing and no error).
+        let all_caught_up = *min_bytes <= 1
+            && wanted
+                .iter()
+                .all(|want| self.is_caught_up_read(want, replica, read_committed));
+        let answers = (!all_caught_up).then(|| {
+            let answers: Vec<FetchedPartition> = wanted
+                .iter()
+                .map(|want| self.read_partition(want, replica, read_committed))
+                .collect();
+            answers
+        });
         // Kafka's delayed fetch: answer once `fetch.min.bytes` are there, on an error, or when
         // `max_wait_ms` runs out.
-        let enough = errors || bytes >= u64::from((*min_bytes).max(1));
+        let enough = answers.as_ref().is_some_and(|answers| {
+            let bytes: u64 = answers
+                .iter()
+                .flat_map(|a| &a.batches)
+                .map(|b| b.size_bytes())
+                .sum();
+            answers.iter().any(|a| a.error.is_some()) || bytes >= u64::from((*min_bytes).max(1))
+        });
+        // Kafka updates the follower's state after the read (the response carries the old HW),
+        // once per fetch: not again when a long poll completes.
+        let follower = replica.filter(|_| may_wait);
+        let mut fetched = std::mem::take(&mut self.fetch_offsets_scratch);
+        if follower.is_some() {
+            fetched.extend(wanted.iter().map(|want| (want.tp, want.fetch_offset)));
+        }
         if may_wait && !enough && *max_wait_ms > 0 {
             let id = self.next_id();
             let deadline = self.add_deadline(ctx, millis(*max_wait_ms), Deadline::FetchWake(id));
@@ -274,22 +294,60 @@ impl Broker {
                 id,
                 deadline,
                 from,
-                request: request.clone(),
+                request,
             });
         } else {
+            let partitions = answers.unwrap_or_else(|| {
+                let Request::Fetch { partitions, .. } = &request else {
+                    unreachable!("a fetch");
+                };
+                partitions
+                    .iter()
+                    .map(|want| self.read_partition(want, replica, read_committed))
+                    .collect()
+            });
             let response = Response::Fetch {
-                correlation: *correlation,
-                partitions: answers,
+                correlation,
+                partitions,
             };
             ctx.send(from, Msg::Response(response));
         }
-        // Kafka updates the follower's state after the read (the response carries the old HW),
-        // once per fetch: not again when a long poll completes.
-        if let Some(follower) = replica.filter(|_| may_wait) {
-            for want in wanted {
-                self.record_follower_fetch(ctx, want.tp, follower, want.fetch_offset, now);
+        if let Some(follower) = follower {
+            for &(tp, fetch_offset) in &fetched {
+                self.record_follower_fetch(ctx, tp, follower, fetch_offset, now);
             }
         }
+        fetched.clear();
+        self.fetch_offsets_scratch = fetched;
+    }
+
+    /// Whether reading `want` would return no batches and no error: this broker leads the
+    /// partition in the epoch asked for and the fetch offset is at the read's upper bound
+    /// (what [`Broker::read_partition`] checks, without building the answer).
+    fn is_caught_up_read(
+        &self,
+        want: &crate::protocol::FetchPartition,
+        replica: Option<BrokerId>,
+        read_committed: bool,
+    ) -> bool {
+        let Some(partition) = self.partitions.get(&want.tp).filter(|p| p.is_leader()) else {
+            return false;
+        };
+        if want
+            .current_leader_epoch
+            .is_some_and(|e| e != partition.leader_epoch)
+        {
+            return false;
+        }
+        let log_end_offset = partition.log_end_offset();
+        let upper = match (replica, read_committed) {
+            (Some(_), _) => log_end_offset,
+            (None, false) => partition.high_watermark,
+            (None, true) => partition.log.last_stable_offset(partition.high_watermark),
+        };
+        want.fetch_offset >= partition.log.log_start_offset()
+            && want.fetch_offset <= log_end_offset
+            && want.fetch_offset >= upper.min(log_end_offset)
     }
 
     /// Reads one partition for a fetch (followers up to the LEO, consumers up to the HW, or

@@ -161,6 +161,8 @@ pub struct Broker {
     /// Volatile: KIP-890 verifications asked of transaction coordinators.
     pub(super) verifications: super::verification::Verifications,
     pub(super) fetches: Vec<PendingFetch>,
+    /// Volatile: a reused buffer of a follower fetch's partitions and offsets.
+    pub(super) fetch_offsets_scratch: Vec<(TopicPartition, u64)>,
     /// Volatile: requests waiting behind the one in service, per connection.
     pub(super) queued: super::connections::Queued,
     pub(super) next_id: u64,
@@ -208,6 +210,7 @@ impl Broker {
             serving_drained: false,
             verifications: Default::default(),
             fetches: Vec::new(),
+            fetch_offsets_scratch: Vec::new(),
             next_id: 0,
             deadlines: Deadlines::default(),
             follower_deadlines: BTreeMap::new(),

@@ -203,6 +203,7 @@ impl DataTree {
         if !self.nodes.contains_key(ROOT) {
             return Err("the root is missing".into());
         }
+        let mut listed = 0;
         for (path, node) in &self.nodes {
             if node.stat.version < 0 || node.stat.czxid > node.stat.mzxid {
                 return Err(format!("{path}: bad stat {:?}", node.stat));
@@ -210,12 +211,7 @@ impl DataTree {
             if node.stat.ephemeral_owner.is_some() && !node.children.is_empty() {
                 return Err(format!("ephemeral {path} has children"));
             }
-            for child in &node.children {
-                let child_path = join(path, child);
-                if !self.nodes.contains_key(&child_path) {
-                    return Err(format!("{path} lists missing child {child}"));
-                }
-            }
+            listed += node.children.len();
             if let Some((parent, name)) = split_path(path) {
                 let listed = self
                     .nodes
@@ -225,6 +221,17 @@ impl DataTree {
                     return Err(format!("{path} is not listed by its parent"));
                 }
             }
+        }
+        // Every node but the root is listed by its parent, each under its own name: so if the
+        // parents list as many children as there are such nodes, none lists a missing child.
+        if listed != self.nodes.len() - 1 {
+            let missing = self.nodes.iter().find_map(|(path, node)| {
+                node.children
+                    .iter()
+                    .find(|child| !self.nodes.contains_key(&join(path, child)))
+                    .map(|child| format!("{path} lists missing child {child}"))
+            });
+            return Err(missing.unwrap_or_else(|| "children miscounted".into()));
         }
         Ok(())
     }
@@ -274,6 +281,26 @@ mod tests {
         assert_eq!(tree.children("/").unwrap(), ["a", "e"]);
         assert_eq!(tree.len(), 5);
         tree.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn the_invariant_check_finds_a_missing_child_and_an_unlisted_node() {
+        let mut tree = DataTree::new();
+        tree.create("/a", "", None, 1).unwrap();
+        tree.create("/a/b", "", None, 2).unwrap();
+        tree.check_invariants().unwrap();
+        let mut missing = tree.clone();
+        missing.nodes.remove("/a/b");
+        assert_eq!(
+            missing.check_invariants(),
+            Err("/a lists missing child b".into())
+        );
+        let mut unlisted = tree.clone();
+        unlisted.nodes.get_mut("/a").unwrap().children.clear();
+        assert_eq!(
+            unlisted.check_invariants(),
+            Err("/a/b is not listed by its parent".into())
+        );
     }
 
     #[test]

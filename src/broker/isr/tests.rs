@@ -46,6 +46,7 @@ fn hw_is_the_min_leo_over_the_maximal_isr() {
     );
     isr.propose(vec![0, 1, 2]);
     assert_eq!(isr.maximal(), [0, 1, 2]);
+    assert!(isr.in_maximal(2) && !IsrState::committed(vec![0, 1]).in_maximal(2));
     assert_eq!(
         leader_high_watermark(10, 0, &fs, &isr, all_alive, stale, rule(1, true)),
         3
