@@ -58,7 +58,7 @@ pub enum Timer {
 }
 
 /// One observation: a line of the short log and, for checkers and charts, a typed event.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Obs {
     /// A replica's log end offset changed.
     Leo {

@@ -20,8 +20,9 @@ pub trait Process: Sized {
     type Msg;
     /// Timer payloads.
     type Timer;
-    /// Process-specific observations, one short-log line each.
-    type Observation: fmt::Display;
+    /// Process-specific observations, one short-log line each; their fields (`Hash`) feed the
+    /// trace hash.
+    type Observation: fmt::Display + std::hash::Hash;
     /// What the process needs to (re)build itself besides its disk: its configuration.
     type Spec;
 
@@ -50,7 +51,7 @@ pub trait Process: Sized {
     fn on_sync_done(&mut self, _ctx: &mut Ctx<'_, Self>, _token: u64) {}
 
     /// Appends an observation's short-log text to `out`: its `Display`, unless the process
-    /// writes it faster (every observation's text feeds the trace hash).
+    /// writes it faster (only runs that keep the short log write it).
     fn write_observation(observation: &Self::Observation, out: &mut String) {
         use std::fmt::Write as _;
         write!(out, "{observation}").expect("writing to a String cannot fail");

@@ -554,10 +554,13 @@ impl<P: Process> Simulator<P> {
                 }
             }
             Effect::Observe(observation) => {
-                self.trace
-                    .record_with(self.now, &self.names[node.index()], |line| {
-                        P::write_observation(&observation, line)
-                    });
+                self.trace.record_observation(
+                    self.now,
+                    node.get(),
+                    &self.names[node.index()],
+                    &observation,
+                    |line| P::write_observation(&observation, line),
+                );
                 if let Some(trigger) = &mut self.trigger {
                     trigger(node, &observation, &mut self.triggered);
                 }

@@ -26,6 +26,7 @@ pub enum Msg {
 pub struct Tick;
 
 /// What a ping-pong node saw, one line each in the trace.
+#[derive(Hash)]
 pub enum Seen {
     Ping { to: NodeId, seq: u64 },
     Pong { from: NodeId, seq: u64 },

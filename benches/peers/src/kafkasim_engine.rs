@@ -22,6 +22,7 @@ pub enum Msg {
 }
 
 /// The workload records nothing.
+#[derive(Hash)]
 pub enum Nothing {}
 
 impl fmt::Display for Nothing {

@@ -9,7 +9,7 @@ use crate::protocol::KafkaError;
 use crate::record::RecordId;
 
 /// One consumer observation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ConsumerObs {
     /// The member received its assignment for a generation (after a rebalance).
     Assigned {
