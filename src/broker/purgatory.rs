@@ -65,6 +65,9 @@ impl Broker {
             // Nothing is answered; a batch held for verification is dropped (acks=0 never
             // sends transactional batches: transactions need acks=all).
             self.produces.pop();
+            for tp in touched {
+                self.wake_fetches_for(ctx, tp);
+            }
             return;
         }
         if waits {
@@ -85,6 +88,7 @@ impl Broker {
         for tp in touched {
             self.update_hw(ctx, tp);
             self.complete_produces(ctx, tp);
+            self.wake_fetches_for(ctx, tp);
         }
         self.answer_completed(ctx);
     }
@@ -169,7 +173,8 @@ impl Broker {
         if acks != Acks::All {
             self.update_hw(ctx, tp);
         }
-        self.wake_fetches_for(ctx, tp);
+        // The fetches waiting on `tp` are woken once every batch of the request is appended
+        // (Kafka completes delayed fetches after the appends), by the caller.
         Ok(offsets)
     }
 

@@ -434,7 +434,7 @@ impl Broker {
         self.update_hw(ctx, tp);
     }
 
-    /// A long-polling fetch waited long enough: answer with whatever there is.
+    /// Answers a waiting fetch with whatever there is (its long poll ran out, or it has data).
     pub(super) fn wake_fetch(&mut self, ctx: &mut Ctx<'_, Node>, id: u64) {
         if let Some(i) = self.fetches.iter().position(|f| f.id == id) {
             let pending = self.fetches.remove(i);
@@ -443,29 +443,58 @@ impl Broker {
         }
     }
 
-    /// New data on `tp`: answer the fetches waiting on it for any data.
+    /// New data on `tp`: complete the fetches waiting on it that now have something to return.
     pub(super) fn wake_fetches_for(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition) {
         self.wake_fetches(ctx, tp, false);
     }
 
-    /// Answers the fetches waiting on `tp` for any data; with `consumers_only`, only consumer
+    /// Completes the fetches waiting on `tp` that now have something to return, as Kafka's
+    /// `DelayedFetch.tryComplete` does (an append below a consumer's bound, or one that does not
+    /// move the HW a consumer reads to, leaves it waiting); with `consumers_only`, only consumer
     /// fetches (they read below the HW, so a higher HW is new data for them; a follower's long
     /// poll is not answered for a new HW alone, as in Kafka).
     fn wake_fetches(&mut self, ctx: &mut Ctx<'_, Node>, tp: TopicPartition, consumers_only: bool) {
+        // A fetch asking for more than a byte waits out its `max_wait_ms` instead: counting the
+        // bytes on every append would cost a read per append.
+        let wakes = |f: &PendingFetch| {
+            matches!(&f.request, Request::Fetch { partitions, min_bytes, replica, .. }
+            if *min_bytes <= 1
+                && (replica.is_none() || !consumers_only)
+                && partitions.iter().any(|p| p.tp == tp))
+        };
+        if !self.fetches.iter().any(wakes) {
+            return;
+        }
         let waiting: Vec<u64> = self
             .fetches
             .iter()
-            // A fetch asking for more than a byte waits out its `max_wait_ms` instead: counting
-            // the bytes on every append would cost a read per append.
-            .filter(|f| {
-                matches!(&f.request, Request::Fetch { partitions, min_bytes, replica, .. }
-                if *min_bytes <= 1
-                    && (replica.is_none() || !consumers_only)
-                    && partitions.iter().any(|p| p.tp == tp))
-            })
+            .filter(|f| wakes(f))
             .map(|f| f.id)
             .collect();
         for id in waiting {
+            self.try_complete_fetch(ctx, id);
+        }
+    }
+
+    /// Answers the waiting fetch `id` if any of its partitions has something to return (data
+    /// or an error); otherwise it keeps waiting.
+    fn try_complete_fetch(&mut self, ctx: &mut Ctx<'_, Node>, id: u64) {
+        let Some(pending) = self.fetches.iter().find(|f| f.id == id) else {
+            return;
+        };
+        let Request::Fetch {
+            replica,
+            read_committed,
+            partitions,
+            ..
+        } = &pending.request
+        else {
+            unreachable!("pending fetches are fetches");
+        };
+        let nothing_yet = partitions
+            .iter()
+            .all(|want| self.is_caught_up_read(want, *replica, *read_committed));
+        if !nothing_yet {
             self.wake_fetch(ctx, id);
         }
     }

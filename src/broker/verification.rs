@@ -138,6 +138,7 @@ impl Broker {
         for tp in touched {
             self.update_hw(ctx, tp);
             self.complete_produces(ctx, tp);
+            self.wake_fetches_for(ctx, tp);
         }
         self.answer_completed(ctx);
     }
