@@ -69,20 +69,7 @@ impl Broker {
         if self.replica_fetchers.contains_key(&leader) {
             return;
         }
-        let now = ctx.now();
-        let wanted: Vec<FetchPartition> = self
-            .partitions
-            .values()
-            .filter(|p| match &p.role {
-                Role::Follower(f) => f.leader == leader && f.is_ready_to_fetch(now),
-                _ => false,
-            })
-            .map(|p| FetchPartition {
-                tp: p.tp,
-                fetch_offset: p.log_end_offset(),
-                current_leader_epoch: Some(p.leader_epoch),
-            })
-            .collect();
+        let wanted = self.partitions.ready_to_fetch_from(leader, ctx.now());
         if wanted.is_empty() {
             return;
         }

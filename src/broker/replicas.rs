@@ -9,8 +9,9 @@
 //! ids index the cluster's topics), because every request looks partitions up, many times per
 //! fetch; iterating the table visits them in partition order, as an ordered map would.
 
-use super::partition::Partition;
-use crate::protocol::TopicPartition;
+use super::partition::{Partition, Role};
+use crate::protocol::{BrokerId, FetchPartition, TopicPartition};
+use crate::sim::SimTime;
 
 /// A broker's replicas with the set of those changed since the last check.
 #[derive(Debug, Default)]
@@ -57,6 +58,29 @@ impl Replicas {
     /// Every replica, in partition order.
     pub fn values(&self) -> impl Iterator<Item = &Partition> {
         self.table.iter().flatten().flatten()
+    }
+
+    /// What a fetch to `leader` sent at `now` asks for: every replica following it that is
+    /// ready to fetch, from its LEO in its epoch, in partition order. (Plain loops: a follower
+    /// runs this after every fetch response, over every replica it holds.)
+    pub fn ready_to_fetch_from(&self, leader: BrokerId, now: SimTime) -> Vec<FetchPartition> {
+        // Sized for every replica up front: growing it push by push reallocates several times.
+        let mut wanted = Vec::with_capacity(self.len);
+        for partitions in &self.table {
+            for p in partitions.iter().flatten() {
+                if let Role::Follower(f) = &p.role
+                    && f.leader == leader
+                    && f.is_ready_to_fetch(now)
+                {
+                    wanted.push(FetchPartition {
+                        tp: p.tp,
+                        fetch_offset: p.log_end_offset(),
+                        current_leader_epoch: Some(p.leader_epoch),
+                    });
+                }
+            }
+        }
+        wanted
     }
 
     /// The replica of `tp`, to change; the next check looks at it.

@@ -350,8 +350,11 @@ impl Producer {
         (batch.closed || lingered) && batch.not_before <= now
     }
 
-    /// Drains one batch per ready partition into one request per broker, within the in-flight
-    /// limit per connection; fails batches past `delivery.timeout.ms`.
+    /// Drains batches into one request per ready broker, within the in-flight limit per
+    /// connection, as Kafka's `RecordAccumulator` does: a broker is ready when the first batch
+    /// of any partition it leads may be sent (full, lingered `linger.ms`, or retried after its
+    /// backoff), and then the first batch of every partition it leads goes, lingered or not.
+    /// Fails batches past `delivery.timeout.ms` first.
     fn send_ready(&mut self, ctx: &mut Ctx<'_, Node>) {
         let now = ctx.now();
         self.expire_batches(ctx);
@@ -363,6 +366,7 @@ impl Producer {
         let mut need_metadata = false;
         let mut next_wakeup: Option<SimTime> = None;
         let limit = self.spec.config.max_in_flight_requests_per_connection as usize;
+        let mut ready = vec![false; self.in_flight_per_broker.len()];
         for partition in 0..self.spec.partitions {
             let Some(first) = self.queues[partition as usize].front() else {
                 continue;
@@ -374,11 +378,22 @@ impl Producer {
                 next_wakeup = Some(next_wakeup.map_or(at, |w| w.min(at)));
                 continue;
             }
-            let Some(leader) = self.leaders[partition as usize] else {
-                need_metadata = true;
+            match self.leaders[partition as usize] {
+                Some(leader) if self.in_flight_per_broker[leader as usize] < limit => {
+                    ready[leader as usize] = true;
+                }
+                Some(_) => {}
+                None => need_metadata = true,
+            }
+        }
+        for partition in 0..self.spec.partitions {
+            let Some(first) = self.queues[partition as usize].front() else {
                 continue;
             };
-            if self.in_flight_per_broker[leader as usize] >= limit {
+            let Some(leader) = self.leaders[partition as usize] else {
+                continue;
+            };
+            if !ready[leader as usize] || first.not_before > now {
                 continue;
             }
             if let Some(idem) = &self.idempotence
