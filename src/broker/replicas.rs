@@ -76,6 +76,7 @@ impl Replicas {
                         tp: p.tp,
                         fetch_offset: p.log_end_offset(),
                         current_leader_epoch: Some(p.leader_epoch),
+                        follower_high_watermark: Some(p.high_watermark),
                     });
                 }
             }

@@ -297,15 +297,25 @@ impl Broker {
                 request,
             });
         } else {
-            let partitions = answers.unwrap_or_else(|| {
-                let Request::Fetch { partitions, .. } = &request else {
-                    unreachable!("a fetch");
-                };
-                partitions
+            let partitions = match answers {
+                // A follower is told only what changes something for it (see `unchanged_for`).
+                Some(answers) if replica.is_some() => answers
+                    .into_iter()
+                    .zip(wanted)
+                    .filter(|(answer, want)| !unchanged_for(want, answer))
+                    .map(|(answer, _)| answer)
+                    .collect(),
+                Some(answers) => answers,
+                None => wanted
                     .iter()
+                    .filter(|want| {
+                        replica.is_none()
+                            || !self.is_caught_up_read(want, replica, read_committed)
+                            || want.follower_high_watermark != self.follower_sees_hw(want)
+                    })
                     .map(|want| self.read_partition(want, replica, read_committed))
-                    .collect()
-            });
+                    .collect(),
+            };
             let response = Response::Fetch {
                 correlation,
                 partitions,
@@ -319,6 +329,13 @@ impl Broker {
         }
         fetched.clear();
         self.fetch_offsets_scratch = fetched;
+    }
+
+    /// The HW a follower fetching `want` takes from this leader's answer: the leader's HW, cut
+    /// to the follower's LEO (none if this broker does not lead the partition).
+    fn follower_sees_hw(&self, want: &crate::protocol::FetchPartition) -> Option<u64> {
+        let partition = self.partitions.get(&want.tp)?;
+        Some(partition.high_watermark.min(want.fetch_offset))
     }
 
     /// Whether reading `want` would return no batches and no error: this broker leads the
@@ -711,4 +728,14 @@ impl Broker {
             self.update_hw(ctx, tp);
         }
     }
+}
+
+/// Whether a follower's answer for `want` changes nothing for it: no error, no batches, and the
+/// HW it would take (the leader's, cut to its LEO) is the one it has. Its fetcher would pass
+/// over such a partition, so the leader leaves it out, as an incremental fetch session
+/// (KIP-227) leaves out partitions with no new data and an unchanged HW.
+fn unchanged_for(want: &crate::protocol::FetchPartition, answer: &FetchedPartition) -> bool {
+    answer.error.is_none()
+        && answer.batches.is_empty()
+        && want.follower_high_watermark == Some(answer.high_watermark.min(want.fetch_offset))
 }

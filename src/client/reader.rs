@@ -191,6 +191,7 @@ impl Reader {
             tp: cursor.tp,
             fetch_offset: cursor.position.unwrap_or(0),
             current_leader_epoch: None,
+            follower_high_watermark: None,
         };
         let (max_wait_ms, min_bytes) = if self.spec.tail {
             (TAIL_WAIT_MS, TAIL_MIN_BYTES)

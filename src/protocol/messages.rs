@@ -49,6 +49,10 @@ pub struct FetchPartition {
     pub fetch_offset: u64,
     /// The leader epoch the fetcher believes current (fencing), if it knows one.
     pub current_leader_epoch: Option<u32>,
+    /// A follower's own high watermark (consumers send none): the leader leaves a partition
+    /// with nothing new for it out of the answer, as an incremental fetch session (KIP-227)
+    /// leaves out the partitions whose data and HW did not change.
+    pub follower_high_watermark: Option<u64>,
 }
 
 /// One partition of a fetch response.

@@ -102,6 +102,7 @@ impl Consumer {
                         tp,
                         fetch_offset,
                         current_leader_epoch: self.current_leader_epoch(tp),
+                        follower_high_watermark: None,
                     })
                     .collect(),
             };
