@@ -259,17 +259,15 @@ impl Broker {
         let now = ctx.now();
         // Most fetches find nothing new in any partition and wait: see that without building
         // the answers (a read of a caught-up partition returns nothing and no error).
-        let all_caught_up = *min_bytes <= 1
-            && wanted
+        let mut caught_up = std::mem::take(&mut self.caught_up_scratch);
+        caught_up.extend(
+            wanted
                 .iter()
-                .all(|want| self.is_caught_up_read(want, replica, read_committed));
-        let answers = (!all_caught_up).then(|| {
-            let answers: Vec<FetchedPartition> = wanted
-                .iter()
-                .map(|want| self.read_partition(want, replica, read_committed))
-                .collect();
-            answers
-        });
+                .map(|want| self.is_caught_up_read(want, replica, read_committed)),
+        );
+        let all_caught_up = *min_bytes <= 1 && caught_up.iter().all(|&c| c);
+        let answers = (!all_caught_up)
+            .then(|| self.fetch_answers(wanted, &caught_up, replica, read_committed));
         // Kafka's delayed fetch: answer once `fetch.min.bytes` are there, on an error, or when
         // `max_wait_ms` runs out.
         let enough = answers.as_ref().is_some_and(|answers| {
@@ -297,25 +295,8 @@ impl Broker {
                 request,
             });
         } else {
-            let partitions = match answers {
-                // A follower is told only what changes something for it (see `unchanged_for`).
-                Some(answers) if replica.is_some() => answers
-                    .into_iter()
-                    .zip(wanted)
-                    .filter(|(answer, want)| !unchanged_for(want, answer))
-                    .map(|(answer, _)| answer)
-                    .collect(),
-                Some(answers) => answers,
-                None => wanted
-                    .iter()
-                    .filter(|want| {
-                        replica.is_none()
-                            || !self.is_caught_up_read(want, replica, read_committed)
-                            || want.follower_high_watermark != self.follower_sees_hw(want)
-                    })
-                    .map(|want| self.read_partition(want, replica, read_committed))
-                    .collect(),
-            };
+            let partitions = answers
+                .unwrap_or_else(|| self.fetch_answers(wanted, &caught_up, replica, read_committed));
             let response = Response::Fetch {
                 correlation,
                 partitions,
@@ -329,6 +310,32 @@ impl Broker {
         }
         fetched.clear();
         self.fetch_offsets_scratch = fetched;
+        caught_up.clear();
+        self.caught_up_scratch = caught_up;
+    }
+
+    /// The answers to a fetch, by partition in request order; `caught_up` says which reads
+    /// return nothing and no error. A follower is told only what changes something for it: a
+    /// caught-up partition whose HW it already has is left out: its fetcher would pass over it
+    /// (no data, no error, the HW it has), as an incremental fetch session (KIP-227) leaves out
+    /// partitions with no new data and an unchanged HW.
+    fn fetch_answers(
+        &self,
+        wanted: &[crate::protocol::FetchPartition],
+        caught_up: &[bool],
+        replica: Option<BrokerId>,
+        read_committed: bool,
+    ) -> Vec<FetchedPartition> {
+        let mut answers = Vec::with_capacity(wanted.len());
+        for (want, &caught_up) in wanted.iter().zip(caught_up) {
+            let unchanged = replica.is_some()
+                && caught_up
+                && want.follower_high_watermark == self.follower_sees_hw(want);
+            if !unchanged {
+                answers.push(self.read_partition(want, replica, read_committed));
+            }
+        }
+        answers
     }
 
     /// The HW a follower fetching `want` takes from this leader's answer: the leader's HW, cut
@@ -728,14 +735,4 @@ impl Broker {
             self.update_hw(ctx, tp);
         }
     }
-}
-
-/// Whether a follower's answer for `want` changes nothing for it: no error, no batches, and the
-/// HW it would take (the leader's, cut to its LEO) is the one it has. Its fetcher would pass
-/// over such a partition, so the leader leaves it out, as an incremental fetch session
-/// (KIP-227) leaves out partitions with no new data and an unchanged HW.
-fn unchanged_for(want: &crate::protocol::FetchPartition, answer: &FetchedPartition) -> bool {
-    answer.error.is_none()
-        && answer.batches.is_empty()
-        && want.follower_high_watermark == Some(answer.high_watermark.min(want.fetch_offset))
 }

@@ -163,6 +163,8 @@ pub struct Broker {
     pub(super) fetches: Vec<PendingFetch>,
     /// Volatile: a reused buffer of a follower fetch's partitions and offsets.
     pub(super) fetch_offsets_scratch: Vec<(TopicPartition, u64)>,
+    /// Volatile: a reused buffer of which partitions of a fetch are caught up.
+    pub(super) caught_up_scratch: Vec<bool>,
     /// Volatile: requests waiting behind the one in service, per connection.
     pub(super) queued: super::connections::Queued,
     pub(super) next_id: u64,
@@ -211,6 +213,7 @@ impl Broker {
             verifications: Default::default(),
             fetches: Vec::new(),
             fetch_offsets_scratch: Vec::new(),
+            caught_up_scratch: Vec::new(),
             next_id: 0,
             deadlines: Deadlines::default(),
             follower_deadlines: BTreeMap::new(),
