@@ -316,6 +316,15 @@ impl Partition {
         }
     }
 
+    /// Checks the replica's invariants and its log's shape (segments, cached LEO, epochs): the
+    /// full check, for debug builds after every handler and every run's end.
+    pub fn check_all(&self) -> Result<(), String> {
+        self.check()?;
+        self.log
+            .check_invariants()
+            .map_err(|problem| format!("{}: {problem}", self.name))
+    }
+
     /// Checks the replica's invariants.
     pub fn check(&self) -> Result<(), String> {
         let leo = self.log_end_offset();

@@ -139,7 +139,7 @@ impl Replicas {
 
     /// Checks every replica.
     pub fn check_all(&self) -> Result<(), String> {
-        self.values().try_for_each(Partition::check)
+        self.values().try_for_each(Partition::check_all)
     }
 }
 

@@ -105,6 +105,9 @@ pub struct PartitionLog {
     segments: Vec<Segment>,
     /// Durable as the first segment's base offset.
     log_start_offset: u64,
+    /// Volatile: where the active segment ends, kept here because nearly every request asks
+    /// (the invariant check compares it with the segments).
+    log_end_offset: u64,
     /// Durable in `leader-epoch-checkpoint` (and rebuilt from the batches by recovery).
     epoch_cache: EpochCache,
     /// Volatile: the token of the syncs and atomic writes this log issues.
@@ -139,6 +142,7 @@ impl PartitionLog {
             dir: dir.to_owned(),
             config,
             log_start_offset: segments[0].base_offset(),
+            log_end_offset: segments.last().expect("a log has a segment").next_offset(),
             segments,
             epoch_cache: epochs,
             sync_token: 0,
@@ -166,7 +170,7 @@ impl PartitionLog {
 
     /// The offset the next batch gets (exclusive end of the log).
     pub fn log_end_offset(&self) -> u64 {
-        self.active_segment().next_offset()
+        self.log_end_offset
     }
 
     /// The first offset still in the log.
@@ -357,6 +361,7 @@ impl PartitionLog {
         }
         let active = self.segments.last_mut().expect("kept segment");
         active.truncate_to(&self.dir, offset, now_ms, out);
+        self.log_end_offset = active.next_offset();
         let new_end = self.log_end_offset();
         if self.epoch_cache.truncate_from_end(new_end) {
             self.write_epoch_checkpoint(out);
@@ -377,6 +382,7 @@ impl PartitionLog {
         segment.create_files(&self.dir, out);
         self.segments.push(segment);
         self.log_start_offset = offset;
+        self.log_end_offset = offset;
         if self.epoch_cache.clear() {
             self.write_epoch_checkpoint(out);
         }
@@ -413,6 +419,12 @@ impl PartitionLog {
             }
         }
         let log_end = self.log_end_offset();
+        let active_end = self.active_segment().next_offset();
+        if log_end != active_end {
+            return Err(format!(
+                "LEO {log_end} is not where the active segment ends ({active_end})"
+            ));
+        }
         let entries = self.epoch_cache.entries();
         let outside = entries
             .iter()
@@ -445,6 +457,7 @@ impl PartitionLog {
             self.segments.push(segment);
         }
         self.producer_state.update(&batch);
+        self.log_end_offset = batch.next_offset();
         let active = self.segments.last_mut().expect("a log has a segment");
         active.append(&self.dir, batch, out);
     }
