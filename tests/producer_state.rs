@@ -170,7 +170,7 @@ fn a_snapshot_past_the_recovered_log_end_is_deleted() {
     let deleted = format!("{DIR}/{last:020}.snapshot");
     assert!(
         out.iter()
-            .any(|op| matches!(op, DiskOp::Delete { file } if *file == deleted))
+            .any(|op| matches!(op, DiskOp::Delete { file } if **file == *deleted))
     );
     let end_seq = recovered.log_end_offset() as i32 - 1;
     let entry = recovered.producer_state().entry(7).expect("known");

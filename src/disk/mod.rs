@@ -73,7 +73,16 @@ impl DiskModel {
 /// A node's disk: files by name, kept in a `BTreeMap` so listing is ordered and deterministic.
 #[derive(Clone, Debug, Default)]
 pub struct Disk {
-    files: BTreeMap<String, File>,
+    /// Every file's slot in `slots`, by name.
+    names: BTreeMap<String, usize>,
+    /// The files with their names, by slot; `None` marks a free slot listed in `free`.
+    slots: Vec<Option<(String, File)>>,
+    /// Free slots, reused last-in first-out.
+    free: Vec<usize>,
+    /// A file's slot by a 64-bit hash of its name (the first file to have that hash): a lookup
+    /// compares one word per step here instead of long paths with a common prefix, then checks
+    /// the name once; a name whose hash another file took is found through `names`.
+    by_hash: BTreeMap<u64, usize>,
     model: DiskModel,
     /// Extra sync latency of a slow-disk fault, and when it ends.
     slow: Option<(SimDuration, SimTime)>,
@@ -94,29 +103,77 @@ impl Disk {
         }
     }
 
+    /// The slot of the file called `name`, if it exists.
+    fn slot_of(&self, name: &str) -> Option<usize> {
+        match self.by_hash.get(&name_hash(name)) {
+            Some(&slot) if self.slots[slot].as_ref().is_some_and(|(n, _)| n == name) => Some(slot),
+            _ => self.names.get(name).copied(),
+        }
+    }
+
+    /// The file called `name`, if it exists.
+    fn file(&self, name: &str) -> Option<&File> {
+        let slot = self.slot_of(name)?;
+        self.slots[slot].as_ref().map(|(_, file)| file)
+    }
+
+    /// The file called `name`, to change, if it exists.
+    fn file_mut(&mut self, name: &str) -> Option<&mut File> {
+        let slot = self.slot_of(name)?;
+        self.slots[slot].as_mut().map(|(_, file)| file)
+    }
+
+    /// The file called `name`, created empty if it does not exist.
+    fn file_or_create(&mut self, name: &str) -> &mut File {
+        let slot = match self.slot_of(name) {
+            Some(slot) => slot,
+            None => self.create(name, File::default()),
+        };
+        &mut self.slots[slot].as_mut().expect("a live slot").1
+    }
+
+    /// Adds a file that does not exist yet; returns its slot.
+    fn create(&mut self, name: &str, file: File) -> usize {
+        debug_assert!(!self.names.contains_key(name), "{name} exists");
+        let entry = Some((name.to_owned(), file));
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = entry;
+                slot
+            }
+            None => {
+                self.slots.push(entry);
+                self.slots.len() - 1
+            }
+        };
+        self.names.insert(name.to_owned(), slot);
+        self.by_hash.entry(name_hash(name)).or_insert(slot);
+        slot
+    }
+
     /// The written bytes of a file, as a read sees them.
     pub fn read(&self, name: &str) -> Option<&[u8]> {
-        self.files.get(name).map(|f| f.data.as_slice())
+        self.file(name).map(|f| f.data.as_slice())
     }
 
     /// Whether the file exists.
     pub fn exists(&self, name: &str) -> bool {
-        self.files.contains_key(name)
+        self.slot_of(name).is_some()
     }
 
     /// The written length of a file (0 if absent).
     pub fn written_len(&self, name: &str) -> usize {
-        self.files.get(name).map_or(0, |f| f.data.len())
+        self.file(name).map_or(0, |f| f.data.len())
     }
 
     /// The durable length of a file (0 if absent).
     pub fn durable_len(&self, name: &str) -> usize {
-        self.files.get(name).map_or(0, |f| f.durable_len)
+        self.file(name).map_or(0, |f| f.durable_len)
     }
 
     /// Names of the files starting with `prefix`, in order.
     pub fn list<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.files
+        self.names
             .range(prefix.to_owned()..)
             .map(|(name, _)| name.as_str())
             .take_while(move |name| name.starts_with(prefix))
@@ -124,19 +181,14 @@ impl Disk {
 
     /// Appends to a file's page cache, creating the file if needed.
     pub fn append(&mut self, name: &str, bytes: &[u8]) {
-        // Look the file up before creating it: most appends go to a file that exists, and a
-        // new name would cost an allocation each time.
-        let file = match self.files.get_mut(name) {
-            Some(file) => file,
-            None => self.files.entry(name.to_owned()).or_default(),
-        };
+        let file = self.file_or_create(name);
         file.data.extend_from_slice(bytes);
         file.check();
     }
 
     /// Cuts a file to `len` bytes (no-op if it is shorter); durable at once.
     pub fn truncate(&mut self, name: &str, len: usize) {
-        if let Some(file) = self.files.get_mut(name) {
+        if let Some(file) = self.file_mut(name) {
             file.data.truncate(len);
             file.durable_len = file.durable_len.min(len);
             file.check();
@@ -145,7 +197,15 @@ impl Disk {
 
     /// Removes a file; durable at once.
     pub fn delete(&mut self, name: &str) {
-        self.files.remove(name);
+        let Some(slot) = self.names.remove(name) else {
+            return;
+        };
+        self.slots[slot] = None;
+        self.free.push(slot);
+        let hash = name_hash(name);
+        if self.by_hash.get(&hash) == Some(&slot) {
+            self.by_hash.remove(&hash);
+        }
     }
 
     /// Starts an fsync of what is written now; [`Disk::complete_sync`] applies it.
@@ -162,7 +222,7 @@ impl Disk {
         if ticket.power_epoch != self.power_epoch {
             return;
         }
-        if let Some(file) = self.files.get_mut(&ticket.file) {
+        if let Some(file) = self.file_mut(&ticket.file) {
             // The file may have been truncated below the ticket since the sync began.
             file.durable_len = file.durable_len.max(ticket.len.min(file.data.len()));
             file.check();
@@ -172,13 +232,16 @@ impl Disk {
     /// Replaces a file's whole content durably, as a completed write-fsync-rename does.
     pub fn replace_durably(&mut self, name: &str, bytes: Vec<u8>) {
         let durable_len = bytes.len();
-        self.files.insert(
-            name.to_owned(),
-            File {
-                data: bytes,
-                durable_len,
-            },
-        );
+        let file = File {
+            data: bytes,
+            durable_len,
+        };
+        match self.file_mut(name) {
+            Some(old) => *old = file,
+            None => {
+                self.create(name, file);
+            }
+        }
     }
 
     /// The disk's power epoch, bumped by every power-off.
@@ -206,7 +269,12 @@ impl Disk {
     pub fn power_off(&mut self, torn_tail: bool, rng: &mut SimRng) {
         self.power_epoch += 1;
         self.slow = None;
-        for file in self.files.values_mut() {
+        // In name order: a torn tail draws from the RNG per file.
+        let order: Vec<usize> = self.names.values().copied().collect();
+        for slot in order {
+            let (_, file) = self.slots[slot]
+                .as_mut()
+                .expect("a named slot holds a file");
             let keep = if torn_tail && file.data.len() > file.durable_len {
                 rng.random_range(file.durable_len..=file.data.len())
             } else {
@@ -216,6 +284,18 @@ impl Disk {
             file.durable_len = keep;
         }
     }
+}
+
+/// A 64-bit hash of a file name, for [`Disk`]'s lookup by hash.
+fn name_hash(name: &str) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ name.len() as u64;
+    for chunk in name.as_bytes().chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^= h >> 29;
+    }
+    h
 }
 
 impl File {
@@ -261,6 +341,27 @@ mod tests {
         disk.truncate("a", 1);
         disk.complete_sync(&ticket);
         assert_eq!((disk.written_len("a"), disk.durable_len("a")), (1, 1));
+    }
+
+    #[test]
+    fn a_deleted_file_is_gone_and_its_slot_serves_the_next_one() {
+        let mut disk = Disk::new(DiskModel::default());
+        disk.append("t-0/a.log", b"aa");
+        disk.append("t-0/b.log", b"bbb");
+        disk.delete("t-0/a.log");
+        assert!(!disk.exists("t-0/a.log"));
+        assert_eq!(disk.read("t-0/a.log"), None);
+        disk.append("t-0/c.log", b"c");
+        disk.replace_durably("t-0/a.log", b"new".to_vec());
+        assert_eq!(disk.read("t-0/a.log"), Some(&b"new"[..]));
+        assert_eq!(disk.read("t-0/b.log"), Some(&b"bbb"[..]));
+        assert_eq!(disk.read("t-0/c.log"), Some(&b"c"[..]));
+        let names: Vec<&str> = disk.list("t-0/").collect();
+        assert_eq!(names, ["t-0/a.log", "t-0/b.log", "t-0/c.log"]);
+        assert_eq!(
+            (disk.durable_len("t-0/a.log"), disk.durable_len("t-0/b.log")),
+            (3, 0)
+        );
     }
 
     #[test]

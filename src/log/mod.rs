@@ -464,7 +464,7 @@ impl PartitionLog {
 
     fn write_epoch_checkpoint(&self, out: &mut Vec<DiskOp>) {
         out.push(DiskOp::WriteAtomic {
-            file: format!("{}/{LEADER_EPOCH_CHECKPOINT}", self.dir),
+            file: format!("{}/{LEADER_EPOCH_CHECKPOINT}", self.dir).into(),
             bytes: self.epoch_cache.encode(),
             token: self.sync_token,
         });

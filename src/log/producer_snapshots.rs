@@ -35,7 +35,7 @@ impl PartitionLog {
         }
         let offset = self.log_end_offset();
         out.push(DiskOp::WriteAtomic {
-            file: snapshot_file_name(&self.dir, offset),
+            file: snapshot_file_name(&self.dir, offset).into(),
             bytes: self.producer_state.encode(),
             token: self.sync_token,
         });
@@ -55,7 +55,7 @@ impl PartitionLog {
         for offset in stale {
             self.producer_snapshots.remove(&offset);
             out.push(DiskOp::Delete {
-                file: snapshot_file_name(&self.dir, offset),
+                file: snapshot_file_name(&self.dir, offset).into(),
             });
         }
         self.producer_state = self.replay_producer_state();
@@ -81,7 +81,7 @@ impl PartitionLog {
     pub(super) fn clear_producer_state(&mut self, out: &mut Vec<DiskOp>) {
         for offset in std::mem::take(&mut self.producer_snapshots).into_keys() {
             out.push(DiskOp::Delete {
-                file: snapshot_file_name(&self.dir, offset),
+                file: snapshot_file_name(&self.dir, offset).into(),
             });
         }
         self.producer_state = ProducerStateManager::new();
@@ -102,9 +102,7 @@ impl PartitionLog {
                 Some(state) if offset <= log_end => {
                     snapshots.insert(offset, state);
                 }
-                _ => out.push(DiskOp::Delete {
-                    file: name.to_owned(),
-                }),
+                _ => out.push(DiskOp::Delete { file: name.into() }),
             }
         }
         self.producer_snapshots = snapshots;

@@ -119,7 +119,7 @@ fn segment_files(dir: &str, disk: &Disk, out: &mut Vec<DiskOp>) -> Vec<u64> {
     }
     for stray in indexes.difference(&logs) {
         out.push(DiskOp::Delete {
-            file: index_file_name(dir, *stray),
+            file: index_file_name(dir, *stray).into(),
         });
     }
     logs.into_iter().collect()
@@ -157,7 +157,10 @@ fn load_segment(
     if let Some((at, why)) = cut {
         report.truncated_bytes += (bytes.len() - at) as u64;
         report.cut = Some(format!("{file} at byte {at}: {why}"));
-        out.push(DiskOp::Truncate { file, len: at });
+        out.push(DiskOp::Truncate {
+            file: file.into(),
+            len: at,
+        });
     }
     segment
 }
@@ -175,9 +178,9 @@ fn drop_segment(
     report.dropped_batches += codec::decode_all(bytes).batches.len() as u64;
     report.truncated_bytes += bytes.len() as u64;
     report.deleted_segments.push(base);
-    out.push(DiskOp::Delete { file });
+    out.push(DiskOp::Delete { file: file.into() });
     out.push(DiskOp::Delete {
-        file: index_file_name(dir, base),
+        file: index_file_name(dir, base).into(),
     });
 }
 
@@ -203,13 +206,13 @@ fn repair_index(
         .count();
     if stored.len() > common {
         out.push(DiskOp::Truncate {
-            file: file.clone(),
+            file: file.as_str().into(),
             len: common,
         });
     }
     // An append creates the file when it is missing, even with nothing to add.
     out.push(DiskOp::Append {
-        file,
+        file: file.into(),
         bytes: wanted[common..].to_vec(),
     });
     report.rebuilt_indexes += 1;
@@ -239,7 +242,7 @@ fn recover_epochs(
     if !agrees {
         report.epoch_checkpoint_rewritten = true;
         out.push(DiskOp::WriteAtomic {
-            file,
+            file: file.into(),
             bytes: cache.encode(),
             token: 0,
         });

@@ -9,6 +9,8 @@
 //! files hold the compact [`codec`](super::codec) encoding, so each batch remembers both
 //! positions. Left out: the time index, the transaction index and Kafka's roll jitter.
 
+use std::sync::Arc;
+
 use crate::record::RecordBatch;
 use crate::scenario::LogConfig;
 use crate::sim::DiskOp;
@@ -47,7 +49,7 @@ pub struct Segment {
     /// Written since the last flush (volatile; only [`Segment::flush`] cares).
     dirty: bool,
     /// The `.log` and `.index` file names, formatted on first append (every append names them).
-    file_names: Option<(String, String)>,
+    file_names: Option<(Arc<str>, Arc<str>)>,
 }
 
 /// The `.log` file name of the segment at `base_offset` in `dir`.
@@ -81,7 +83,7 @@ impl Segment {
     pub fn create_files(&self, dir: &str, out: &mut Vec<DiskOp>) {
         for file in [self.log_file(dir), self.index_file(dir)] {
             out.push(DiskOp::Append {
-                file,
+                file: file.into(),
                 bytes: Vec::new(),
             });
         }
@@ -163,8 +165,8 @@ impl Segment {
         let base_offset = self.base_offset;
         if self.file_names.is_none() {
             let names = (
-                log_file_name(dir, base_offset),
-                index_file_name(dir, base_offset),
+                log_file_name(dir, base_offset).into(),
+                index_file_name(dir, base_offset).into(),
             );
             self.file_names = Some(names);
         }
@@ -275,11 +277,11 @@ impl Segment {
             self.created_ms = now_ms;
         }
         out.push(DiskOp::Truncate {
-            file: self.log_file(dir),
+            file: self.log_file(dir).into(),
             len: usize::try_from(cut.file_position).expect("file length past usize"),
         });
         out.push(DiskOp::Truncate {
-            file: self.index_file(dir),
+            file: self.index_file(dir).into(),
             len: index_len,
         });
         removed
@@ -288,10 +290,10 @@ impl Segment {
     /// Removes both files.
     pub fn delete_files(&self, dir: &str, out: &mut Vec<DiskOp>) {
         out.push(DiskOp::Delete {
-            file: self.log_file(dir),
+            file: self.log_file(dir).into(),
         });
         out.push(DiskOp::Delete {
-            file: self.index_file(dir),
+            file: self.index_file(dir).into(),
         });
     }
 
@@ -302,7 +304,10 @@ impl Segment {
         }
         self.dirty = false;
         for file in [self.log_file(dir), self.index_file(dir)] {
-            out.push(DiskOp::Sync { file, token });
+            out.push(DiskOp::Sync {
+                file: file.into(),
+                token,
+            });
         }
     }
 }
@@ -360,7 +365,7 @@ mod tests {
         assert_eq!(segment.size_bytes(), 500);
         assert_eq!(segment.next_offset(), 25);
         let index_writes = out.iter().filter(|op| {
-            matches!(op, DiskOp::Append { file, .. } if file == "t-0/00000000000000000010.index")
+            matches!(op, DiskOp::Append { file, .. } if &**file == "t-0/00000000000000000010.index")
         });
         assert_eq!(index_writes.count(), 2);
         assert_eq!(segment.index().entries().len(), 2);

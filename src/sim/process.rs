@@ -8,6 +8,7 @@
 //! simulator applies them, at the same simulated instant.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::ids::{NodeId, TimerId};
 use super::rng::SimRng;
@@ -82,33 +83,33 @@ pub enum DiskOp {
     /// Append bytes to the page cache.
     Append {
         /// File name.
-        file: String,
+        file: Arc<str>,
         /// Bytes to append.
         bytes: Vec<u8>,
     },
     /// Cut a file to a length.
     Truncate {
         /// File name.
-        file: String,
+        file: Arc<str>,
         /// New length.
         len: usize,
     },
     /// Remove a file.
     Delete {
         /// File name.
-        file: String,
+        file: Arc<str>,
     },
     /// fsync what is written now; `on_sync_done(token)` follows after the sync latency.
     Sync {
         /// File name.
-        file: String,
+        file: Arc<str>,
         /// Echoed back in `on_sync_done`.
         token: u64,
     },
     /// Replace a file whole, durably (write temp, fsync, rename); `on_sync_done(token)` follows.
     WriteAtomic {
         /// File name.
-        file: String,
+        file: Arc<str>,
         /// The new content.
         bytes: Vec<u8>,
         /// Echoed back in `on_sync_done`.

@@ -120,7 +120,7 @@ pub(super) struct WriteDone {
     node: NodeId,
     incarnation: u32,
     power: u64,
-    file: String,
+    file: std::sync::Arc<str>,
     bytes: Vec<u8>,
     token: u64,
 }

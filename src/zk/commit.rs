@@ -74,7 +74,7 @@ impl GroupCommit {
         }
         let token = self.next_token;
         out.disk.push(DiskOp::Sync {
-            file: LOG_FILE.to_owned(),
+            file: LOG_FILE.into(),
             token,
         });
         self.in_flight = Some(token);

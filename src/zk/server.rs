@@ -89,7 +89,7 @@ impl ZkServer {
         let recovery = std::mem::take(&mut self.recovery);
         if let Some((keep_len, torn_len)) = recovery.torn {
             out.disk.push(DiskOp::Truncate {
-                file: LOG_FILE.to_owned(),
+                file: LOG_FILE.into(),
                 len: keep_len,
             });
             out.notes
@@ -373,7 +373,7 @@ impl ZkServer {
         };
         let changes = self.db.apply(&record)?;
         out.disk.push(DiskOp::Append {
-            file: LOG_FILE.to_owned(),
+            file: LOG_FILE.into(),
             bytes: record.encode(),
         });
         self.commit.written();
