@@ -83,6 +83,8 @@ pub enum ProducerTimer {
     Send,
     /// The earliest `request.timeout.ms` of the requests in flight is due.
     RequestTimeouts,
+    /// The oldest batch's `delivery.timeout.ms` may be due.
+    DeliveryTimeouts,
 }
 
 /// A batch being built or waiting to be sent.
@@ -136,6 +138,9 @@ pub struct Producer {
     metadata_in_flight: bool,
     /// The one pending wake-up timer, if any: lingering, retries and refreshes share it.
     wakeup: Option<SimTime>,
+    /// When the `DeliveryTimeouts` timer fires, if one is set: the oldest batch's expiry when
+    /// it was set. One timer serves every batch, re-armed for the next oldest when it fires.
+    expiry_wakeup: Option<SimTime>,
     next_correlation: u64,
     /// The idempotent producer's ids and sequences (none when idempotence is off).
     idempotence: Option<Idempotence>,
@@ -176,6 +181,7 @@ impl Producer {
             metadata_requested_at: None,
             metadata_in_flight: false,
             wakeup: None,
+            expiry_wakeup: None,
             next_correlation: 0,
             idempotence: spec
                 .config
@@ -233,6 +239,15 @@ impl Producer {
                 if self.wakeup == Some(ctx.now()) {
                     self.wakeup = None;
                 }
+            }
+            ProducerTimer::DeliveryTimeouts => {
+                if self.expiry_wakeup == Some(ctx.now()) {
+                    self.expiry_wakeup = None;
+                    // `send_ready` fails what expired; then wait for the next oldest batch.
+                    self.send_ready(ctx);
+                    self.arm_delivery_timeouts(ctx);
+                }
+                return;
             }
             ProducerTimer::RequestTimeouts => {
                 for correlation in self.timeouts.expired(ctx.now()) {
@@ -492,11 +507,6 @@ impl Producer {
             }
             return;
         }
-        let expiry = batches.iter().map(|(_, b)| b.created).min();
-        if let Some(created) = expiry {
-            let at = created + millis(config.delivery_timeout_ms);
-            self.wake_at(ctx, at);
-        }
         let config = &self.spec.config;
         let deadline = self
             .timeouts
@@ -511,6 +521,29 @@ impl Producer {
                 deadline,
             },
         );
+        self.arm_delivery_timeouts(ctx);
+    }
+
+    /// Sets the `DeliveryTimeouts` timer for the oldest batch in flight or queued, unless one
+    /// is set (batches made later expire later; the timer re-arms when it fires).
+    fn arm_delivery_timeouts(&mut self, ctx: &mut Ctx<'_, Node>) {
+        if self.expiry_wakeup.is_some() {
+            return;
+        }
+        let in_flight = self.in_flight.values().flat_map(|f| &f.batches);
+        let queued = self.queues.iter().flatten();
+        let oldest = in_flight
+            .map(|(_, b)| b.created)
+            .chain(queued.map(|b| b.created))
+            .min();
+        if let Some(created) = oldest {
+            let at = (created + millis(self.spec.config.delivery_timeout_ms)).max(ctx.now());
+            self.expiry_wakeup = Some(at);
+            ctx.set_timer(
+                at.saturating_since(ctx.now()),
+                Timer::Producer(ProducerTimer::DeliveryTimeouts),
+            );
+        }
     }
 
     fn arm_timeouts(&mut self, ctx: &mut Ctx<'_, Node>) {
