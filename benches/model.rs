@@ -54,9 +54,10 @@ fn stored_records(sim: &Simulator<Node>) -> u64 {
         .sum()
 }
 
-/// Heap bytes, at least, of the brokers' in-memory record batches (batch headers, and each
-/// record slice once however many replicas share it, with its two reference counts; a lower
-/// bound, as segment and index bookkeeping is left out).
+/// Heap bytes, at least, of the brokers' in-memory record batches: a pointer per batch per
+/// replica, and each shared batch (with its two reference counts) and its record slice once
+/// however many replicas and readers hold them (a lower bound, as segment and index bookkeeping
+/// is left out).
 fn log_memory_bytes(sim: &Simulator<Node>) -> u64 {
     let mut seen = std::collections::BTreeSet::new();
     (0..sim.names().len())
@@ -67,12 +68,13 @@ fn log_memory_bytes(sim: &Simulator<Node>) -> u64 {
         .flat_map(|broker| broker.partitions().values())
         .flat_map(|p| p.log.batches_from(p.log.log_start_offset()))
         .map(|batch| {
-            let records = if seen.insert(batch.records.as_ptr() as usize) {
-                2 * size_of::<usize>() + batch.records.len() * size_of::<Record>()
+            let shared = if seen.insert(std::sync::Arc::as_ptr(batch) as usize) {
+                let records = 2 * size_of::<usize>() + batch.records.len() * size_of::<Record>();
+                2 * size_of::<usize>() + size_of::<RecordBatch>() + records
             } else {
                 0
             };
-            (size_of::<RecordBatch>() + records) as u64
+            (size_of::<usize>() + shared) as u64
         })
         .sum()
 }

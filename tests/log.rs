@@ -3,6 +3,8 @@
 //! files, recovery after kill, power-off and torn tails, and a property test against a plain
 //! `Vec<RecordBatch>` model.
 
+use std::sync::Arc;
+
 use kafkasim::disk::{Disk, DiskModel};
 use kafkasim::log::{
     EpochEntry, LogError, OffsetIndex, PartitionLog, RecoveryReport, Truncation,
@@ -88,7 +90,7 @@ impl Replica {
         offsets
     }
 
-    fn follow(&mut self, batches: &[RecordBatch]) {
+    fn follow(&mut self, batches: &[Arc<RecordBatch>]) {
         let mut out = Vec::new();
         self.log
             .append_as_follower(batches.to_vec(), self.now_ms, &mut out);
@@ -137,7 +139,7 @@ impl Replica {
         self.disk.list("orders-0/").collect()
     }
 
-    fn batches(&self) -> Vec<RecordBatch> {
+    fn batches(&self) -> Vec<Arc<RecordBatch>> {
         self.log.batches_from(0).cloned().collect()
     }
 
@@ -651,7 +653,7 @@ fn busy(config: LogConfig) -> Replica {
             let mut b = r.batch(1 + i % 4, 30);
             b.base_offset = r.log.log_end_offset();
             b.partition_leader_epoch = i / 5;
-            r.follow(&[b]);
+            r.follow(&[Arc::new(b)]);
         } else {
             r.lead(1 + i % 4, i / 5);
         }
@@ -970,7 +972,8 @@ fn check(r: &Replica, m: &Model) {
         (r.log.log_start_offset(), r.log.log_end_offset()),
         (m.log_start, m.log_end)
     );
-    assert_eq!(r.batches(), m.batches);
+    let batches: Vec<RecordBatch> = r.batches().iter().map(|b| (**b).clone()).collect();
+    assert_eq!(batches, m.batches);
     let size: u64 = m.batches.iter().map(RecordBatch::size_bytes).sum();
     assert_eq!(r.log.size_bytes(), size);
     if m.batches.is_empty() {
@@ -1057,7 +1060,8 @@ fn run(config: LogConfig, ops: Vec<Op>) {
                     batch.partition_leader_epoch = epoch;
                     fetched.push(batch);
                 }
-                r.follow(&fetched);
+                let shared: Vec<Arc<RecordBatch>> = fetched.iter().cloned().map(Arc::new).collect();
+                r.follow(&shared);
                 fetched.into_iter().for_each(|b| m.push(b));
             }
             Op::Truncate { back } => {
@@ -1078,11 +1082,9 @@ fn run(config: LogConfig, ops: Vec<Op>) {
                 let fetch = (m.log_start + at % (m.log_end - m.log_start + 3)).saturating_sub(1);
                 let bound = (m.log_end + 1).saturating_sub(bound_back);
                 let expected = m.read(fetch, bytes_max, bound);
-                assert_eq!(
-                    r.log.read(fetch, bytes_max, bound),
-                    expected,
-                    "read {fetch} {bound}"
-                );
+                let read = r.log.read(fetch, bytes_max, bound);
+                let read = read.map(|batches| batches.iter().map(|b| (**b).clone()).collect());
+                assert_eq!(read, expected, "read {fetch} {bound}");
             }
             Op::Restart => restart(&mut r),
         }

@@ -97,7 +97,7 @@ fn a_follower_builds_the_same_state_from_the_batches_it_fetches() {
     let (leader, _) = log_with(4);
     let mut out = Vec::new();
     let mut follower = PartitionLog::create(DIR, config(), 0, &mut out);
-    let fetched: Vec<RecordBatch> = leader.batches_from(0).cloned().collect();
+    let fetched: Vec<_> = leader.batches_from(0).cloned().collect();
     follower.append_as_follower(fetched, 0, &mut out);
     assert_eq!(follower.producer_state(), leader.producer_state());
 }

@@ -6,6 +6,8 @@
 //!
 //! Volatile: the coordinator; it is rebuilt from the offsets partitions' logs.
 
+use std::sync::Arc;
+
 use super::isr;
 use super::server::{Broker, BrokerTimer};
 use crate::group::coordinator::{Action, GroupCoordinator};
@@ -249,10 +251,10 @@ impl Broker {
             if leads && !owned {
                 let tp = TopicPartition { topic, partition };
                 let log = &self.partitions[&tp].log;
-                let batches: Vec<RecordBatch> =
+                let batches: Vec<Arc<RecordBatch>> =
                     log.batches_from(log.log_start_offset()).cloned().collect();
                 if let Some(c) = self.coordinator() {
-                    c.load_batches(now, partition, batches.iter(), &mut out);
+                    c.load_batches(now, partition, batches.iter().map(|b| &**b), &mut out);
                 }
             } else if !leads
                 && owned

@@ -47,6 +47,7 @@ mod transactions;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::protocol::KafkaError;
 use crate::record::RecordBatch;
@@ -207,7 +208,7 @@ impl PartitionLog {
     }
 
     /// The batches holding offsets at or after `offset` (from the log start if it is below).
-    pub fn batches_from(&self, offset: u64) -> impl Iterator<Item = &RecordBatch> + '_ {
+    pub fn batches_from(&self, offset: u64) -> impl Iterator<Item = &Arc<RecordBatch>> + '_ {
         let offset = offset.max(self.log_start_offset);
         let (first_segment, first_batch) = self.locate(offset).unwrap_or((self.segments.len(), 0));
         self.segments[first_segment..]
@@ -239,7 +240,7 @@ impl PartitionLog {
         batch.partition_leader_epoch = leader_epoch;
         let offsets = (batch.base_offset, batch.last_offset());
         let epochs_changed = self.epoch_cache.assign(leader_epoch, batch.base_offset);
-        self.append_batch(batch, now_ms, out);
+        self.append_batch(Arc::new(batch), now_ms, out);
         if epochs_changed {
             self.write_epoch_checkpoint(out);
         }
@@ -255,7 +256,7 @@ impl PartitionLog {
     /// start at the LEO and be contiguous. Each batch's epoch goes into the cache.
     pub fn append_as_follower(
         &mut self,
-        batches: Vec<RecordBatch>,
+        batches: Vec<Arc<RecordBatch>>,
         now_ms: u64,
         out: &mut Vec<DiskOp>,
     ) {
@@ -309,7 +310,7 @@ impl PartitionLog {
         fetch_offset: u64,
         bytes_max: u64,
         upper_bound: u64,
-    ) -> Result<Vec<RecordBatch>, LogError> {
+    ) -> Result<Vec<Arc<RecordBatch>>, LogError> {
         let log_end_offset = self.log_end_offset();
         if fetch_offset < self.log_start_offset || fetch_offset > log_end_offset {
             return Err(LogError::OffsetOutOfRange {
@@ -445,7 +446,7 @@ impl PartitionLog {
     }
 
     /// Rolls if the batch does not belong in the active segment, then appends it there.
-    fn append_batch(&mut self, batch: RecordBatch, now_ms: u64, out: &mut Vec<DiskOp>) {
+    fn append_batch(&mut self, batch: Arc<RecordBatch>, now_ms: u64, out: &mut Vec<DiskOp>) {
         if self
             .active_segment()
             .should_roll(&batch, &self.config, now_ms)

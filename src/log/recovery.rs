@@ -16,6 +16,7 @@
 //! producer state is rebuilt from its snapshots and the batches (`producer_snapshots`).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::disk::Disk;
 use crate::scenario::LogConfig;
@@ -152,7 +153,7 @@ fn load_segment(
             report.dropped_batches += (count - i) as u64;
             break;
         }
-        segment.push(batch, stored.encoded_len as u64);
+        segment.push(Arc::new(batch), stored.encoded_len as u64);
     }
     if let Some((at, why)) = cut {
         report.truncated_bytes += (bytes.len() - at) as u64;

@@ -138,7 +138,7 @@ mod tests {
                 max_timestamp_ms,
                 records: vec![record].into(),
             };
-            segment.push(batch, 10);
+            segment.push(batch.into(), 10);
             segments.push(segment);
         }
         segments

@@ -37,7 +37,9 @@ struct Placement {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
     base_offset: u64,
-    batches: Vec<RecordBatch>,
+    /// Each batch is shared: every replica's log, fetch answers and readers hold the one the
+    /// leader appended.
+    batches: Vec<Arc<RecordBatch>>,
     /// Parallel to `batches`: kept so a lookup can scan from an index position and a truncation
     /// knows where to cut the `.log` file.
     placements: Vec<Placement>,
@@ -98,7 +100,7 @@ impl Segment {
     pub fn next_offset(&self) -> u64 {
         self.batches
             .last()
-            .map_or(self.base_offset, RecordBatch::next_offset)
+            .map_or(self.base_offset, |batch| batch.next_offset())
     }
 
     /// Whether the segment holds no batch.
@@ -107,7 +109,7 @@ impl Segment {
     }
 
     /// The batches, in offset order.
-    pub fn batches(&self) -> &[RecordBatch] {
+    pub fn batches(&self) -> &[Arc<RecordBatch>] {
         &self.batches
     }
 
@@ -160,7 +162,7 @@ impl Segment {
     }
 
     /// Appends `batch` (which must start at [`Segment::next_offset`]) and writes it.
-    pub fn append(&mut self, dir: &str, batch: RecordBatch, out: &mut Vec<DiskOp>) {
+    pub fn append(&mut self, dir: &str, batch: Arc<RecordBatch>, out: &mut Vec<DiskOp>) {
         let bytes = codec::encode_batch_to_vec(&batch);
         let base_offset = self.base_offset;
         if self.file_names.is_none() {
@@ -189,7 +191,7 @@ impl Segment {
     /// share it); returns the index entry it added, if any.
     pub(crate) fn push(
         &mut self,
-        batch: RecordBatch,
+        batch: Arc<RecordBatch>,
         encoded_len: u64,
     ) -> Option<super::index::IndexEntry> {
         assert_eq!(
@@ -354,7 +356,7 @@ mod tests {
         let mut segment = Segment::new(10, 150, 0);
         let mut out = Vec::new();
         for i in 0..batches {
-            segment.append("t-0", batch(10 + 3 * i, 3), &mut out);
+            segment.append("t-0", batch(10 + 3 * i, 3).into(), &mut out);
         }
         (segment, out)
     }

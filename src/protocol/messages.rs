@@ -74,8 +74,8 @@ pub struct FetchedPartition {
     /// For `read_committed`: the aborted transactions overlapping the batches, as (producer id,
     /// first offset).
     pub aborted_transactions: Vec<(i64, u64)>,
-    /// The batches read.
-    pub batches: Vec<RecordBatch>,
+    /// The batches read (shared with the leader's log).
+    pub batches: Vec<std::sync::Arc<RecordBatch>>,
 }
 
 /// A request, from a client or another broker.
