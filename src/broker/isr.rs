@@ -55,24 +55,14 @@ impl IsrState {
         }
     }
 
-    /// Whether `id` is in the maximal ISR (see [`IsrState::maximal`]), without building it.
+    /// Whether `id` is in the maximal ISR: a committed member, or one being added (members
+    /// being removed still count until the removal commits).
     pub fn in_maximal(&self, id: BrokerId) -> bool {
         self.committed.contains(&id)
             || self
                 .pending
                 .as_ref()
                 .is_some_and(|p| p.proposed.contains(&id))
-    }
-
-    /// Committed members plus members being added (members being removed still count).
-    pub fn maximal(&self) -> Vec<BrokerId> {
-        let mut all = self.committed.clone();
-        if let Some(pending) = &self.pending {
-            all.extend(&pending.proposed);
-        }
-        all.sort_unstable();
-        all.dedup();
-        all
     }
 
     /// The ISR members a shrink removes now: every out-of-sync member but the leader. None while

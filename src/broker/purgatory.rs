@@ -233,12 +233,12 @@ impl Broker {
 
     /// Answers every produce whose partitions all have outcomes.
     pub(super) fn answer_completed(&mut self, ctx: &mut Ctx<'_, Node>) {
-        let done = |p: &PendingProduce| p.waiting.is_empty() && p.verifying.batches.is_empty();
-        // Most calls find nothing to answer: look before moving anything.
-        if !self.produces.iter().any(done) {
-            return;
-        }
-        let done: Vec<PendingProduce> = self.produces.extract_if(.., |p| done(p)).collect();
+        let done: Vec<PendingProduce> = self
+            .produces
+            .extract_if(.., |p| {
+                p.waiting.is_empty() && p.verifying.batches.is_empty()
+            })
+            .collect();
         for pending in done {
             if let Some(deadline) = pending.deadline {
                 self.deadlines.remove(deadline);

@@ -61,8 +61,8 @@ impl Replicas {
     }
 
     /// What a fetch to `leader` sent at `now` asks for: every replica following it that is
-    /// ready to fetch, from its LEO in its epoch, in partition order. (Plain loops: a follower
-    /// runs this after every fetch response, over every replica it holds.)
+    /// ready to fetch, from its LEO in its epoch, with its HW, in partition order. A follower
+    /// runs this after every fetch response, over every replica it holds.
     pub fn ready_to_fetch_from(&self, leader: BrokerId, now: SimTime) -> Vec<FetchPartition> {
         // Sized for every replica up front: growing it push by push reallocates several times.
         let mut wanted = Vec::with_capacity(self.len);

@@ -263,9 +263,9 @@ impl Broker {
         caught_up.extend(
             wanted
                 .iter()
-                .map(|want| self.is_caught_up_read(want, replica, read_committed)),
+                .map(|want| self.caught_up_read(want, replica, read_committed)),
         );
-        let all_caught_up = *min_bytes <= 1 && caught_up.iter().all(|&c| c);
+        let all_caught_up = *min_bytes <= 1 && caught_up.iter().all(Option::is_some);
         let answers = (!all_caught_up)
             .then(|| self.fetch_answers(wanted, &caught_up, replica, read_committed));
         // Kafka's delayed fetch: answer once `fetch.min.bytes` are there, on an error, or when
@@ -315,22 +315,23 @@ impl Broker {
     }
 
     /// The answers to a fetch, by partition in request order; `caught_up` says which reads
-    /// return nothing and no error. A follower is told only what changes something for it: a
-    /// caught-up partition whose HW it already has is left out: its fetcher would pass over it
-    /// (no data, no error, the HW it has), as an incremental fetch session (KIP-227) leaves out
-    /// partitions with no new data and an unchanged HW.
+    /// return nothing and no error (see [`Broker::caught_up_read`]). A follower is told only
+    /// what changes something for it: a caught-up partition whose HW it already has is left
+    /// out, as its fetcher would pass over it (no data, no error, the HW it has), as an
+    /// incremental fetch session (KIP-227) leaves out partitions with no new data and an
+    /// unchanged HW.
     fn fetch_answers(
         &self,
         wanted: &[crate::protocol::FetchPartition],
-        caught_up: &[bool],
+        caught_up: &[Option<u64>],
         replica: Option<BrokerId>,
         read_committed: bool,
     ) -> Vec<FetchedPartition> {
         let mut answers = Vec::with_capacity(wanted.len());
         for (want, &caught_up) in wanted.iter().zip(caught_up) {
             let unchanged = replica.is_some()
-                && caught_up
-                && want.follower_high_watermark == self.follower_sees_hw(want);
+                && caught_up.is_some()
+                && want.follower_high_watermark == caught_up;
             if !unchanged {
                 answers.push(self.read_partition(want, replica, read_committed));
             }
@@ -338,40 +339,29 @@ impl Broker {
         answers
     }
 
-    /// The HW a follower fetching `want` takes from this leader's answer: the leader's HW, cut
-    /// to the follower's LEO (none if this broker does not lead the partition).
-    fn follower_sees_hw(&self, want: &crate::protocol::FetchPartition) -> Option<u64> {
-        let partition = self.partitions.get(&want.tp)?;
-        Some(partition.high_watermark.min(want.fetch_offset))
-    }
-
-    /// Whether reading `want` would return no batches and no error: this broker leads the
-    /// partition in the epoch asked for and the fetch offset is at the read's upper bound
-    /// (what [`Broker::read_partition`] checks, without building the answer).
-    fn is_caught_up_read(
+    /// Whether reading `want` would return no batches and no error (this broker leads the
+    /// partition in the epoch asked for, and the fetch offset is at the read's upper bound, as
+    /// [`Broker::read_partition`] would find without building the answer): if so, the HW a
+    /// follower takes from the answer (the leader's, cut to its fetch offset).
+    fn caught_up_read(
         &self,
         want: &crate::protocol::FetchPartition,
         replica: Option<BrokerId>,
         read_committed: bool,
-    ) -> bool {
-        let Some(partition) = self.partitions.get(&want.tp).filter(|p| p.is_leader()) else {
-            return false;
-        };
+    ) -> Option<u64> {
+        let partition = self.partitions.get(&want.tp).filter(|p| p.is_leader())?;
         if want
             .current_leader_epoch
             .is_some_and(|e| e != partition.leader_epoch)
         {
-            return false;
+            return None;
         }
         let log_end_offset = partition.log_end_offset();
-        let upper = match (replica, read_committed) {
-            (Some(_), _) => log_end_offset,
-            (None, false) => partition.high_watermark,
-            (None, true) => partition.log.last_stable_offset(partition.high_watermark),
-        };
-        want.fetch_offset >= partition.log.log_start_offset()
+        let upper = read_upper_bound(partition, replica, read_committed);
+        let caught_up = want.fetch_offset >= partition.log.log_start_offset()
             && want.fetch_offset <= log_end_offset
-            && want.fetch_offset >= upper.min(log_end_offset)
+            && want.fetch_offset >= upper.min(log_end_offset);
+        caught_up.then(|| partition.high_watermark.min(want.fetch_offset))
     }
 
     /// Reads one partition for a fetch (followers up to the LEO, consumers up to the HW, or
@@ -409,11 +399,7 @@ impl Broker {
                 answer.error = Some(KafkaError::UnknownLeaderEpoch)
             }
             _ => {
-                let upper = match (replica, read_committed) {
-                    (Some(_), _) => answer.log_end_offset,
-                    (None, false) => answer.high_watermark,
-                    (None, true) => answer.last_stable_offset,
-                };
+                let upper = read_upper_bound(partition, replica, read_committed);
                 match partition
                     .log
                     .read(fetch_offset, REPLICA_FETCH_MAX_BYTES, upper)
@@ -486,9 +472,6 @@ impl Broker {
                 && (replica.is_none() || !consumers_only)
                 && partitions.iter().any(|p| p.tp == tp))
         };
-        if !self.fetches.iter().any(wakes) {
-            return;
-        }
         let waiting: Vec<u64> = self
             .fetches
             .iter()
@@ -515,9 +498,10 @@ impl Broker {
         else {
             unreachable!("pending fetches are fetches");
         };
-        let nothing_yet = partitions
-            .iter()
-            .all(|want| self.is_caught_up_read(want, *replica, *read_committed));
+        let nothing_yet = partitions.iter().all(|want| {
+            self.caught_up_read(want, *replica, *read_committed)
+                .is_some()
+        });
         if !nothing_yet {
             self.wake_fetch(ctx, id);
         }
@@ -734,5 +718,19 @@ impl Broker {
             });
             self.update_hw(ctx, tp);
         }
+    }
+}
+
+/// Where a fetch of `partition` may read up to: followers to the LEO, consumers to the HW, or
+/// `read_committed` consumers to the LSO.
+fn read_upper_bound(
+    partition: &super::partition::Partition,
+    replica: Option<BrokerId>,
+    read_committed: bool,
+) -> u64 {
+    match (replica, read_committed) {
+        (Some(_), _) => partition.log_end_offset(),
+        (None, false) => partition.high_watermark,
+        (None, true) => partition.log.last_stable_offset(partition.high_watermark),
     }
 }

@@ -163,8 +163,9 @@ pub struct Broker {
     pub(super) fetches: Vec<PendingFetch>,
     /// Volatile: a reused buffer of a follower fetch's partitions and offsets.
     pub(super) fetch_offsets_scratch: Vec<(TopicPartition, u64)>,
-    /// Volatile: a reused buffer of which partitions of a fetch are caught up.
-    pub(super) caught_up_scratch: Vec<bool>,
+    /// Volatile: a reused buffer of which partitions of a fetch are caught up (with the HW a
+    /// follower takes from them).
+    pub(super) caught_up_scratch: Vec<Option<u64>>,
     /// Volatile: requests waiting behind the one in service, per connection.
     pub(super) queued: super::connections::Queued,
     pub(super) next_id: u64,
