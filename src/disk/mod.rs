@@ -288,14 +288,7 @@ impl Disk {
 
 /// A 64-bit hash of a file name, for [`Disk`]'s lookup by hash.
 fn name_hash(name: &str) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ name.len() as u64;
-    for chunk in name.as_bytes().chunks(8) {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        h ^= h >> 29;
-    }
-    h
+    crate::trace::mix_bytes(crate::trace::TRACE_HASH_SEED, name.as_bytes())
 }
 
 impl File {

@@ -26,8 +26,9 @@ fn mix_word(h: u64, word: u64) -> u64 {
     h ^ (h >> 29)
 }
 
-/// Folds bytes into `h` eight at a time, their length first, so a boundary is never ambiguous.
-fn mix_bytes(h: u64, bytes: &[u8]) -> u64 {
+/// Folds bytes into `h` eight at a time, their length first, so a boundary is never ambiguous
+/// (also the disk's hash of file names).
+pub(crate) fn mix_bytes(h: u64, bytes: &[u8]) -> u64 {
     let mut h = mix_word(h, bytes.len() as u64);
     let mut words = bytes.chunks_exact(8);
     for word in &mut words {
