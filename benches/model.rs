@@ -82,18 +82,14 @@ fn log_memory_bytes(sim: &Simulator<Node>) -> u64 {
 /// Heap bytes, at least, of the checkers' history (its vectors at their capacity; the
 /// partition names they share and the small lists left out).
 fn history_bytes(history: &History) -> u64 {
-    fn vec_bytes<T>(v: &Vec<T>) -> usize {
-        v.capacity() * size_of::<T>()
-    }
-    let sends: usize = history.sends.iter().map(vec_bytes).sum();
+    let sends = history.sends_heap_bytes();
     let tail_reads = history.tail_reads.heap_bytes();
     let consumption = &history.consumption;
-    let events = vec_bytes(&consumption.events);
+    let events = consumption.events.heap_bytes();
     let counts: usize = consumption
         .deliveries
         .values()
-        .flat_map(|d| d.polled.iter().chain(&d.processed))
-        .map(vec_bytes)
+        .map(|d| d.polled.heap_bytes() + d.processed.heap_bytes())
         .sum();
     (sends + tail_reads + events + counts) as u64
 }

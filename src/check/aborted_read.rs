@@ -49,9 +49,6 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
 
 fn definitely_failed(history: &History, id: RecordId) -> bool {
     history
-        .sends
-        .get(usize::from(id.producer))
-        .and_then(|s| s.get(id.n as usize))
-        .and_then(Option::as_ref)
+        .send(id)
         .is_some_and(|op| matches!(op.outcome, Outcome::Failed { definite: true, .. }))
 }

@@ -1,14 +1,51 @@
 //! What consumer group members did, gathered from their observations for the consumer checkers:
 //! every poll (without its records), every event that legitimately moves a position (a new
 //! assignment, a revocation, a seek), how many times each group polled and processed each
-//! record (the delivery counts), and each group's last acknowledged committed offsets.
+//! record (the delivery counts), and each group's last acknowledged committed offsets. A busy
+//! run polls a million times, so an event names its group, member and partition by a [`Name`]
+//! (an index into [`Names`]) and events sit in a [`Chunked`] list: 64 bytes an event.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::chunked::Chunked;
 use crate::client::consumer::ConsumerObs;
 use crate::record::RecordId;
 use crate::sim::{NodeId, SimTime};
+
+/// A group, member id or partition name, kept once in [`Names`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Name(u32);
+
+/// The names consumer events use, each kept once.
+#[derive(Clone, Debug, Default)]
+pub struct Names {
+    names: Vec<Arc<str>>,
+    index: BTreeMap<Arc<str>, Name>,
+}
+
+impl Names {
+    /// The [`Name`] of `name`, kept if new.
+    pub fn intern(&mut self, name: &Arc<str>) -> Name {
+        if let Some(&known) = self.index.get(name) {
+            return known;
+        }
+        let known = Name(u32::try_from(self.names.len()).expect("under 2^32 names"));
+        self.names.push(name.clone());
+        self.index.insert(name.clone(), known);
+        known
+    }
+
+    /// The [`Name`]s of `names`, kept if new.
+    pub fn intern_all(&mut self, names: &[Arc<str>]) -> Vec<Name> {
+        names.iter().map(|name| self.intern(name)).collect()
+    }
+
+    /// The text of `name`.
+    pub fn get(&self, name: Name) -> &Arc<str> {
+        &self.names[name.0 as usize]
+    }
+}
 
 /// One consumer event the poll checkers follow, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,17 +53,17 @@ pub enum ConsumerEvent {
     /// A poll returned `count` records of `partition` from `offset`.
     Poll {
         /// The group.
-        group: Arc<str>,
+        group: Name,
         /// The member id.
-        member_id: Arc<str>,
+        member_id: Name,
         /// The member's generation.
         generation: i32,
         /// The partition.
-        partition: Arc<str>,
+        partition: Name,
         /// The first offset.
         offset: u64,
         /// How many records (at consecutive offsets).
-        count: u64,
+        count: u32,
         /// The first record.
         first: RecordId,
         /// Whether the member reads `read_committed`.
@@ -38,22 +75,71 @@ pub enum ConsumerEvent {
     /// partitions it keeps (cooperative, or a re-assignment without revocation) go on.
     Assigned {
         /// The partitions it owns now.
-        partitions: Vec<Arc<str>>,
+        partitions: Vec<Name>,
     },
     /// The member gave up (or lost) these partitions: their positions may move.
     Revoked {
         /// The partitions.
-        partitions: Vec<Arc<str>>,
+        partitions: Vec<Name>,
     },
     /// A partition's position was set without a poll.
     Seek {
         /// The partition.
-        partition: Arc<str>,
+        partition: Name,
     },
 }
 
-/// Per record (by producer, then record number), how many times it was delivered.
-pub type Counts = Vec<Vec<u32>>;
+/// Per record (by producer, then record number), how many times it was delivered: a byte per
+/// record (a run delivers millions, almost all of them once), with the rare count of 255 or more
+/// kept aside.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    by_producer: Vec<Vec<u8>>,
+    /// Counts from 255 up, by record.
+    many: BTreeMap<RecordId, u32>,
+}
+
+impl Counts {
+    /// Counts one more delivery of `id`.
+    pub fn bump(&mut self, id: RecordId) {
+        let producer = usize::from(id.producer);
+        if self.by_producer.len() <= producer {
+            self.by_producer.resize_with(producer + 1, Vec::new);
+        }
+        let records = &mut self.by_producer[producer];
+        let n = id.n as usize;
+        if records.len() <= n {
+            records.resize(n + 1, 0);
+        }
+        match records[n] {
+            u8::MAX => *self.many.get_mut(&id).expect("counted aside from 255") += 1,
+            254 => {
+                records[n] = u8::MAX;
+                self.many.insert(id, 255);
+            }
+            _ => records[n] += 1,
+        }
+    }
+
+    /// How many times `id` was delivered.
+    pub fn get(&self, id: RecordId) -> u32 {
+        let count = self
+            .by_producer
+            .get(usize::from(id.producer))
+            .and_then(|r| r.get(id.n as usize))
+            .copied()
+            .unwrap_or(0);
+        match count {
+            u8::MAX => self.many[&id],
+            count => u32::from(count),
+        }
+    }
+
+    /// Heap bytes of the per-record counts, at their capacity.
+    pub fn heap_bytes(&self) -> usize {
+        self.by_producer.iter().map(Vec::capacity).sum()
+    }
+}
 
 /// Delivery counts of one group.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -68,26 +154,15 @@ pub struct GroupDeliveries {
 #[derive(Clone, Debug, Default)]
 pub struct Consumption {
     /// Poll-checker events: (time, node, event).
-    pub events: Vec<(SimTime, NodeId, ConsumerEvent)>,
+    pub events: Chunked<(SimTime, NodeId, ConsumerEvent)>,
+    /// The names the events use.
+    pub names: Names,
     /// Delivery counts by group.
     pub deliveries: BTreeMap<Arc<str>, GroupDeliveries>,
     /// Records returned by polls, over all groups.
     pub polled_total: u64,
     /// Each group's last acknowledged committed offset, by (group, partition).
     pub committed: BTreeMap<(Arc<str>, Arc<str>), u64>,
-}
-
-fn bump(counts: &mut Counts, id: RecordId) {
-    let producer = id.producer as usize;
-    if counts.len() <= producer {
-        counts.resize_with(producer + 1, Vec::new);
-    }
-    let records = &mut counts[producer];
-    let n = id.n as usize;
-    if records.len() <= n {
-        records.resize(n + 1, 0);
-    }
-    records[n] += 1;
 }
 
 impl Consumption {
@@ -109,19 +184,20 @@ impl Consumption {
                 };
                 let counts = self.deliveries.entry(group.clone()).or_default();
                 for id in ids {
-                    bump(&mut counts.polled, *id);
+                    counts.polled.bump(*id);
                 }
                 self.polled_total += ids.len() as u64;
+                let names = &mut self.names;
                 self.events.push((
                     at,
                     node,
                     ConsumerEvent::Poll {
-                        group: group.clone(),
-                        member_id: member_id.clone(),
+                        group: names.intern(group),
+                        member_id: names.intern(member_id),
                         generation: *generation,
-                        partition: partition.clone(),
+                        partition: names.intern(partition),
                         offset: *offset,
-                        count: ids.len() as u64,
+                        count: u32::try_from(ids.len()).expect("a poll returns under 2^32"),
                         first,
                         read_committed: *read_committed,
                         end: *end,
@@ -131,28 +207,28 @@ impl Consumption {
             ConsumerObs::Processed { group, ids, .. } => {
                 let counts = self.deliveries.entry(group.clone()).or_default();
                 for id in ids {
-                    bump(&mut counts.processed, *id);
+                    counts.processed.bump(*id);
                 }
             }
             ConsumerObs::Assigned { partitions, .. } => self.events.push((
                 at,
                 node,
                 ConsumerEvent::Assigned {
-                    partitions: partitions.clone(),
+                    partitions: self.names.intern_all(partitions),
                 },
             )),
             ConsumerObs::Revoked { partitions, .. } => self.events.push((
                 at,
                 node,
                 ConsumerEvent::Revoked {
-                    partitions: partitions.clone(),
+                    partitions: self.names.intern_all(partitions),
                 },
             )),
             ConsumerObs::Seek { partition, .. } => self.events.push((
                 at,
                 node,
                 ConsumerEvent::Seek {
-                    partition: partition.clone(),
+                    partition: self.names.intern(partition),
                 },
             )),
             ConsumerObs::Commit {
@@ -173,9 +249,27 @@ impl Consumption {
 
 /// How many times a record was delivered, from `counts`.
 pub fn count_of(counts: &Counts, id: RecordId) -> u32 {
-    counts
-        .get(id.producer as usize)
-        .and_then(|r| r.get(id.n as usize))
-        .copied()
-        .unwrap_or(0)
+    counts.get(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_past_a_byte_are_kept_aside() {
+        let mut counts = Counts::default();
+        let (a, b) = (
+            RecordId { producer: 1, n: 3 },
+            RecordId { producer: 0, n: 0 },
+        );
+        for _ in 0..300 {
+            counts.bump(a);
+        }
+        counts.bump(b);
+        assert_eq!((counts.get(a), counts.get(b)), (300, 1));
+        assert_eq!(counts.get(RecordId { producer: 1, n: 2 }), 0);
+        assert_eq!(counts.get(RecordId { producer: 5, n: 0 }), 0);
+        assert_eq!(counts.many.len(), 1);
+    }
 }

@@ -3,22 +3,22 @@
 //! owners coexist (kafkasim's name; DESIGN's taxonomy has none for it).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use super::consumption::ConsumerEvent;
+use super::consumption::{ConsumerEvent, Name};
 use super::{Anomaly, History};
 use crate::scenario::AnomalyKind;
 use crate::sim::NodeId;
 
 /// A partition in one generation of one group.
-type Slot = (Arc<str>, i32, Arc<str>);
+type Slot = (Name, i32, Name);
 
 /// Checks that each (group, generation, partition) was polled by one member only.
 pub fn check(history: &History) -> Vec<Anomaly> {
     let mut anomalies = Vec::new();
-    let mut owners: BTreeMap<Slot, (NodeId, Arc<str>)> = BTreeMap::new();
+    let mut owners: BTreeMap<Slot, (NodeId, Name)> = BTreeMap::new();
     let mut reported: std::collections::BTreeSet<Slot> = Default::default();
-    for (at, node, event) in &history.consumption.events {
+    let names = &history.consumption.names;
+    for (at, node, event) in history.consumption.events.iter() {
         let ConsumerEvent::Poll {
             group,
             member_id,
@@ -31,15 +31,14 @@ pub fn check(history: &History) -> Vec<Anomaly> {
         else {
             continue;
         };
-        let key = (group.clone(), *generation, partition.clone());
-        let (owner_node, owner) = owners
-            .entry(key.clone())
-            .or_insert_with(|| (*node, member_id.clone()))
-            .clone();
+        let key = (*group, *generation, *partition);
+        let (owner_node, owner) = *owners.entry(key).or_insert((*node, *member_id));
         // Owners are instances: a static member restarted on its instance takes its own place
         // back in the same generation under a new member id (KIP-345), which is no second owner.
         if owner_node != *node && reported.insert(key) {
-            let names = &history.nodes;
+            let [group, member_id, partition, owner] =
+                [*group, *member_id, *partition, owner].map(|n| names.get(n));
+            let nodes = &history.nodes;
             anomalies.push(Anomaly {
                 kind: AnomalyKind::DoubleOwnership,
                 partition: partition.to_string(),
@@ -49,8 +48,8 @@ pub fn check(history: &History) -> Vec<Anomaly> {
                 explanation: format!(
                     "in generation {generation} of group {group}, {} ({member_id}) polled \
                      {partition} which {} ({owner}) also polled in that generation",
-                    names[node.index()],
-                    names[owner_node.index()]
+                    nodes[node.index()],
+                    nodes[owner_node.index()]
                 ),
             });
         }

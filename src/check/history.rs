@@ -2,15 +2,17 @@
 //! leadership a replica took, gathered from the run's observations; and the final state of each
 //! partition's replicas after the settle phase.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::chunked::Chunked;
 use crate::node::Obs;
 use crate::protocol::KafkaError;
 use crate::record::RecordId;
 use crate::sim::{NodeId, SimTime};
 
 /// What became of one sent record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// No outcome yet.
     Pending,
@@ -32,15 +34,134 @@ pub enum Outcome {
     },
 }
 
-/// One sent record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SendOp {
+/// One sent record, as the checkers read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendOp<'a> {
     /// The partition it went to.
-    pub partition: Arc<str>,
+    pub partition: &'a str,
     /// When it was sent.
     pub sent_at: SimTime,
     /// Its outcome.
     pub outcome: Outcome,
+}
+
+/// One record number of a producer as the history keeps it, in 32 bytes (a run sends millions):
+/// the partition as an index into [`Sends::partitions`], and the outcome in `at` and `offset`.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    sent_at: SimTime,
+    /// When it was acknowledged, or [`PENDING`] or [`FAILED`].
+    at: SimTime,
+    /// The acknowledged offset, or for a failure its index in [`Sends::failures`].
+    offset: u64,
+    /// The partition's index, or [`UNSENT`] for a number never sent.
+    partition: u32,
+    /// The broker that acknowledged it.
+    broker: u32,
+}
+
+const UNSENT: u32 = u32::MAX;
+const PENDING: SimTime = SimTime::MAX;
+const FAILED: SimTime = SimTime::from_micros(u64::MAX - 1);
+const NEVER_SENT: Sent = Sent {
+    sent_at: SimTime::ZERO,
+    at: PENDING,
+    offset: 0,
+    partition: UNSENT,
+    broker: 0,
+};
+
+/// Every sent record, by producer index and then record number (a producer's records are
+/// numbered from 0, so a list indexes them; numbers never sent, which a producer restarted after
+/// a crash skips, are marked so).
+#[derive(Clone, Debug, Default)]
+struct Sends {
+    by_producer: Vec<Chunked<Sent>>,
+    /// The partitions sent to, which [`Sent::partition`] indexes.
+    partitions: Vec<Arc<str>>,
+    partition_index: BTreeMap<Arc<str>, u32>,
+    /// Failed sends' (definite, error), which a failed [`Sent::offset`] indexes.
+    failures: Vec<(bool, KafkaError)>,
+}
+
+impl Sends {
+    fn get(&self, id: RecordId) -> Option<&Sent> {
+        let sent = self.by_producer.get(usize::from(id.producer))?;
+        sent.get(id.n as usize).filter(|s| s.partition != UNSENT)
+    }
+
+    fn view(&self, sent: &Sent) -> SendOp<'_> {
+        let outcome = match sent.at {
+            PENDING => Outcome::Pending,
+            FAILED => {
+                let (definite, error) = self.failures[sent.offset as usize];
+                Outcome::Failed { definite, error }
+            }
+            at => Outcome::Acked {
+                offset: sent.offset,
+                at,
+                broker: sent.broker,
+            },
+        };
+        SendOp {
+            partition: &self.partitions[sent.partition as usize],
+            sent_at: sent.sent_at,
+            outcome,
+        }
+    }
+
+    fn partition_index(&mut self, partition: &Arc<str>) -> u32 {
+        if let Some(&index) = self.partition_index.get(partition) {
+            return index;
+        }
+        let index = u32::try_from(self.partitions.len()).expect("under 2^32 partitions");
+        self.partitions.push(partition.clone());
+        self.partition_index.insert(partition.clone(), index);
+        index
+    }
+
+    /// Keeps the first send of record `id`; a record is sent once, and the first send is the
+    /// one the checkers follow.
+    fn sent(&mut self, id: RecordId, partition: &Arc<str>, at: SimTime) {
+        let partition = self.partition_index(partition);
+        let producer = usize::from(id.producer);
+        if self.by_producer.len() <= producer {
+            self.by_producer.resize_with(producer + 1, Chunked::new);
+        }
+        let sends = &mut self.by_producer[producer];
+        let n = id.n as usize;
+        sends.grow_to(n + 1, NEVER_SENT);
+        let slot = sends.get_mut(n).expect("grown to hold it");
+        if slot.partition == UNSENT {
+            *slot = Sent {
+                sent_at: at,
+                partition,
+                ..NEVER_SENT
+            };
+        }
+    }
+
+    fn set(&mut self, id: RecordId, outcome: Outcome) {
+        let Some(sent) = self
+            .by_producer
+            .get_mut(usize::from(id.producer))
+            .and_then(|s| s.get_mut(id.n as usize))
+            .filter(|s| s.partition != UNSENT)
+        else {
+            return;
+        };
+        match outcome {
+            Outcome::Pending => sent.at = PENDING,
+            Outcome::Acked { offset, at, broker } => {
+                (sent.at, sent.offset, sent.broker) = (at, offset, broker);
+            }
+            Outcome::Failed { definite, error } => {
+                sent.at = FAILED;
+                sent.offset = self.failures.len() as u64;
+                self.failures.push((definite, error));
+            }
+        }
+    }
 }
 
 /// Client operations and leadership changes, in order.
@@ -50,10 +171,8 @@ pub struct History {
     pub producers: Vec<String>,
     /// Node names by node id.
     pub nodes: Vec<String>,
-    /// Every sent record, by producer index and then record number (a producer's records are
-    /// numbered from 0, so a `Vec` indexes them; `None` for numbers never sent, which a producer
-    /// restarted after a crash skips).
-    pub sends: Vec<Vec<Option<SendOp>>>,
+    /// Every sent record with its outcome.
+    sends: Sends,
     /// Leaderships taken: (time, broker node, partition, epoch).
     pub leaderships: Vec<(SimTime, NodeId, Arc<str>, u32)>,
     /// ISR changes: (time, leader node, partition, ISR).
@@ -144,24 +263,7 @@ impl History {
     /// what the checkers need of it, so the observations themselves need not be kept.
     pub fn observe(&mut self, at: SimTime, node: NodeId, obs: &Obs) {
         match obs {
-            Obs::Send { id, partition } => {
-                let op = SendOp {
-                    partition: partition.clone(),
-                    sent_at: at,
-                    outcome: Outcome::Pending,
-                };
-                let producer = id.producer as usize;
-                if self.sends.len() <= producer {
-                    self.sends.resize_with(producer + 1, Vec::new);
-                }
-                let sends = &mut self.sends[producer];
-                let n = id.n as usize;
-                if sends.len() <= n {
-                    sends.resize_with(n + 1, || None);
-                }
-                // A record is sent once; the first send is the one the checkers follow.
-                sends[n].get_or_insert(op);
-            }
+            Obs::Send { id, partition } => self.sends.sent(*id, partition, at),
             Obs::Ack {
                 id,
                 count,
@@ -173,7 +275,8 @@ impl History {
                     let record = RecordId { n: id.n + i, ..*id };
                     let offset = offset + u64::from(i);
                     let broker = *broker;
-                    self.set(record, Outcome::Acked { offset, at, broker });
+                    self.sends
+                        .set(record, Outcome::Acked { offset, at, broker });
                 }
             }
             Obs::SendFailed {
@@ -183,7 +286,7 @@ impl History {
                 ..
             } => {
                 let (definite, error) = (*definite, *error);
-                self.set(*id, Outcome::Failed { definite, error });
+                self.sends.set(*id, Outcome::Failed { definite, error });
             }
             Obs::Role {
                 partition,
@@ -272,54 +375,51 @@ impl History {
             .is_some_and(|crashes| crashes.iter().any(|&at| at >= sent_at))
     }
 
-    fn set(&mut self, id: RecordId, outcome: Outcome) {
-        if let Some(op) = self
-            .sends
-            .get_mut(id.producer as usize)
-            .and_then(|s| s.get_mut(id.n as usize))
-            .and_then(Option::as_mut)
-        {
-            op.outcome = outcome;
-        }
+    /// Every sent record with its id, by producer and then record number.
+    pub fn sends(&self) -> impl Iterator<Item = (RecordId, SendOp<'_>)> + '_ {
+        let sends = &self.sends;
+        sends
+            .by_producer
+            .iter()
+            .enumerate()
+            .flat_map(move |(producer, sent)| {
+                sent.iter().enumerate().filter_map(move |(n, sent)| {
+                    let id = RecordId {
+                        producer: producer as u16,
+                        n: n as u32,
+                    };
+                    (sent.partition != UNSENT).then(|| (id, sends.view(sent)))
+                })
+            })
     }
 
-    /// Every sent record with its id, by producer and then record number.
-    pub fn sends(&self) -> impl Iterator<Item = (RecordId, &SendOp)> + '_ {
-        self.sends.iter().enumerate().flat_map(|(producer, ops)| {
-            ops.iter().enumerate().filter_map(move |(n, op)| {
-                let id = RecordId {
-                    producer: producer as u16,
-                    n: n as u32,
-                };
-                op.as_ref().map(|op| (id, op))
-            })
-        })
+    /// Record `id`'s send, if it was sent.
+    pub fn send(&self, id: RecordId) -> Option<SendOp<'_>> {
+        self.sends.get(id).map(|sent| self.sends.view(sent))
     }
 
     /// How many records were sent.
     pub fn send_count(&self) -> usize {
-        self.sends
-            .iter()
-            .flatten()
-            .filter(|op| op.is_some())
-            .count()
+        let sent = self.sends.by_producer.iter().flat_map(Chunked::iter);
+        sent.filter(|s| s.partition != UNSENT).count()
+    }
+
+    /// Heap bytes of the send history (its lists at their capacity, the names left out).
+    pub fn sends_heap_bytes(&self) -> usize {
+        let sent: usize = self.sends.by_producer.iter().map(Chunked::heap_bytes).sum();
+        sent + self.sends.failures.capacity() * size_of::<(bool, KafkaError)>()
     }
 
     /// What became of a record's send, as a clause (`, acknowledged at offset 1 at 1011 ms by
     /// broker-0`).
     pub fn outcome_clause(&self, id: RecordId) -> String {
-        let op = self
-            .sends
-            .get(usize::from(id.producer))
-            .and_then(|sends| sends.get(id.n as usize))
-            .and_then(Option::as_ref);
-        match op.map(|op| &op.outcome) {
+        match self.send(id).map(|op| op.outcome) {
             Some(Outcome::Acked { offset, at, broker }) => format!(
                 ", acknowledged at offset {offset} at {} ms by broker-{broker}",
                 at.as_millis()
             ),
             Some(Outcome::Failed { definite, error }) => {
-                let how = if *definite { "failed" } else { "indefinite" };
+                let how = if definite { "failed" } else { "indefinite" };
                 format!(", whose send was {how} ({error})")
             }
             Some(Outcome::Pending) => ", never answered".into(),

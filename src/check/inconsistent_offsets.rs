@@ -15,7 +15,7 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
     for (id, op) in history.sends() {
         if let Outcome::Acked { offset, at, .. } = op.outcome {
             acked
-                .entry(&op.partition)
+                .entry(op.partition)
                 .or_default()
                 .push((offset, id, at.as_millis()));
         }

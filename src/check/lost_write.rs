@@ -24,7 +24,7 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
         let Outcome::Acked { offset, at, broker } = op.outcome else {
             continue;
         };
-        let Some((partition, records)) = present.get(&*op.partition) else {
+        let Some((partition, records)) = present.get(op.partition) else {
             continue;
         };
         // Below the log start, retention deleted it: that is no loss. Held by the leader above

@@ -3,6 +3,7 @@
 //! opinion, and report anomalies by their stable names (DESIGN §5). One checker per file.
 
 mod aborted_read;
+pub mod chunked;
 mod committed_read_lost;
 pub mod consumption;
 mod divergence;

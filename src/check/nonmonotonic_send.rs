@@ -15,7 +15,7 @@ pub fn check(history: &History) -> Vec<Anomaly> {
         let Outcome::Acked { offset, at, .. } = op.outcome else {
             continue;
         };
-        let previous = last.insert((id.producer, &*op.partition), (offset, id));
+        let previous = last.insert((id.producer, op.partition), (offset, id));
         if let Some((previous_offset, previous_id)) = previous
             && offset < previous_offset
         {

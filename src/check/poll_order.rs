@@ -5,9 +5,8 @@
 //! over offsets holding records in the final log is a skip; an earlier one re-reads.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use super::consumption::ConsumerEvent;
+use super::consumption::{ConsumerEvent, Name};
 use super::{Anomaly, FinalPartition, History};
 use crate::scenario::AnomalyKind;
 use crate::sim::NodeId;
@@ -37,8 +36,9 @@ fn holds_records(
 /// Checks every member's polls.
 pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
     let mut anomalies = Vec::new();
-    let mut ends: BTreeMap<(NodeId, Arc<str>), u64> = BTreeMap::new();
-    for (at, node, event) in &history.consumption.events {
+    let mut ends: BTreeMap<(NodeId, Name), u64> = BTreeMap::new();
+    let names = &history.consumption.names;
+    for (at, node, event) in history.consumption.events.iter() {
         match event {
             ConsumerEvent::Assigned { partitions } => {
                 ends.retain(|(n, p), _| n != node || partitions.contains(p))
@@ -47,7 +47,7 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
                 ends.retain(|(n, p), _| n != node || !partitions.contains(p))
             }
             ConsumerEvent::Seek { partition } => {
-                ends.remove(&(*node, partition.clone()));
+                ends.remove(&(*node, *partition));
             }
             ConsumerEvent::Poll {
                 partition,
@@ -57,7 +57,8 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
                 end: poll_end,
                 ..
             } => {
-                let key = (*node, partition.clone());
+                let key = (*node, *partition);
+                let partition = names.get(*partition);
                 let name = &history.nodes[node.index()];
                 if let Some(&end) = ends.get(&key) {
                     let record = history.record_name(*first);
@@ -98,24 +99,24 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::check::consumption::Names;
     use crate::check::history::ReplicaView;
     use crate::record::RecordId;
     use crate::sim::SimTime;
 
-    fn names(list: &[&str]) -> Vec<Arc<str>> {
-        list.iter().map(|p| Arc::from(*p)).collect()
+    fn names(names: &mut Names, list: &[&str]) -> Vec<Name> {
+        list.iter().map(|p| names.intern(&Arc::from(*p))).collect()
     }
 
-    /// A history of one member: `events` in order, and a final log of `orders-0` with 20
-    /// records.
-    fn kinds(events: Vec<ConsumerEvent>) -> Vec<AnomalyKind> {
-        let mut history = History {
-            producers: vec!["p1".into()],
-            nodes: vec!["c-0".into()],
-            ..History::default()
-        };
+    /// A history of one member: the events `events` makes (with the history's names), in
+    /// order, and a final log of `orders-0` with 20 records.
+    fn kinds(events: impl FnOnce(&mut Names) -> Vec<ConsumerEvent>) -> Vec<AnomalyKind> {
+        let mut history = History::new(vec!["p1".into()], vec!["c-0".into()]);
         let node = NodeId::from_index(0);
+        let events = events(&mut history.consumption.names);
         for (i, e) in events.into_iter().enumerate() {
             let at = SimTime::from_millis(i as u64);
             history.consumption.events.push((at, node, e));
@@ -148,12 +149,14 @@ mod tests {
         check(&history, &finals).iter().map(|a| a.kind).collect()
     }
 
-    fn poll(offset: u64, count: u64) -> ConsumerEvent {
+    fn poll(names: &mut Names, offset: u64, count: u32) -> ConsumerEvent {
+        let [group, member_id, partition] =
+            ["g1", "c-0-1", "orders-0"].map(|n| names.intern(&n.into()));
         ConsumerEvent::Poll {
-            group: "g1".into(),
-            member_id: "c-0-1".into(),
+            group,
+            member_id,
             generation: 1,
-            partition: "orders-0".into(),
+            partition,
             offset,
             count,
             first: RecordId {
@@ -161,51 +164,57 @@ mod tests {
                 n: offset as u32,
             },
             read_committed: false,
-            end: offset + count,
+            end: offset + u64::from(count),
         }
     }
 
     #[test]
     fn a_skip_over_a_partition_the_member_kept_across_a_rebalance_is_poll_skip() {
-        let kept = vec![
-            ConsumerEvent::Assigned {
-                partitions: names(&["orders-0", "orders-1"]),
-            },
-            poll(0, 5),
-            ConsumerEvent::Revoked {
-                partitions: names(&["orders-1"]),
-            },
-            ConsumerEvent::Assigned {
-                partitions: names(&["orders-0"]),
-            },
-            poll(8, 2),
-        ];
+        let kept = |n: &mut Names| {
+            vec![
+                ConsumerEvent::Assigned {
+                    partitions: names(n, &["orders-0", "orders-1"]),
+                },
+                poll(n, 0, 5),
+                ConsumerEvent::Revoked {
+                    partitions: names(n, &["orders-1"]),
+                },
+                ConsumerEvent::Assigned {
+                    partitions: names(n, &["orders-0"]),
+                },
+                poll(n, 8, 2),
+            ]
+        };
         assert_eq!(kinds(kept), vec![AnomalyKind::PollSkip]);
     }
 
     #[test]
     fn a_revoked_or_sought_partition_may_start_anywhere() {
-        let revoked = vec![
-            poll(0, 5),
-            ConsumerEvent::Revoked {
-                partitions: names(&["orders-0"]),
-            },
-            ConsumerEvent::Assigned {
-                partitions: names(&["orders-0"]),
-            },
-            poll(8, 2),
-        ];
+        let revoked = |n: &mut Names| {
+            vec![
+                poll(n, 0, 5),
+                ConsumerEvent::Revoked {
+                    partitions: names(n, &["orders-0"]),
+                },
+                ConsumerEvent::Assigned {
+                    partitions: names(n, &["orders-0"]),
+                },
+                poll(n, 8, 2),
+            ]
+        };
         assert_eq!(kinds(revoked), vec![]);
-        let sought = vec![
-            poll(0, 5),
-            ConsumerEvent::Seek {
-                partition: "orders-0".into(),
-            },
-            poll(3, 2),
-        ];
+        let sought = |n: &mut Names| {
+            vec![
+                poll(n, 0, 5),
+                ConsumerEvent::Seek {
+                    partition: names(n, &["orders-0"])[0],
+                },
+                poll(n, 3, 2),
+            ]
+        };
         assert_eq!(kinds(sought), vec![]);
         assert_eq!(
-            kinds(vec![poll(0, 5), poll(3, 1)]),
+            kinds(|n| vec![poll(n, 0, 5), poll(n, 3, 1)]),
             vec![AnomalyKind::NonmonotonicPoll]
         );
     }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::chunked::Chunked;
 use crate::record::RecordId;
 use crate::sim::SimTime;
 
@@ -22,8 +23,8 @@ struct Read {
 /// Every record the tail reader read, in the order read.
 #[derive(Clone, Debug, Default)]
 pub struct TailReads {
-    reads: Vec<Read>,
-    records: Vec<RecordId>,
+    reads: Chunked<Read>,
+    records: Chunked<RecordId>,
     partitions: Vec<Arc<str>>,
     partition_index: BTreeMap<Arc<str>, u32>,
 }
@@ -50,7 +51,9 @@ impl TailReads {
             partition: index,
             count,
         });
-        self.records.extend_from_slice(ids);
+        for &id in ids {
+            self.records.push(id);
+        }
     }
 
     /// Every record read as (when, partition, offset, record), in the order read.
@@ -62,9 +65,8 @@ impl TailReads {
         });
         starts.flat_map(move |(read, start)| {
             let partition = &self.partitions[read.partition as usize];
-            let ids = &self.records[start..start + read.count as usize];
-            ids.iter()
-                .enumerate()
+            let ids = self.records.range(start, read.count as usize);
+            ids.enumerate()
                 .map(move |(k, &id)| (read.at, partition, read.offset + k as u64, id))
         })
     }
@@ -82,7 +84,7 @@ impl TailReads {
     /// Heap bytes of the reads and records lists at their capacity (the partition names left
     /// out), for the model benchmark.
     pub fn heap_bytes(&self) -> usize {
-        self.reads.capacity() * size_of::<Read>() + self.records.capacity() * size_of::<RecordId>()
+        self.reads.heap_bytes() + self.records.heap_bytes()
     }
 }
 

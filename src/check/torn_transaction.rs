@@ -22,7 +22,7 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
         .collect();
     let partition_of: BTreeMap<RecordId, &str> = history
         .sends()
-        .map(|(id, op)| (id, &*op.partition))
+        .map(|(id, op)| (id, op.partition))
         .collect();
     let mut anomalies = Vec::new();
     for txn in history.transactions.iter().filter(|t| t.committed) {

@@ -22,6 +22,10 @@ use super::index::OffsetIndex;
 pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
 /// The largest offset distance from a segment's base the 4-byte relative offsets can hold.
 pub const RELATIVE_OFFSET_MAX: u64 = i32::MAX as u64;
+/// The `.log` file length past which a segment rolls, so that file positions fit 4 bytes as in
+/// Kafka. Encoded batches are smaller than their simulated sizes for any record size a run can
+/// hold in memory, so `segment.bytes` always rolls first; this only bounds the file.
+const FILE_BYTES_MAX: u64 = i32::MAX as u64;
 
 /// How many of the last batches a lookup scans before it searches the whole segment.
 const TAIL_SCAN_BATCHES: usize = 8;
@@ -30,7 +34,7 @@ const TAIL_SCAN_BATCHES: usize = 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Placement {
     position: u32,
-    file_position: u64,
+    file_position: u32,
 }
 
 /// One segment of a partition log.
@@ -150,13 +154,15 @@ impl Segment {
 
     /// Whether `batch` must go to a new segment (Kafka's `LogSegment.shouldRoll`): never for an
     /// empty segment; else when it would pass `segment.bytes`, when more than `segment.ms`
-    /// passed since the segment was created, or when its offsets would not fit the index.
+    /// passed since the segment was created, or when its offsets would not fit the index (or
+    /// its file positions 4 bytes).
     pub fn should_roll(&self, batch: &RecordBatch, config: &LogConfig, now_ms: u64) -> bool {
         if self.is_empty() {
             return false;
         }
         let segment_bytes = config.segment_bytes.min(SEGMENT_BYTES_MAX);
         self.size_bytes + batch.size_bytes() > segment_bytes
+            || self.file_len_bytes > FILE_BYTES_MAX
             || now_ms.saturating_sub(self.created_ms) > config.segment_ms
             || batch.last_offset() - self.base_offset > RELATIVE_OFFSET_MAX
     }
@@ -209,7 +215,7 @@ impl Segment {
             .maybe_append(batch.last_offset(), self.size_bytes);
         self.placements.push(Placement {
             position: u32::try_from(self.size_bytes).expect("segment position past u32"),
-            file_position: self.file_len_bytes,
+            file_position: u32::try_from(self.file_len_bytes).expect("segment file past u32"),
         });
         self.size_bytes += batch.size_bytes();
         self.file_len_bytes += encoded_len;
@@ -267,7 +273,7 @@ impl Segment {
         self.batches.truncate(keep);
         self.placements.truncate(keep);
         self.size_bytes = u64::from(cut.position);
-        self.file_len_bytes = cut.file_position;
+        self.file_len_bytes = u64::from(cut.file_position);
         self.max_timestamp_ms = self
             .batches
             .iter()
@@ -280,7 +286,7 @@ impl Segment {
         }
         out.push(DiskOp::Truncate {
             file: self.log_file(dir).into(),
-            len: usize::try_from(cut.file_position).expect("file length past usize"),
+            len: cut.file_position as usize,
         });
         out.push(DiskOp::Truncate {
             file: self.index_file(dir).into(),
