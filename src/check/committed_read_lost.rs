@@ -1,15 +1,15 @@
 //! `committed-read-lost`: a consumer read a record — below the high watermark, as consumers only
 //! read — that is not in the final log of its partition. The tail reader is that consumer.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
+use super::record_set::RecordSet;
 use super::{Anomaly, FinalPartition, History};
-use crate::record::RecordId;
 use crate::scenario::AnomalyKind;
 
 /// Finds records the tail reader read that the final reader did not find.
 pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
-    let present: BTreeMap<&str, (u64, BTreeSet<RecordId>)> = finals
+    let present: BTreeMap<&str, (u64, RecordSet)> = finals
         .iter()
         .filter(|p| p.read.is_some())
         .map(|p| {
@@ -22,14 +22,24 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
             )
         })
         .collect();
-    let mut reported = BTreeSet::new();
+    let mut reported = RecordSet::new();
     let mut anomalies = Vec::new();
+    // A read hands over many records of one partition: look the partition up once per run of them.
+    let mut last: Option<(&str, Option<&(u64, RecordSet)>)> = None;
     for (at, partition, offset, id) in history.tail_reads.iter() {
-        let Some((log_start, records)) = present.get(&**partition) else {
+        let found = match last {
+            Some((name, found)) if std::ptr::eq(name, &**partition) => found,
+            _ => {
+                let found = present.get(&**partition);
+                last = Some((partition, found));
+                found
+            }
+        };
+        let Some((log_start, records)) = found else {
             continue;
         };
         // Below the log start, retention deleted it: no loss.
-        if offset < *log_start || records.contains(&id) || !reported.insert(id) {
+        if offset < *log_start || records.contains(id) || !reported.insert(id) {
             continue;
         }
         let record = history.record_name(id);

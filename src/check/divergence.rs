@@ -12,13 +12,18 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
         for (i, a) in partition.replicas.iter().enumerate() {
             for b in &partition.replicas[i + 1..] {
                 let below = a.high_watermark.min(b.high_watermark);
+                // Both lists are by offset: walk b along a.
+                let mut k = 0;
                 let differs =
                     a.records
                         .iter()
                         .take_while(|(o, _)| *o < below)
-                        .find_map(|(o, id)| {
-                            let k = b.records.binary_search_by_key(o, |(ob, _)| *ob).ok()?;
-                            (b.records[k].1 != *id).then_some((*o, *id, b.records[k].1))
+                        .find_map(|&(o, id)| {
+                            while b.records.get(k).is_some_and(|(ob, _)| *ob < o) {
+                                k += 1;
+                            }
+                            let (ob, id_b) = *b.records.get(k)?;
+                            (ob == o && id_b != id).then_some((o, id, id_b))
                         });
                 if let Some((offset, id_a, id_b)) = differs {
                     anomalies.push(Anomaly {

@@ -1,7 +1,8 @@
 //! `duplicate`: one sent record appears at more than one offset of the final log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::record_set::RecordSet;
 use super::{Anomaly, FinalPartition, History};
 use crate::record::RecordId;
 use crate::scenario::AnomalyKind;
@@ -10,11 +11,23 @@ use crate::scenario::AnomalyKind;
 pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<Anomaly> {
     let mut anomalies = Vec::new();
     for partition in finals {
-        let mut seen: BTreeMap<RecordId, Vec<u64>> = BTreeMap::new();
-        for (offset, id) in partition.committed() {
-            seen.entry(*id).or_default().push(*offset);
+        let mut seen = RecordSet::new();
+        let twice: BTreeSet<RecordId> = partition
+            .committed()
+            .iter()
+            .filter(|(_, id)| !seen.insert(*id))
+            .map(|(_, id)| *id)
+            .collect();
+        if twice.is_empty() {
+            continue;
         }
-        for (id, offsets) in seen.into_iter().filter(|(_, o)| o.len() > 1) {
+        let mut offsets_of: BTreeMap<RecordId, Vec<u64>> = BTreeMap::new();
+        for (offset, id) in partition.committed() {
+            if twice.contains(id) {
+                offsets_of.entry(*id).or_default().push(*offset);
+            }
+        }
+        for (id, offsets) in offsets_of {
             anomalies.push(Anomaly {
                 kind: AnomalyKind::Duplicate,
                 partition: partition.name.to_string(),

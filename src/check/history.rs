@@ -39,6 +39,8 @@ pub enum Outcome {
 pub struct SendOp<'a> {
     /// The partition it went to.
     pub partition: &'a str,
+    /// That partition's index in [`History::sent_partitions`].
+    pub partition_id: u32,
     /// When it was sent.
     pub sent_at: SimTime,
     /// Its outcome.
@@ -105,6 +107,7 @@ impl Sends {
         };
         SendOp {
             partition: &self.partitions[sent.partition as usize],
+            partition_id: sent.partition,
             sent_at: sent.sent_at,
             outcome,
         }
@@ -396,6 +399,11 @@ impl History {
     /// Record `id`'s send, if it was sent.
     pub fn send(&self, id: RecordId) -> Option<SendOp<'_>> {
         self.sends.get(id).map(|sent| self.sends.view(sent))
+    }
+
+    /// The partitions records were sent to, which [`SendOp::partition_id`] indexes.
+    pub fn sent_partitions(&self) -> &[Arc<str>] {
+        &self.sends.partitions
     }
 
     /// How many records were sent.

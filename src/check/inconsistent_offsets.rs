@@ -2,36 +2,42 @@
 //! records acknowledged at the same offset, or an acknowledged offset that the final log fills
 //! with another record.
 
-use std::collections::BTreeMap;
-
-use super::{Anomaly, FinalPartition, History, Outcome};
+use super::{Anomaly, FinalPartition, History, Outcome, finals_by_sent_partition};
 use crate::record::RecordId;
 use crate::scenario::AnomalyKind;
 
 /// Compares acknowledged offsets with each other and with the final log.
 pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<Anomaly> {
-    // Acknowledgements per partition as (offset, record, ms), sorted by offset.
-    let mut acked: BTreeMap<&str, Vec<(u64, RecordId, u64)>> = BTreeMap::new();
+    // Acknowledgements per sent partition as (offset, record, ms), then sorted by offset.
+    let partitions = history.sent_partitions();
+    let mut acked: Vec<Vec<(u64, RecordId, u64)>> = vec![Vec::new(); partitions.len()];
     for (id, op) in history.sends() {
         if let Outcome::Acked { offset, at, .. } = op.outcome {
-            acked
-                .entry(op.partition)
-                .or_default()
-                .push((offset, id, at.as_millis()));
+            acked[op.partition_id as usize].push((offset, id, at.as_millis()));
         }
     }
-    let committed: BTreeMap<&str, &[(u64, RecordId)]> =
-        finals.iter().map(|p| (&*p.name, p.committed())).collect();
+    let finals = finals_by_sent_partition(history, finals);
+    let mut by_name: Vec<usize> = (0..partitions.len()).collect();
+    by_name.sort_by_key(|&i| &partitions[i]);
     let mut anomalies = Vec::new();
-    for (partition, acks) in &mut acked {
-        acks.sort_unstable();
-        let log = committed.get(partition).copied().unwrap_or(&[]);
+    for i in by_name {
+        let (partition, acks) = (&*partitions[i], &mut acked[i]);
+        if !acks.is_sorted() {
+            acks.sort_unstable();
+        }
+        let log = finals[i].map_or(&[][..], FinalPartition::committed);
+        // Both by offset: walk the log along the acknowledgements.
+        let mut k = 0;
         for group in acks.chunk_by(|a, b| a.0 == b.0) {
             let offset = group[0].0;
-            let final_record = log
-                .binary_search_by_key(&offset, |(o, _)| *o)
-                .ok()
-                .map(|k| log[k].1);
+            while log.get(k).is_some_and(|(o, _)| *o < offset) {
+                k += 1;
+            }
+            let final_record = log.get(k).filter(|(o, _)| *o == offset).map(|(_, id)| *id);
+            let first = group[0].1;
+            if group.iter().all(|a| a.1 == first) && final_record.is_none_or(|f| f == first) {
+                continue;
+            }
             let mut ids: Vec<RecordId> = group.iter().map(|a| a.1).collect();
             ids.dedup();
             let odd = ids
@@ -54,7 +60,7 @@ pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<A
             };
             anomalies.push(Anomaly {
                 kind: AnomalyKind::InconsistentOffsets,
-                partition: (*partition).to_owned(),
+                partition: partition.to_owned(),
                 offset,
                 record: history.record_name(odd),
                 at_ms,

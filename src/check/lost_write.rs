@@ -1,35 +1,33 @@
 //! `lost-write`: an acknowledged record is missing from the final log of its partition (and
 //! not because retention deleted the segment holding it).
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use super::{Anomaly, FinalPartition, History, Outcome};
+use super::record_set::RecordSet;
+use super::{Anomaly, FinalPartition, History, Outcome, finals_by_sent_partition};
 use crate::record::RecordId;
 use crate::scenario::AnomalyKind;
 
 /// Finds acknowledged records absent from the final committed log.
 pub fn check(history: &History, finals: &[FinalPartition], end_ms: u64) -> Vec<Anomaly> {
-    let present: BTreeMap<&str, (&FinalPartition, BTreeSet<RecordId>)> = finals
-        .iter()
-        .filter(|p| p.read.is_some())
-        .map(|p| {
-            (
-                &*p.name,
-                (p, p.committed().iter().map(|(_, id)| *id).collect()),
-            )
-        })
-        .collect();
+    // By sent partition: the partition's final state and the records its final log holds.
+    let present: Vec<Option<(&FinalPartition, RecordSet)>> =
+        finals_by_sent_partition(history, finals)
+            .into_iter()
+            .map(|p| {
+                let p = p.filter(|p| p.read.is_some())?;
+                Some((p, p.committed().iter().map(|(_, id)| *id).collect()))
+            })
+            .collect();
     let mut anomalies = Vec::new();
     for (id, op) in history.sends() {
         let Outcome::Acked { offset, at, broker } = op.outcome else {
             continue;
         };
-        let Some((partition, records)) = present.get(op.partition) else {
+        let Some(Some((partition, records))) = present.get(op.partition_id as usize) else {
             continue;
         };
         // Below the log start, retention deleted it: that is no loss. Held by the leader above
         // a stuck high watermark, it is not lost either (the liveness checker reports that).
-        if records.contains(&id)
+        if records.contains(id)
             || offset < partition.log_start_offset()
             || partition.leader_holds(offset, id)
         {

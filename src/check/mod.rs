@@ -17,6 +17,7 @@ mod lost_write;
 mod multiple_leaders;
 mod nonmonotonic_send;
 mod poll_order;
+mod record_set;
 mod stuck_transaction;
 pub mod tail_reads;
 mod torn_transaction;
@@ -26,6 +27,19 @@ use std::fmt;
 pub use history::{FinalPartition, History, Outcome, ReplicaView, SendOp, Truncation, TxnOutcome};
 
 use crate::scenario::AnomalyKind;
+
+/// Each partition the history sent to, by [`SendOp::partition_id`], with its final state if the
+/// final reads have one: a checker walking millions of sends indexes this instead of looking each
+/// partition up by name.
+fn finals_by_sent_partition<'a>(
+    history: &History,
+    finals: &'a [FinalPartition],
+) -> Vec<Option<&'a FinalPartition>> {
+    let by_name: std::collections::BTreeMap<&str, &FinalPartition> =
+        finals.iter().map(|p| (&*p.name, p)).collect();
+    let sent = history.sent_partitions().iter();
+    sent.map(|name| by_name.get(&**name).copied()).collect()
+}
 
 /// One anomaly found by a checker.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,15 +1,19 @@
 //! `torn-transaction`: part of a transaction its producer saw commit is visible to the
 //! `read_committed` final read and part is not (on partitions that read finished).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
+use super::record_set::RecordSet;
 use super::{Anomaly, FinalPartition, History};
 use crate::record::RecordId;
 use crate::scenario::AnomalyKind;
 
 /// Finds committed transactions only partly visible to `read_committed`.
 pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
-    let visible: BTreeSet<RecordId> = finals
+    if !history.transactions.iter().any(|t| t.committed) {
+        return Vec::new();
+    }
+    let visible: RecordSet = finals
         .iter()
         .filter_map(|p| p.read_committed.as_ref())
         .flatten()
@@ -20,27 +24,24 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
         .filter(|p| p.read_committed.is_some())
         .map(|p| &*p.name)
         .collect();
-    let partition_of: BTreeMap<RecordId, &str> = history
-        .sends()
-        .map(|(id, op)| (id, op.partition))
-        .collect();
+    let partition_of = |id| history.send(id).map(|op| op.partition);
     let mut anomalies = Vec::new();
     for txn in history.transactions.iter().filter(|t| t.committed) {
         let judged: Vec<RecordId> = txn
             .records
             .iter()
             .copied()
-            .filter(|id| partition_of.get(id).is_some_and(|p| read.contains(p)))
+            .filter(|&id| partition_of(id).is_some_and(|p| read.contains(p)))
             .collect();
         let (seen, missing): (Vec<RecordId>, Vec<RecordId>) =
-            judged.iter().partition(|id| visible.contains(id));
+            judged.iter().partition(|&&id| visible.contains(id));
         let Some(&first_missing) = missing.first() else {
             continue;
         };
         if seen.is_empty() {
             continue;
         }
-        let partition = partition_of[&first_missing];
+        let partition = partition_of(first_missing).expect("judged records were sent");
         let name = history.record_name(first_missing);
         anomalies.push(Anomaly {
             kind: AnomalyKind::TornTransaction,
