@@ -44,11 +44,9 @@ pub struct PipelineView {
     pub committed: Option<BTreeMap<Arc<str>, u64>>,
 }
 
-/// Where a record sits: partition and offset.
-type Place = (Arc<str>, u64);
-
-/// An input record where the pipeline read it.
-type Input = (Place, RecordId);
+/// An input record where the pipeline read it: its partition's rank among the input partitions
+/// by name, its offset there, and the record. Ordered as (partition name, offset, record).
+type Input = (u32, u64, RecordId);
 
 /// Runs both checkers for every pipeline.
 pub fn check(
@@ -56,22 +54,50 @@ pub fn check(
     finals: &[FinalPartition],
     pipelines: &[PipelineView],
 ) -> Vec<Anomaly> {
+    let partitions = InputPartitions::new(history);
     let mut anomalies = Vec::new();
     for pipeline in pipelines {
-        let Some(outputs) = committed_outputs(history, finals, pipeline) else {
+        let Some(outputs) = committed_outputs(history, &partitions, finals, pipeline) else {
             continue;
         };
-        anomalies.extend(duplicates(history, pipeline, &outputs));
+        anomalies.extend(duplicates(history, &partitions, pipeline, &outputs));
         if outputs.complete {
-            anomalies.extend(missing(history, finals, pipeline, &outputs));
+            anomalies.extend(missing(history, &partitions, finals, pipeline, &outputs));
         }
     }
     anomalies
 }
 
-/// The committed output of a pipeline, by the input record each reflects.
-struct Outputs {
-    by_input: BTreeMap<Input, Vec<(Place, RecordId)>>,
+/// The input partitions pipelines read, ranked by name.
+struct InputPartitions<'a> {
+    /// By the history's input partition index (an origin's `partition`): the rank.
+    rank_of: Vec<u32>,
+    /// By rank: the name.
+    by_rank: Vec<&'a Arc<str>>,
+}
+
+impl<'a> InputPartitions<'a> {
+    fn new(history: &'a History) -> InputPartitions<'a> {
+        let mut by_rank: Vec<&Arc<str>> = history.origin_partitions.iter().collect();
+        by_rank.sort();
+        let rank_of = history
+            .origin_partitions
+            .iter()
+            .map(|name| by_rank.binary_search(&name).expect("ranked above") as u32)
+            .collect();
+        InputPartitions { rank_of, by_rank }
+    }
+
+    fn rank(&self, name: &Arc<str>) -> Option<u32> {
+        self.by_rank.binary_search(&name).ok().map(|r| r as u32)
+    }
+}
+
+/// The committed output of a pipeline: each output record with the input it reflects.
+struct Outputs<'a> {
+    /// (input, output partition, output offset, output record), by input and then in the order
+    /// read.
+    reflections: Vec<(Input, &'a Arc<str>, u64, RecordId)>,
     /// Every output partition was read to its end.
     complete: bool,
     at_ms: u64,
@@ -81,13 +107,14 @@ fn topic_of(name: &str) -> &str {
     name.rsplit_once('-').map_or(name, |(t, _)| t)
 }
 
-fn committed_outputs(
+fn committed_outputs<'a>(
     history: &History,
-    finals: &[FinalPartition],
+    partitions: &InputPartitions,
+    finals: &'a [FinalPartition],
     pipeline: &PipelineView,
-) -> Option<Outputs> {
+) -> Option<Outputs<'a>> {
     let mut outputs = Outputs {
-        by_input: BTreeMap::new(),
+        reflections: Vec::new(),
         complete: true,
         at_ms: history.transactions.last().map_or(0, |t| t.at.as_millis()),
     };
@@ -109,20 +136,21 @@ fn committed_outputs(
             if !pipeline.producers.contains(&id.producer) {
                 continue;
             }
-            if let Some(input) = input_of(history, id) {
-                let place = (f.name.clone(), offset);
-                outputs.by_input.entry(input).or_default().push((place, id));
+            if let Some(input) = input_of(history, partitions, id) {
+                outputs.reflections.push((input, &f.name, offset, id));
             }
         }
     }
+    // Stable: the outputs of one input stay in the order read.
+    outputs.reflections.sort_by_key(|r| r.0);
     any.then_some(outputs)
 }
 
 /// The input output record `id` was made from, if it is a pipeline's output.
-fn input_of(history: &History, id: RecordId) -> Option<Input> {
+fn input_of(history: &History, partitions: &InputPartitions, id: RecordId) -> Option<Input> {
     let origin = history.origin(id)?;
-    let partition = history.origin_partitions.get(origin.partition as usize)?;
-    Some(((partition.clone(), origin.offset), origin.input))
+    let rank = *partitions.rank_of.get(origin.partition as usize)?;
+    Some((rank, origin.offset, origin.input))
 }
 
 fn input_view<'a>(f: &'a FinalPartition, pipeline: &PipelineView) -> &'a [(u64, RecordId)] {
@@ -132,20 +160,28 @@ fn input_view<'a>(f: &'a FinalPartition, pipeline: &PipelineView) -> &'a [(u64, 
     }
 }
 
-fn duplicates(history: &History, pipeline: &PipelineView, outputs: &Outputs) -> Vec<Anomaly> {
+fn duplicates(
+    history: &History,
+    partitions: &InputPartitions,
+    pipeline: &PipelineView,
+    outputs: &Outputs,
+) -> Vec<Anomaly> {
     let mut anomalies = Vec::new();
-    for (((p, o), input), reflected) in outputs.by_input.iter().filter(|(_, r)| r.len() > 1) {
-        let name = history.record_name(*input);
+    let by_input = outputs.reflections.chunk_by(|a, b| a.0 == b.0);
+    for reflected in by_input.filter(|r| r.len() > 1) {
+        let (rank, o, input) = reflected[0].0;
+        let p = partitions.by_rank[rank as usize];
+        let name = history.record_name(input);
         let at = format!(" ({p}@{o})");
         let copies: Vec<String> = reflected
             .iter()
-            .map(|((p, o), id)| format!("{p}@{o} ({})", history.record_name(*id)))
+            .map(|(_, p, o, id)| format!("{p}@{o} ({})", history.record_name(*id)))
             .collect();
-        let ((partition, offset), _) = &reflected[1];
+        let (_, partition, offset, _) = reflected[1];
         anomalies.push(Anomaly {
             kind: AnomalyKind::EosDuplicate,
             partition: partition.to_string(),
-            offset: *offset,
+            offset,
             record: name.clone(),
             at_ms: outputs.at_ms,
             explanation: format!(
@@ -164,6 +200,7 @@ fn duplicates(history: &History, pipeline: &PipelineView, outputs: &Outputs) -> 
 
 fn missing(
     history: &History,
+    partitions: &InputPartitions,
     finals: &[FinalPartition],
     pipeline: &PipelineView,
     outputs: &Outputs,
@@ -171,8 +208,9 @@ fn missing(
     let Some(committed) = &pipeline.committed else {
         return Vec::new();
     };
-    let attempts = attempts(history, pipeline);
-    let fates = transaction_fates(history, pipeline);
+    // What the pipeline tried for an input, needed only to explain one that is missing.
+    let mut attempts = None;
+    let mut fates = None;
     let mut anomalies = Vec::new();
     for f in finals
         .iter()
@@ -181,11 +219,33 @@ fn missing(
         let Some(&end) = committed.get(&f.name) else {
             continue;
         };
+        // This partition's reflections, by offset and record: walk them along the input.
+        let reflected: &[(Input, &Arc<str>, u64, RecordId)] = match partitions.rank(&f.name) {
+            Some(rank) => {
+                let all = &outputs.reflections;
+                let from = all.partition_point(|r| r.0.0 < rank);
+                let to = all.partition_point(|r| r.0.0 <= rank);
+                &all[from..to]
+            }
+            None => &[],
+        };
+        let mut k = 0;
         for &(offset, id) in input_view(f, pipeline) {
-            let input = ((f.name.clone(), offset), id);
-            if offset >= end || outputs.by_input.contains_key(&input) {
+            while reflected
+                .get(k)
+                .is_some_and(|r| (r.0.1, r.0.2) < (offset, id))
+            {
+                k += 1;
+            }
+            let is_reflected = reflected
+                .get(k)
+                .is_some_and(|r| (r.0.1, r.0.2) == (offset, id));
+            if offset >= end || is_reflected {
                 continue;
             }
+            let input = (partitions.rank(&f.name).unwrap_or(u32::MAX), offset, id);
+            let attempts = attempts.get_or_insert_with(|| attempted(history, partitions, pipeline));
+            let fates = fates.get_or_insert_with(|| transaction_fates(history, pipeline));
             let name = history.record_name(id);
             let tried = match attempts.get(&input) {
                 None => "the pipeline never produced an output for it".to_string(),
@@ -253,7 +313,11 @@ fn transaction_fates(
 }
 
 /// Every output record the pipeline made, by input.
-fn attempts(history: &History, pipeline: &PipelineView) -> BTreeMap<Input, Vec<RecordId>> {
+fn attempted(
+    history: &History,
+    partitions: &InputPartitions,
+    pipeline: &PipelineView,
+) -> BTreeMap<Input, Vec<RecordId>> {
     let mut attempts: BTreeMap<Input, Vec<RecordId>> = BTreeMap::new();
     for producer in pipeline.producers.clone() {
         let Some(origins) = history.origins.get(usize::from(producer)) else {
@@ -264,7 +328,7 @@ fn attempts(history: &History, pipeline: &PipelineView) -> BTreeMap<Input, Vec<R
                 producer,
                 n: n as u32,
             };
-            if let Some(input) = input_of(history, output) {
+            if let Some(input) = input_of(history, partitions, output) {
                 attempts.entry(input).or_default().push(output);
             }
         }

@@ -61,14 +61,14 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
                 let partition = names.get(*partition);
                 let name = &history.nodes[node.index()];
                 if let Some(&end) = ends.get(&key) {
-                    let record = history.record_name(*first);
+                    let record = || history.record_name(*first);
                     let skipped = (end, *offset);
                     if *offset > end && holds_records(finals, partition, skipped, *read_committed) {
                         anomalies.push(Anomaly {
                             kind: AnomalyKind::PollSkip,
                             partition: partition.to_string(),
                             offset: end,
-                            record,
+                            record: record(),
                             at_ms: at.as_millis(),
                             explanation: format!(
                                 "{name}'s previous poll of {partition} ended at {end} but its next \
@@ -81,7 +81,7 @@ pub fn check(history: &History, finals: &[FinalPartition]) -> Vec<Anomaly> {
                             kind: AnomalyKind::NonmonotonicPoll,
                             partition: partition.to_string(),
                             offset: *offset,
-                            record,
+                            record: record(),
                             at_ms: at.as_millis(),
                             explanation: format!(
                                 "{name}'s previous poll of {partition} ended at {end} but its next \
