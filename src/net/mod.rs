@@ -239,6 +239,20 @@ impl Network {
         }
     }
 
+    /// Whether a message sent on `generation` arrives: `None` if its connection closed since,
+    /// `Some(drained)` if it does, `drained` when it travels on a connection `from` closed
+    /// gracefully meanwhile (as [`Network::is_drained`] says).
+    pub fn arrival(&self, from: NodeId, to: NodeId, generation: u32) -> Option<bool> {
+        let connection = &self.connections[pair(from, to, self.n)];
+        if connection.generation == generation {
+            Some(false)
+        } else if connection.draining == Some((from, generation)) {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
     /// Whether a message sent on `generation` may still be delivered.
     pub fn is_current(&self, from: NodeId, to: NodeId, generation: u32) -> bool {
         let connection = &self.connections[pair(from, to, self.n)];

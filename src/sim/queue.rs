@@ -94,24 +94,27 @@ impl<E> EventQueue<E> {
     }
 
     /// Schedules `event` at `time`, which is no earlier than the last event popped.
+    #[inline]
     pub fn push(&mut self, time: SimTime, event: E) {
         assert!(
             time >= self.cursor,
             "an event scheduled before the last one popped"
         );
-        let entry = Entry {
-            event: Some(event),
-            next: NONE,
-        };
         let slot = match self.free.pop() {
             Some(slot) => {
-                debug_assert!(self.slab[slot as usize].event.is_none());
-                self.slab[slot as usize] = entry;
+                let entry = &mut self.slab[slot as usize];
+                debug_assert!(entry.event.is_none(), "a free slot holds no payload");
+                // Filling the empty payload in place, so nothing is dropped.
+                entry.event.get_or_insert(event);
+                entry.next = NONE;
                 slot
             }
             None => {
                 let slot = u32::try_from(self.slab.len()).expect("under 2^32 pending events");
-                self.slab.push(entry);
+                self.slab.push(Entry {
+                    event: Some(event),
+                    next: NONE,
+                });
                 slot
             }
         };
@@ -179,6 +182,7 @@ impl<E> EventQueue<E> {
     }
 
     /// Appends `slot` to the bucket of `time`, which is within the wheel.
+    #[inline(always)]
     fn link(&mut self, time: SimTime, slot: u32) {
         let index = (time.as_micros() & MASK) as usize;
         let bucket = &mut self.buckets[index];

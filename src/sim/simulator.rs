@@ -387,9 +387,9 @@ impl<P: Process> Simulator<P> {
                 generation,
                 msg,
             } => {
-                if !self.network.is_current(from, to, generation) {
+                let Some(drained) = self.network.arrival(from, to, generation) else {
                     return;
-                }
+                };
                 let slot = &self.nodes[to.index()];
                 if slot.status == NodeStatus::Down && !slot.powered_off {
                     // The machine is up but nothing listens: its OS refuses the connection.
@@ -398,7 +398,7 @@ impl<P: Process> Simulator<P> {
                     return;
                 }
                 let incarnation = slot.incarnation;
-                let input = if self.network.is_drained(from, to, generation) {
+                let input = if drained {
                     Input::DrainedMessage { from, msg }
                 } else {
                     Input::Message { from, msg }
@@ -484,7 +484,7 @@ impl<P: Process> Simulator<P> {
         node: NodeId,
         handler: impl FnOnce(&mut P, &mut Ctx<'_, P>),
     ) {
-        let mut effects = std::mem::take(&mut self.effects);
+        debug_assert!(self.effects.is_empty(), "handlers do not nest");
         let slot = &mut self.nodes[node.index()];
         let mut ctx = Ctx {
             now: self.now,
@@ -492,20 +492,21 @@ impl<P: Process> Simulator<P> {
             incarnation: slot.incarnation,
             rng: &mut slot.rng,
             disk: &slot.disk,
-            effects: &mut effects,
+            effects: &mut self.effects,
             next_timer: &mut self.next_timer,
         };
         handler(
             slot.process.as_mut().expect("an up node has a process"),
             &mut ctx,
         );
-        self.after_handler(node, effects);
+        self.after_handler(node);
     }
 
     /// Checks the process's invariants, then applies its effects in the order pushed.
     /// What changed is checked in every build; debug builds also check everything, so a change
     /// the process failed to note is caught there.
-    fn after_handler(&mut self, node: NodeId, mut effects: Vec<Effect<P>>) {
+    #[inline]
+    fn after_handler(&mut self, node: NodeId) {
         let slot = &mut self.nodes[node.index()];
         let checked = slot.process.as_mut().map(|process| {
             let changed = process.check_invariants();
@@ -523,10 +524,12 @@ impl<P: Process> Simulator<P> {
                 message,
             });
         }
-        for effect in effects.drain(..) {
+        // Applying an effect never runs a handler, so the buffer is taken from its back, in the
+        // order pushed, and left empty and allocated for the next handler.
+        self.effects.reverse();
+        while let Some(effect) = self.effects.pop() {
             self.apply_effect(node, effect);
         }
-        self.effects = effects;
     }
 
     fn apply_effect(&mut self, node: NodeId, effect: Effect<P>) {
