@@ -94,7 +94,7 @@ impl<E> EventQueue<E> {
     }
 
     /// Schedules `event` at `time`, which is no earlier than the last event popped.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, time: SimTime, event: E) {
         assert!(
             time >= self.cursor,
