@@ -205,8 +205,12 @@ impl<E> EventQueue<E> {
 
     /// Moves the wheel to start at `to`, bringing in the far events it now reaches (in their
     /// heap order, so by time and then by scheduling).
+    #[inline(always)]
     fn advance(&mut self, to: SimTime) {
         self.cursor = to;
+        if self.far.is_empty() {
+            return;
+        }
         let reach = to.as_micros().saturating_add(WHEEL_US);
         while let Some(&Reverse(key)) = self.far.peek()
             && key.time.as_micros() < reach

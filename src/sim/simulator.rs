@@ -446,7 +446,7 @@ impl<P: Process> Simulator<P> {
     }
 
     /// Hands an input to a node's process, keeps it while paused, or drops it.
-    #[inline]
+    #[inline(always)]
     fn dispatch(&mut self, node: NodeId, incarnation: u32, input: Input<P>) {
         let slot = &mut self.nodes[node.index()];
         if slot.incarnation != incarnation {
