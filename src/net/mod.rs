@@ -239,9 +239,9 @@ impl Network {
         }
     }
 
-    /// Whether a message sent on `generation` arrives: `None` if its connection closed since,
-    /// `Some(drained)` if it does, `drained` when it travels on a connection `from` closed
-    /// gracefully meanwhile (as [`Network::is_drained`] says).
+    /// Whether a message sent on `generation` arrives: `None` if its connection closed since;
+    /// `Some(true)` if it travels on a connection `from` closed gracefully since it was sent (it
+    /// is delivered, but nothing answers on it); `Some(false)` otherwise.
     pub fn arrival(&self, from: NodeId, to: NodeId, generation: u32) -> Option<bool> {
         let connection = &self.connections[pair(from, to, self.n)];
         if connection.generation == generation {
@@ -255,15 +255,13 @@ impl Network {
 
     /// Whether a message sent on `generation` may still be delivered.
     pub fn is_current(&self, from: NodeId, to: NodeId, generation: u32) -> bool {
-        let connection = &self.connections[pair(from, to, self.n)];
-        connection.generation == generation || connection.draining == Some((from, generation))
+        self.arrival(from, to, generation).is_some()
     }
 
     /// Whether a message of `generation` from `from` to `to` travels on a connection `from`
     /// closed gracefully since it was sent (it is delivered, but nothing answers on it).
     pub fn is_drained(&self, from: NodeId, to: NodeId, generation: u32) -> bool {
-        let connection = &self.connections[pair(from, to, self.n)];
-        connection.generation != generation && connection.draining == Some((from, generation))
+        self.arrival(from, to, generation) == Some(true)
     }
 
     /// Closes the connection between `a` and `b`; returns whether it was open.

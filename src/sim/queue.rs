@@ -208,9 +208,6 @@ impl<E> EventQueue<E> {
     #[inline(always)]
     fn advance(&mut self, to: SimTime) {
         self.cursor = to;
-        if self.far.is_empty() {
-            return;
-        }
         let reach = to.as_micros().saturating_add(WHEEL_US);
         while let Some(&Reverse(key)) = self.far.peek()
             && key.time.as_micros() < reach
