@@ -15,7 +15,7 @@ use crate::check::{self, Anomaly, FinalPartition, History, ReplicaView};
 use crate::cli::{AnomalyRecord, RunSummary, Stats};
 use crate::client::consumer::ConsumerSpec;
 use crate::client::pipeline::{PRODUCER_SLOTS, PipelineSpec};
-use crate::client::producer::ProducerSpec;
+use crate::client::producer::{self, ProducerSpec};
 use crate::client::reader::ReaderSpec;
 use crate::disk::DiskModel;
 use crate::faults::{self, FaultAction};
@@ -264,7 +264,12 @@ fn specs(scenario: &Scenario, names: &[String]) -> Vec<NodeSpec> {
             topic: topic as u32,
             topic_name: p.topic.clone(),
             partitions: scenario.topics[topic].partitions,
-            records: p.records,
+            records: producer::records_due(
+                p.records,
+                p.rate_per_sec,
+                p.start_ms,
+                scenario.duration_ms,
+            ),
             rate_per_sec: p.rate_per_sec,
             keys: p.keys,
             partition: p.partition,

@@ -152,21 +152,39 @@ for_ms = 1_000
 }
 
 #[test]
-fn conditions_belong_to_the_safety_phase() {
-    // The 1 500th ack comes at about 7.5 s, after the heal at 5 s: nothing fires.
+fn the_workload_ends_with_the_safety_phase_and_drains_in_the_settle_phase() {
+    // 2 000 records at 200/s would take 10 s; the safety phase ends at 5 s, so the producer makes
+    // the 1 000 due before it, and they are all acknowledged and committed by the final read.
     let text = BASE.replace("duration_ms = 20_000", "duration_ms = 5_000");
-    let scenario = parse_str(
-        &format!(
-            "{text}[[fault]]\nwhen = {{ acked = 1500 }}\naction = \"kill\"\nnode = \"broker-1\"\n"
-        ),
-        "late.toml",
-        &[],
-    )
-    .expect("a valid scenario");
+    let scenario = parse_str(&text, "short.toml", &[]).expect("a valid scenario");
     let outcome = run(&scenario, 1, RunOptions::default()).expect("the run completes");
-    assert!(outcome.summary.stats.acked >= 1500);
+    let stats = &outcome.summary.stats;
+    assert_eq!((stats.sent, stats.acked), (1000, 1000));
+    assert!(
+        outcome.summary.anomaly_counts.is_empty(),
+        "{:?}",
+        outcome.summary.anomaly_counts
+    );
+}
+
+#[test]
+fn conditions_belong_to_the_safety_phase() {
+    // The producer is cut off from 3 s to the heal at 5 s: the records it makes meanwhile (the
+    // workload's last 400) are acknowledged after the heal, so the 900th ack comes in the settle
+    // phase and nothing fires.
+    let text = BASE.replace("duration_ms = 20_000", "duration_ms = 5_000");
+    let faults = "[[fault]]\nat_ms = 3_000\naction = \"isolate\"\nnode = \"p1\"\n\
+                  [[fault]]\nwhen = { acked = 900 }\naction = \"kill\"\nnode = \"broker-1\"\n";
+    let scenario =
+        parse_str(&format!("{text}{faults}"), "late.toml", &[]).expect("a valid scenario");
+    let outcome = run(&scenario, 1, RunOptions::default()).expect("the run completes");
+    assert_eq!(
+        outcome.summary.stats.sent, 1000,
+        "the safety phase's records"
+    );
+    assert_eq!(outcome.summary.stats.acked, 1000);
     let actions: Vec<&str> = outcome.summary.faults.iter().map(|f| f.action).collect();
-    assert_eq!(actions, ["heal"], "{actions:?}");
+    assert_eq!(actions, ["isolate", "heal"], "{actions:?}");
 }
 
 #[test]

@@ -64,6 +64,24 @@ fn read_committed_readers_see_committed_transactions_and_skip_aborted_ones() {
 }
 
 #[test]
+fn a_workload_cut_by_the_end_of_the_safety_phase_commits_its_last_transaction_short() {
+    // From 500 ms at 20 records/s, 23 records are due before 1 620 ms: four transactions of five
+    // and a last of three (records 20..23), which commits; the third (10..15) aborts.
+    let outcome = run_file("tests/data/txn-basic.toml", &["duration_ms=1620"]);
+    assert!(kinds(&outcome).is_empty(), "{:?}", kinds(&outcome));
+    assert_eq!(outcome.summary.stats.sent, 23);
+    let mut seen = committed_numbers(&outcome, "orders-0", 0);
+    seen.extend(committed_numbers(&outcome, "orders-1", 0));
+    seen.sort_unstable();
+    let expected: Vec<u32> = (0..23).filter(|n| (n / 5 + 1) % 3 != 0).collect();
+    assert_eq!(seen, expected);
+    let (lso, hw) = partition(&outcome, "orders-0")
+        .stable
+        .expect("read to the LSO");
+    assert_eq!(lso, hw, "nothing is left open");
+}
+
+#[test]
 fn a_late_produce_of_an_aborted_transaction_hangs_the_lso_under_classic_transactions() {
     let outcome = run_file("scenarios/o10-hanging-transaction.toml", &[]);
     assert_eq!(kinds(&outcome), ["liveness"]);

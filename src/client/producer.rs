@@ -49,7 +49,8 @@ pub struct ProducerSpec {
     pub topic_name: String,
     /// The topic's partition count.
     pub partitions: u32,
-    /// How many records to send.
+    /// How many records to send: the scenario's `records`, cut to those due before the safety
+    /// phase ends (see [`records_due`]).
     pub records: u64,
     /// Records per second.
     pub rate_per_sec: u64,
@@ -71,6 +72,21 @@ pub struct ProducerSpec {
     pub abort_every: u64,
     /// The Kafka producer configuration.
     pub config: ProducerConfig,
+}
+
+/// The time between two records of a workload of `rate_per_sec`.
+fn record_interval(rate_per_sec: u64) -> SimDuration {
+    SimDuration::from_micros(1_000_000 / rate_per_sec.max(1))
+}
+
+/// How many of a workload's `records`, made one every `1 / rate_per_sec` from `start_ms`, are
+/// due before `end_ms`. The workload belongs to the safety phase: past it, the run heals and
+/// settles, and a producer still making records would leave writes in flight when the final
+/// reader reads, which the liveness checker would take for writes that never completed.
+pub fn records_due(records: u64, rate_per_sec: u64, start_ms: u64, end_ms: u64) -> u64 {
+    let interval = record_interval(rate_per_sec).as_micros().max(1);
+    let span = end_ms.saturating_sub(start_ms).saturating_mul(1_000);
+    records.min(span.div_ceil(interval))
 }
 
 /// A producer's timers.
@@ -218,7 +234,7 @@ impl Producer {
     }
 
     fn interval(&self) -> SimDuration {
-        SimDuration::from_micros(1_000_000 / self.spec.rate_per_sec.max(1))
+        record_interval(self.spec.rate_per_sec)
     }
 
     /// Handles a timer.
@@ -863,4 +879,20 @@ fn record_batch(batch: &Batch, transactional: bool) -> RecordBatch {
 
 fn key_less(spec: &ProducerSpec) -> bool {
     spec.keys == 0 && spec.partition.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::records_due;
+
+    #[test]
+    fn records_due_before_the_end_exclude_one_due_at_it() {
+        // One every 5 ms from 0: 0, 5, 10, 15 and 20 are due before 25; 25 is not.
+        assert_eq!(records_due(100, 200, 0, 25), 5);
+        assert_eq!(records_due(100, 200, 0, 26), 6);
+        assert_eq!(records_due(100, 200, 10, 26), 4);
+        // Never more than the workload has.
+        assert_eq!(records_due(3, 200, 0, 10_000), 3);
+        assert_eq!(records_due(0, 200, 0, 10_000), 0);
+    }
 }
