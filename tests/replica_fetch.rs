@@ -69,3 +69,76 @@ fn a_follower_sends_one_fetch_per_leader_broker_with_every_partition_it_follows_
         );
     }
 }
+
+/// broker-1 follows orders-0 from broker-0 and is cut off from it (one way) from 1.5 s to 4 s,
+/// while p1 writes a record a second from 1 s with acks=all.
+const CUT_OFF: &str = r#"
+name = "cut-off-follower"
+duration_ms = 20_000
+settle_ms = 5_000
+[cluster]
+brokers = 2
+[cluster.config]
+"replica.lag.time.max.ms" = 60_000
+[network]
+latency_ms = [1, 1]
+[[topic]]
+name = "orders"
+partitions = 1
+replication_factor = 2
+replicas = [[0, 1]]
+[[producer]]
+name = "p1"
+topic = "orders"
+records = 3
+rate_per_sec = 1
+start_ms = 1_000
+[producer.config]
+acks = "all"
+[[fault]]
+at_ms = 1_500
+action = "cut"
+from = "broker-1"
+to = "broker-0"
+for_ms = 2_500
+"#;
+
+/// The leader's high watermark of orders-0 at `at_ms`.
+fn leader_hw_at(scenario: &kafkasim::scenario::Scenario, at_ms: u64) -> u64 {
+    let (sim, _) = run::run_to(scenario, 1, false, SimTime::from_millis(at_ms))
+        .expect("the run reaches the time");
+    let node = sim.node_id("broker-0").expect("a broker");
+    let Some(Node::Broker(broker)) = sim.process(node) else {
+        panic!("broker-0 is up");
+    };
+    broker
+        .partitions()
+        .values()
+        .find(|p| p.tp.partition == 0 && matches!(p.role, Role::Leader(_)))
+        .expect("broker-0 leads orders-0")
+        .high_watermark
+}
+
+#[test]
+fn a_cut_off_follower_gives_up_its_connection_attempt_after_the_setup_timeout() {
+    // The cut closes the connection; the fetch broker-1 sends after its 1 s backoff (at 2.5 s)
+    // is a connection attempt that nothing answers, even once the cut heals at 4 s. It is given
+    // up after `socket.connection.setup.timeout.ms` (10 s) and the 500 ms long poll, at 13 s,
+    // and the next fetch gets through: not after `replica.socket.timeout.ms` (30 s).
+    let scenario = parse_str(CUT_OFF, "cut-off-follower.toml", &[]).expect("a valid scenario");
+    assert_eq!(
+        leader_hw_at(&scenario, 1_500),
+        1,
+        "p1-0 committed before the cut"
+    );
+    assert_eq!(
+        leader_hw_at(&scenario, 12_900),
+        1,
+        "the attempt is still out"
+    );
+    assert_eq!(
+        leader_hw_at(&scenario, 13_100),
+        3,
+        "the next fetch got through"
+    );
+}

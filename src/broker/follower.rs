@@ -24,6 +24,10 @@ use crate::sim::{Ctx, NodeId};
 /// Kafka's `replica.socket.timeout.ms`: how long a follower waits for any answer.
 const REPLICA_SOCKET_TIMEOUT_MS: u64 = 30_000;
 
+/// Kafka's `socket.connection.setup.timeout.ms`: how long a connection attempt may go
+/// unanswered before the client gives it up.
+const SOCKET_CONNECTION_SETUP_TIMEOUT_MS: u64 = 10_000;
+
 impl Broker {
     /// Moves the follower of `tp` on: an epoch query if it must still find where its log
     /// diverges, else a place in the next fetch to its leader.
@@ -55,7 +59,7 @@ impl Broker {
             leader_epoch: asked,
         };
         ctx.send(self.broker_node(leader), Msg::Request(request));
-        let timeout = millis(REPLICA_SOCKET_TIMEOUT_MS);
+        let timeout = self.follower_timeout(leader, 0);
         let deadline = self.add_deadline(ctx, timeout, Deadline::Follower(tp, correlation));
         if let Some(old) = self.follower_deadlines.insert(tp, deadline) {
             self.deadlines.remove(old);
@@ -86,7 +90,7 @@ impl Broker {
             partitions: wanted,
         };
         ctx.send(self.broker_node(leader), Msg::Request(request));
-        let timeout = millis(REPLICA_SOCKET_TIMEOUT_MS.max(wait + 1));
+        let timeout = self.follower_timeout(leader, wait);
         let deadline = self.add_deadline(ctx, timeout, Deadline::Fetcher(leader, correlation));
         let fetch = ReplicaFetch {
             correlation,
@@ -94,6 +98,21 @@ impl Broker {
             sent,
         };
         self.replica_fetchers.insert(leader, fetch);
+    }
+
+    /// How long a follower request to `leader` that may wait `wait_ms` there goes unanswered
+    /// before it is given up: `replica.socket.timeout.ms` on a connection the leader has answered
+    /// on; on a new one (a first request, or the first since the connection closed), the
+    /// connection setup timeout plus the wait, as Kafka's client gives up a connection attempt
+    /// nobody answers (the leader's host cut off, say) after `socket.connection.setup.timeout.ms`
+    /// and the fetcher backs off and tries again.
+    fn follower_timeout(&self, leader: BrokerId, wait_ms: u64) -> crate::sim::SimDuration {
+        let answered = REPLICA_SOCKET_TIMEOUT_MS.max(wait_ms + 1);
+        if self.answered_by.contains(&self.broker_node(leader)) {
+            millis(answered)
+        } else {
+            millis(answered.min(SOCKET_CONNECTION_SETUP_TIMEOUT_MS + wait_ms))
+        }
     }
 
     /// Ends the fetch in flight to `leader` if `correlation` names it (answered or timed out);

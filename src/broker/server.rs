@@ -6,7 +6,7 @@
 //! Durable: the partition logs and the HW checkpoint on disk. Volatile: everything else,
 //! rebuilt on restart from the disk and from the controller's next `LeaderAndIsr`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::controller::Controller;
@@ -175,6 +175,9 @@ pub struct Broker {
     pub(super) follower_deadlines: BTreeMap<TopicPartition, DeadlineId>,
     /// Volatile: the fetch in flight to each leader broker, at most one.
     pub(super) replica_fetchers: BTreeMap<BrokerId, ReplicaFetch>,
+    /// Volatile: the peers that have answered on the connection to them since it last closed;
+    /// a request to any other is also a connection attempt.
+    pub(super) answered_by: BTreeSet<NodeId>,
     /// Volatile: while controller, the request queue to each broker.
     pub(super) channels: BTreeMap<BrokerId, super::channel::Channel>,
     /// Whether the resend timer is armed.
@@ -219,6 +222,7 @@ impl Broker {
             deadlines: Deadlines::default(),
             follower_deadlines: BTreeMap::new(),
             replica_fetchers: BTreeMap::new(),
+            answered_by: BTreeSet::new(),
             channels: BTreeMap::new(),
             resend_armed: false,
             zk_resync: false,
@@ -392,7 +396,10 @@ impl Broker {
             }
             Msg::ZkReply(ZkToClient::Watch(event)) => self.on_watch(ctx, event),
             Msg::Request(request) => self.accept_request(ctx, from, request),
-            Msg::Response(response) => self.on_response(ctx, from, response),
+            Msg::Response(response) => {
+                self.answered_by.insert(from);
+                self.on_response(ctx, from, response);
+            }
             Msg::Zk(_) => ctx.observe(Obs::Note("a broker got a metadata-service request".into())),
             Msg::Consumer(request) => self.on_consumer_request(ctx, from, *request),
             Msg::ConsumerReply(_) => {}
@@ -519,6 +526,7 @@ impl Broker {
             }
             return;
         }
+        self.answered_by.remove(&peer);
         self.drop_connection(peer);
         self.on_txn_connection_closed(ctx, peer);
         self.fail_verifications_to(ctx, peer);
