@@ -84,9 +84,12 @@ fn record_interval(rate_per_sec: u64) -> SimDuration {
 /// settles, and a producer still making records would leave writes in flight when the final
 /// reader reads, which the liveness checker would take for writes that never completed.
 pub fn records_due(records: u64, rate_per_sec: u64, start_ms: u64, end_ms: u64) -> u64 {
-    let interval = record_interval(rate_per_sec).as_micros().max(1);
     let span = end_ms.saturating_sub(start_ms).saturating_mul(1_000);
-    records.min(span.div_ceil(interval))
+    match record_interval(rate_per_sec).as_micros() {
+        // Over a million a second the clock's microsecond makes them all at once.
+        0 if span > 0 => records,
+        interval => records.min(span.div_ceil(interval.max(1))),
+    }
 }
 
 /// A producer's timers.
@@ -894,5 +897,8 @@ mod tests {
         // Never more than the workload has.
         assert_eq!(records_due(3, 200, 0, 10_000), 3);
         assert_eq!(records_due(0, 200, 0, 10_000), 0);
+        // Faster than one a microsecond: every record is due at the start.
+        assert_eq!(records_due(5_000_000, 2_000_000, 0, 1), 5_000_000);
+        assert_eq!(records_due(5, 2_000_000, 10, 10), 0);
     }
 }
