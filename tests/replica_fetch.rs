@@ -2,11 +2,21 @@
 //! broker, carrying every partition they follow from it.
 
 use kafkasim::broker::partition::Role;
+use kafkasim::broker::server::Broker;
 use kafkasim::node::Node;
 use kafkasim::protocol::TopicPartition;
 use kafkasim::run;
 use kafkasim::scenario::parse_str;
-use kafkasim::sim::SimTime;
+use kafkasim::sim::{SimTime, Simulator};
+
+/// The running broker `name` of `sim`.
+fn broker<'a>(sim: &'a Simulator<Node>, name: &str) -> &'a Broker {
+    let node = sim.node_id(name).expect("a broker");
+    let Some(Node::Broker(broker)) = sim.process(node) else {
+        panic!("{name} is up");
+    };
+    broker
+}
 
 const SCENARIO: &str = r#"
 name = "replica-fetch"
@@ -34,12 +44,7 @@ fn a_follower_sends_one_fetch_per_leader_broker_with_every_partition_it_follows_
             .expect("the run reaches the time");
         let mut fetches = 0;
         for follower in 0..3u32 {
-            let node = sim
-                .node_id(&format!("broker-{follower}"))
-                .expect("a broker");
-            let Some(Node::Broker(broker)) = sim.process(node) else {
-                panic!("broker-{follower} is up");
-            };
+            let broker = broker(&sim, &format!("broker-{follower}"));
             for leader in (0..3u32).filter(|&l| l != follower) {
                 let followed: Vec<TopicPartition> = broker
                     .partitions()
@@ -107,11 +112,7 @@ for_ms = 2_500
 fn leader_hw_at(scenario: &kafkasim::scenario::Scenario, at_ms: u64) -> u64 {
     let (sim, _) = run::run_to(scenario, 1, false, SimTime::from_millis(at_ms))
         .expect("the run reaches the time");
-    let node = sim.node_id("broker-0").expect("a broker");
-    let Some(Node::Broker(broker)) = sim.process(node) else {
-        panic!("broker-0 is up");
-    };
-    broker
+    broker(&sim, "broker-0")
         .partitions()
         .values()
         .find(|p| p.tp.partition == 0 && matches!(p.role, Role::Leader(_)))

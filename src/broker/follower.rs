@@ -14,19 +14,15 @@
 use super::partition::{FollowerPhase, Role};
 use super::server::{Broker, BrokerTimer, Deadline, ReplicaFetch};
 use crate::node::{Msg, Node, Obs, Timer, millis, push_disk_ops};
-use crate::protocol::UNDEFINED_EPOCH_OFFSET;
 use crate::protocol::{
     BrokerId, FetchPartition, FetchedPartition, KafkaError, Request, Response, TopicPartition,
 };
+use crate::protocol::{SOCKET_CONNECTION_SETUP_TIMEOUT_MS, UNDEFINED_EPOCH_OFFSET};
 use crate::scenario::ReplicationProtocol;
 use crate::sim::{Ctx, NodeId};
 
 /// Kafka's `replica.socket.timeout.ms`: how long a follower waits for any answer.
 const REPLICA_SOCKET_TIMEOUT_MS: u64 = 30_000;
-
-/// Kafka's `socket.connection.setup.timeout.ms`: how long a connection attempt may go
-/// unanswered before the client gives it up.
-const SOCKET_CONNECTION_SETUP_TIMEOUT_MS: u64 = 10_000;
 
 impl Broker {
     /// Moves the follower of `tp` on: an epoch query if it must still find where its log

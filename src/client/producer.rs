@@ -25,16 +25,15 @@ use std::sync::Arc;
 use super::idempotence::{BatchSequence, Idempotence};
 use super::partitioner::{NullKeyPartitioner, partition_for_key};
 use crate::node::{Msg, Node, Obs, Timer, millis};
-use crate::protocol::{BrokerId, KafkaError, PartitionState, Request, Response, TopicPartition};
+use crate::protocol::{
+    BrokerId, KafkaError, PartitionState, Request, Response, SOCKET_CONNECTION_SETUP_TIMEOUT_MS,
+    TopicPartition,
+};
 use crate::record::{
     NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, Record, RecordBatch, RecordId,
 };
 use crate::scenario::{Acks, Partitioner, ProducerConfig};
 use crate::sim::{Ctx, DeadlineId, Deadlines, NodeId, SimDuration, SimTime};
-
-/// Kafka's `socket.connection.setup.timeout.ms`: how long a connection attempt may go
-/// unanswered.
-const SOCKET_CONNECTION_SETUP_TIMEOUT_MS: u64 = 10_000;
 
 /// A producer's configuration.
 #[derive(Clone, Debug, PartialEq)]

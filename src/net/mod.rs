@@ -253,17 +253,6 @@ impl Network {
         }
     }
 
-    /// Whether a message sent on `generation` may still be delivered.
-    pub fn is_current(&self, from: NodeId, to: NodeId, generation: u32) -> bool {
-        self.arrival(from, to, generation).is_some()
-    }
-
-    /// Whether a message of `generation` from `from` to `to` travels on a connection `from`
-    /// closed gracefully since it was sent (it is delivered, but nothing answers on it).
-    pub fn is_drained(&self, from: NodeId, to: NodeId, generation: u32) -> bool {
-        self.arrival(from, to, generation) == Some(true)
-    }
-
     /// Closes the connection between `a` and `b`; returns whether it was open.
     pub fn close(&mut self, a: NodeId, b: NodeId) -> bool {
         let connection = &mut self.connections[pair(a, b, self.n)];
@@ -378,7 +367,7 @@ mod tests {
             panic!("connected nodes deliver");
         };
         assert!(net.cut(a, b), "the connection was open");
-        assert!(!net.is_current(a, b, generation));
+        assert_eq!(net.arrival(a, b, generation), None);
         assert_eq!(
             net.send(SimTime::ZERO, a, b, &mut rng),
             SendOutcome::Unreachable
@@ -407,21 +396,20 @@ mod tests {
             net.close_gracefully(client, broker),
             "the connection was open"
         );
-        assert!(
-            net.is_current(client, broker, request),
-            "the request still arrives"
+        assert_eq!(
+            net.arrival(client, broker, request),
+            Some(true),
+            "the request still arrives, on a connection its client closed"
         );
-        assert!(
-            net.is_drained(client, broker, request),
-            "on a connection its client closed"
-        );
-        assert!(
-            !net.is_current(broker, client, response),
+        assert_eq!(
+            net.arrival(broker, client, response),
+            None,
             "the answer is dropped"
         );
         net.close(client, broker);
-        assert!(
-            !net.is_current(client, broker, request),
+        assert_eq!(
+            net.arrival(client, broker, request),
+            None,
             "a later close drops it too"
         );
     }
