@@ -511,8 +511,13 @@ fn with_zk(ctx: &mut Ctx<'_, Node>, handler: impl FnOnce(crate::sim::SimTime, &m
 }
 
 /// Pushes a batch of disk operations into a handler's effects.
-pub fn push_disk_ops(ctx: &mut Ctx<'_, Node>, ops: Vec<DiskOp>) {
-    for op in ops {
+pub fn push_disk_ops(ctx: &mut Ctx<'_, Node>, mut ops: Vec<DiskOp>) {
+    drain_disk_ops(ctx, &mut ops);
+}
+
+/// Hands every op of `ops` to the disk, in order, leaving `ops` empty and allocated.
+pub fn drain_disk_ops(ctx: &mut Ctx<'_, Node>, ops: &mut Vec<DiskOp>) {
+    for op in ops.drain(..) {
         ctx.disk_op(op);
     }
 }

@@ -13,7 +13,7 @@
 
 use super::partition::{FollowerPhase, Role};
 use super::server::{Broker, BrokerTimer, Deadline, ReplicaFetch};
-use crate::node::{Msg, Node, Obs, Timer, millis, push_disk_ops};
+use crate::node::{Msg, Node, Obs, Timer, drain_disk_ops, millis, push_disk_ops};
 use crate::protocol::{
     BrokerId, FetchPartition, FetchedPartition, KafkaError, Request, Response, TopicPartition,
 };
@@ -284,7 +284,7 @@ impl Broker {
             .partitions
             .get_mut(&tp)
             .expect("still fetching implies present");
-        let mut ops = Vec::new();
+        let mut ops = std::mem::take(&mut self.disk_ops_scratch);
         let mut batches = fetched.batches;
         let leo = partition.log_end_offset();
         batches.retain(|b| b.next_offset() > leo);
@@ -301,12 +301,14 @@ impl Broker {
                     ctx.observe(obs);
                     ctx.observe(partition.leo_obs());
                 }
-                push_disk_ops(ctx, ops);
+                drain_disk_ops(ctx, &mut ops);
+                self.disk_ops_scratch = ops;
                 return;
             }
             // A gap: nothing can be appended; ask again after the backoff.
             Some(base) if base > leo => {
-                push_disk_ops(ctx, ops);
+                drain_disk_ops(ctx, &mut ops);
+                self.disk_ops_scratch = ops;
                 return self.back_off(ctx, tp);
             }
             _ => {}
@@ -318,7 +320,8 @@ impl Broker {
             partition.maybe_flush(appended, flush_interval_messages, &mut ops);
             ctx.observe(partition.leo_obs());
         }
-        push_disk_ops(ctx, ops);
+        drain_disk_ops(ctx, &mut ops);
+        self.disk_ops_scratch = ops;
         let hw = fetched.high_watermark.min(partition.log_end_offset());
         if let Some(obs) = partition.set_high_watermark(hw) {
             ctx.observe(obs);

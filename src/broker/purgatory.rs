@@ -6,7 +6,7 @@ use super::isr;
 use super::server::{Broker, Deadline, PendingProduce};
 use super::verification::Verifying;
 use crate::log::AppendCheck;
-use crate::node::{Msg, Node, Obs, millis, push_disk_ops};
+use crate::node::{Msg, Node, Obs, drain_disk_ops, millis};
 use crate::protocol::{KafkaError, Response, TopicPartition};
 use crate::record::RecordBatch;
 use crate::scenario::Acks;
@@ -161,7 +161,7 @@ impl Broker {
                 return Err(error);
             }
         }
-        let mut ops = Vec::new();
+        let mut ops = std::mem::take(&mut self.disk_ops_scratch);
         let offsets = partition.append_as_leader(batch, now, &mut ops);
         partition.maybe_flush(
             offsets.1 - offsets.0,
@@ -169,7 +169,8 @@ impl Broker {
             &mut ops,
         );
         ctx.observe(partition.leo_obs());
-        push_disk_ops(ctx, ops);
+        drain_disk_ops(ctx, &mut ops);
+        self.disk_ops_scratch = ops;
         if acks != Acks::All {
             self.update_hw(ctx, tp);
         }

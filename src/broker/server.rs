@@ -166,6 +166,9 @@ pub struct Broker {
     /// Volatile: a reused buffer of which partitions of a fetch are caught up (with the HW a
     /// follower takes from them).
     pub(super) caught_up_scratch: Vec<Option<u64>>,
+    /// Volatile: a reused buffer of one append's disk operations (emptied into the effects by
+    /// [`crate::node::drain_disk_ops`]).
+    pub(super) disk_ops_scratch: Vec<DiskOp>,
     /// Volatile: requests waiting behind the one in service, per connection.
     pub(super) queued: super::connections::Queued,
     pub(super) next_id: u64,
@@ -218,6 +221,7 @@ impl Broker {
             fetches: Vec::new(),
             fetch_offsets_scratch: Vec::new(),
             caught_up_scratch: Vec::new(),
+            disk_ops_scratch: Vec::new(),
             next_id: 0,
             deadlines: Deadlines::default(),
             follower_deadlines: BTreeMap::new(),

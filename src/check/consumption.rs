@@ -17,6 +17,16 @@ use crate::sim::{NodeId, SimTime};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Name(u32);
 
+impl Name {
+    /// Its position among the [`Names`] kept.
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+/// Up to how many names [`Names::intern`] looks for the very same `Arc` before the text.
+const POINTER_SCAN_MAX: usize = 32;
+
 /// The names consumer events use, each kept once.
 #[derive(Clone, Debug, Default)]
 pub struct Names {
@@ -27,6 +37,13 @@ pub struct Names {
 impl Names {
     /// The [`Name`] of `name`, kept if new.
     pub fn intern(&mut self, name: &Arc<str>) -> Name {
+        // Observers hand in their own shared names again and again: while there are few names,
+        // a pointer compare finds one without comparing its text.
+        if self.names.len() <= POINTER_SCAN_MAX
+            && let Some(i) = self.names.iter().position(|known| Arc::ptr_eq(known, name))
+        {
+            return Name(i as u32);
+        }
         if let Some(&known) = self.index.get(name) {
             return known;
         }
@@ -44,6 +61,11 @@ impl Names {
     /// The text of `name`.
     pub fn get(&self, name: Name) -> &Arc<str> {
         &self.names[name.0 as usize]
+    }
+
+    /// Every name, in the order kept: a [`Name`]'s [`Name::index`] indexes it.
+    pub fn as_slice(&self) -> &[Arc<str>] {
+        &self.names
     }
 }
 

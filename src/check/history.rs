@@ -2,10 +2,10 @@
 //! leadership a replica took, gathered from the run's observations; and the final state of each
 //! partition's replicas after the settle phase.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::chunked::Chunked;
+use super::consumption::Names;
 use crate::node::Obs;
 use crate::protocol::KafkaError;
 use crate::record::RecordId;
@@ -80,8 +80,7 @@ const NEVER_SENT: Sent = Sent {
 struct Sends {
     by_producer: Vec<Chunked<Sent>>,
     /// The partitions sent to, which [`Sent::partition`] indexes.
-    partitions: Vec<Arc<str>>,
-    partition_index: BTreeMap<Arc<str>, u32>,
+    partitions: Names,
     /// Failed sends' (definite, error), which a failed [`Sent::offset`] indexes.
     failures: Vec<(bool, KafkaError)>,
 }
@@ -106,27 +105,17 @@ impl Sends {
             },
         };
         SendOp {
-            partition: &self.partitions[sent.partition as usize],
+            partition: &self.partitions.as_slice()[sent.partition as usize],
             partition_id: sent.partition,
             sent_at: sent.sent_at,
             outcome,
         }
     }
 
-    fn partition_index(&mut self, partition: &Arc<str>) -> u32 {
-        if let Some(&index) = self.partition_index.get(partition) {
-            return index;
-        }
-        let index = u32::try_from(self.partitions.len()).expect("under 2^32 partitions");
-        self.partitions.push(partition.clone());
-        self.partition_index.insert(partition.clone(), index);
-        index
-    }
-
     /// Keeps the first send of record `id`; a record is sent once, and the first send is the
     /// one the checkers follow.
     fn sent(&mut self, id: RecordId, partition: &Arc<str>, at: SimTime) {
-        let partition = self.partition_index(partition);
+        let partition = self.partitions.intern(partition).index();
         let producer = usize::from(id.producer);
         if self.by_producer.len() <= producer {
             self.by_producer.resize_with(producer + 1, Chunked::new);
@@ -403,7 +392,7 @@ impl History {
 
     /// The partitions records were sent to, which [`SendOp::partition_id`] indexes.
     pub fn sent_partitions(&self) -> &[Arc<str>] {
-        &self.sends.partitions
+        self.sends.partitions.as_slice()
     }
 
     /// How many records were sent.

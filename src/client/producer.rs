@@ -148,6 +148,8 @@ pub struct Producer {
     timeouts: Deadlines<u64>,
     /// In-flight requests per broker (`max.in.flight.requests.per.connection`).
     in_flight_per_broker: Vec<usize>,
+    /// A reused buffer of which brokers a send finds ready (in flight under the limit).
+    ready_scratch: Vec<bool>,
     /// The leader of each partition, as the last metadata said.
     leaders: Vec<Option<BrokerId>>,
     /// When metadata was last requested (a refresh waits `retry.backoff.ms` after it).
@@ -195,6 +197,7 @@ impl Producer {
             in_flight: BTreeMap::new(),
             timeouts: Deadlines::default(),
             in_flight_per_broker: vec![0; spec.brokers.len()],
+            ready_scratch: Vec::new(),
             leaders: vec![None; spec.partitions as usize],
             metadata_requested_at: None,
             metadata_in_flight: false,
@@ -399,7 +402,9 @@ impl Producer {
         let mut need_metadata = false;
         let mut next_wakeup: Option<SimTime> = None;
         let limit = self.spec.config.max_in_flight_requests_per_connection as usize;
-        let mut ready = vec![false; self.in_flight_per_broker.len()];
+        let mut ready = std::mem::take(&mut self.ready_scratch);
+        ready.clear();
+        ready.resize(self.in_flight_per_broker.len(), false);
         for partition in 0..self.spec.partitions {
             let Some(first) = self.queues[partition as usize].front() else {
                 continue;
@@ -451,6 +456,7 @@ impl Producer {
                 .or_default()
                 .push((partition, batch));
         }
+        self.ready_scratch = ready;
         for (broker, batches) in per_broker {
             self.send_request(ctx, broker, batches);
         }
