@@ -472,15 +472,13 @@ impl Broker {
                 && (replica.is_none() || !consumers_only)
                 && partitions.iter().any(|p| p.tp == tp))
         };
-        let waiting: Vec<u64> = self
-            .fetches
-            .iter()
-            .filter(|f| wakes(f))
-            .map(|f| f.id)
-            .collect();
-        for id in waiting {
+        let mut waiting = std::mem::take(&mut self.waking_scratch);
+        waiting.extend(self.fetches.iter().filter(|f| wakes(f)).map(|f| f.id));
+        for &id in &waiting {
             self.try_complete_fetch(ctx, id);
         }
+        waiting.clear();
+        self.waking_scratch = waiting;
     }
 
     /// Answers the waiting fetch `id` if any of its partitions has something to return (data

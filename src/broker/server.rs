@@ -166,6 +166,8 @@ pub struct Broker {
     /// Volatile: a reused buffer of which partitions of a fetch are caught up (with the HW a
     /// follower takes from them).
     pub(super) caught_up_scratch: Vec<Option<u64>>,
+    /// Volatile: a reused buffer of the waiting fetches an append or a HW move may complete.
+    pub(super) waking_scratch: Vec<u64>,
     /// Volatile: a reused buffer of one append's disk operations (emptied into the effects by
     /// [`crate::node::drain_disk_ops`]).
     pub(super) disk_ops_scratch: Vec<DiskOp>,
@@ -221,6 +223,7 @@ impl Broker {
             fetches: Vec::new(),
             fetch_offsets_scratch: Vec::new(),
             caught_up_scratch: Vec::new(),
+            waking_scratch: Vec::new(),
             disk_ops_scratch: Vec::new(),
             next_id: 0,
             deadlines: Deadlines::default(),
