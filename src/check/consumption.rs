@@ -279,6 +279,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_name_is_one_name_whether_found_by_pointer_or_by_text() {
+        let mut names = Names::default();
+        let orders: Arc<str> = "orders-0".into();
+        let a = names.intern(&orders);
+        assert_eq!(names.intern(&orders), a, "the same Arc");
+        assert_eq!(
+            names.intern(&"orders-0".into()),
+            a,
+            "another Arc, the same text"
+        );
+        let b = names.intern(&"orders-1".into());
+        assert_ne!(a, b);
+        assert_eq!(names.get(b).as_ref(), "orders-1");
+        assert_eq!((a.index(), b.index()), (0, 1));
+        // Past the pointer scan's reach, names are still found by their text.
+        for i in 2..2 * POINTER_SCAN_MAX {
+            names.intern(&format!("orders-{i}").into());
+        }
+        assert_eq!(names.intern(&"orders-1".into()), b);
+        assert_eq!(names.as_slice().len(), 2 * POINTER_SCAN_MAX);
+    }
+
+    #[test]
     fn counts_past_a_byte_are_kept_aside() {
         let mut counts = Counts::default();
         let (a, b) = (
