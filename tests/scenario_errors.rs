@@ -203,6 +203,11 @@ const CASES: &[Case] = &[
         "\"heal\" cannot be drawn at random",
     ),
     case(
+        "run-too-long.toml",
+        Some(4),
+        "`duration_ms` + `settle_ms` = 1000000005000 ms is longer than a run may be (1000000000000 ms, about 31 years)",
+    ),
+    case(
         "too-many-brokers.toml",
         Some(6),
         "`brokers` must be between 1 and 64 (found 65)",

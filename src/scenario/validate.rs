@@ -16,6 +16,10 @@ use super::{names, validate_faults};
 /// The most instances one consumer or pipeline entry may run.
 pub const MAX_INSTANCES: u32 = 1_024;
 
+/// The longest run, `duration_ms` plus `settle_ms`: about 31 years, far inside the simulated
+/// clock's 64 bits of microseconds (which would saturate near 584 000 years and never end).
+pub const MAX_RUN_MS: u64 = 1_000_000_000_000;
+
 /// Kafka's smallest `segment.bytes` (`LegacyRecord.RECORD_OVERHEAD_V0`).
 pub const MIN_SEGMENT_BYTES: u64 = 14;
 
@@ -124,7 +128,23 @@ fn top_level(s: &Scenario) -> Result<(), Issue> {
     if s.name.trim().is_empty() {
         return Err(cx.fail(key_path!["name"], "`name` must not be empty"));
     }
-    cx.at_least("duration_ms", s.duration_ms, 1)
+    cx.at_least("duration_ms", s.duration_ms, 1)?;
+    let run_ms = s.duration_ms.saturating_add(s.settle_ms);
+    if run_ms > MAX_RUN_MS {
+        let key = if s.settle_ms > s.duration_ms {
+            "settle_ms"
+        } else {
+            "duration_ms"
+        };
+        return Err(cx.fail(
+            key_path![key],
+            format!(
+                "`duration_ms` + `settle_ms` = {run_ms} ms is longer than a run may be \
+                 ({MAX_RUN_MS} ms, about 31 years)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn cluster(s: &Scenario) -> Result<(), Issue> {
