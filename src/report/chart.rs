@@ -131,11 +131,10 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Dra
 
 fn draw_main<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult<DB> {
     let window = chart.window;
-    let top = chart.series.max_offset();
-    let y_max = (top as f64 * 1.08).max(top as f64 + 1.0).max(2.0);
+    let y = y_axis(chart);
     // Offsets are whole numbers: a short axis gets one label per offset.
-    let y_labels = if y_max <= 10.0 {
-        y_max as usize + 1
+    let y_labels = if y.end - y.start <= 10.0 {
+        (y.end - y.start) as usize + 1
     } else {
         10
     };
@@ -145,7 +144,7 @@ fn draw_main<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -
         .margin_top(4)
         .x_label_area_size(34)
         .y_label_area_size(Y_LABELS_PX)
-        .build_cartesian_2d(window.from_ms()..window.to_ms(), 0.0..y_max)?;
+        .build_cartesian_2d(window.from_ms()..window.to_ms(), y.clone())?;
     ctx.configure_mesh()
         .x_desc("simulated time (ms)")
         .y_desc("offset")
@@ -157,8 +156,8 @@ fn draw_main<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -
         .axis_desc_style((FAMILY, 12))
         .draw()?;
     let columns = ctx.plotting_area().dim_in_pixel().0;
-    draw_fault_spans(&mut ctx, chart, y_max)?;
-    draw_epochs(&mut ctx, chart, y_max)?;
+    draw_fault_spans(&mut ctx, chart, &y)?;
+    draw_epochs(&mut ctx, chart, &y)?;
     // Leader halos first, then HW (dashed) and LEO (solid) of every replica on top.
     for e in chart.series.epochs.iter().enumerate() {
         let (k, epoch) = e;
@@ -210,6 +209,31 @@ fn draw_main<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -
         .draw()
 }
 
+/// The offsets the y axis spans: from 0, or, when what the window shows lies far from 0 (a
+/// window late in a long run), from just below it, so its moves stay visible; up to a little
+/// above the highest offset shown.
+fn y_axis(chart: &Chart) -> std::ops::Range<f64> {
+    let window = chart.window;
+    let marks = chart
+        .anomalies
+        .iter()
+        .filter(|a| window.contains(a.at_us))
+        .map(|a| (a.offset, a.offset));
+    let shown = chart.series.offsets_between(window.from_us, window.to_us);
+    let (lo, hi) = shown
+        .into_iter()
+        .chain(marks)
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
+        .unwrap_or((0, 0));
+    let (lo, hi) = (lo as f64, hi as f64);
+    let span = hi - lo;
+    if lo <= span {
+        return 0.0..(hi * 1.08).max(hi + 1.0).max(2.0);
+    }
+    let pad = (span * 0.08).max(1.0);
+    (lo - pad).floor()..(hi + pad).ceil()
+}
+
 type Ctx<'a, DB> = ChartContext<
     'a,
     DB,
@@ -228,7 +252,7 @@ fn span_colour(kind: SpanKind) -> RGBColor {
 fn draw_fault_spans<DB: DrawingBackend>(
     ctx: &mut Ctx<'_, DB>,
     chart: &Chart,
-    y_max: f64,
+    y: &std::ops::Range<f64>,
 ) -> DrawResult<DB> {
     let window = chart.window;
     let spans: Vec<&FaultSpan> = chart
@@ -243,7 +267,7 @@ fn draw_fault_spans<DB: DrawingBackend>(
         // A span of no width (a fault at the run's end) still shows as a thin band.
         let to = to.max(from + (window.to_ms() - window.from_ms()) / 400.0);
         ctx.draw_series(std::iter::once(Rectangle::new(
-            [(from, 0.0), (to, y_max)],
+            [(from, y.start), (to, y.end)],
             colour.mix(0.12).filled(),
         )))?;
     }
@@ -265,7 +289,7 @@ fn draw_fault_spans<DB: DrawingBackend>(
         };
         rows_end_px[row] = start_px + width_px;
         let style = (FAMILY, 11).into_font().color(&span_colour(span.kind));
-        let at = EmptyElement::at((from, 0.0))
+        let at = EmptyElement::at((from, y.start))
             + Text::new(span.label.clone(), (3, -14 - 13 * row as i32), style);
         ctx.draw_series(std::iter::once(at))?;
     }
@@ -275,7 +299,7 @@ fn draw_fault_spans<DB: DrawingBackend>(
 fn draw_epochs<DB: DrawingBackend>(
     ctx: &mut Ctx<'_, DB>,
     chart: &Chart,
-    y_max: f64,
+    y: &std::ops::Range<f64>,
 ) -> DrawResult<DB> {
     let epochs: Vec<_> = chart
         .series
@@ -287,7 +311,7 @@ fn draw_epochs<DB: DrawingBackend>(
     for (k, epoch) in epochs.iter().enumerate() {
         let x = epoch.at_us as f64 / 1_000.0;
         ctx.draw_series(std::iter::once(DashedPathElement::new(
-            [(x, 0.0), (x, y_max)],
+            [(x, y.start), (x, y.end)],
             3,
             3,
             grey.stroke_width(1),
@@ -295,7 +319,7 @@ fn draw_epochs<DB: DrawingBackend>(
         if k < LABELS_MAX {
             let label = format!("e{}", epoch.epoch);
             let style = (FAMILY, 12).into_font().color(&grey);
-            let at = EmptyElement::at((x, y_max)) + Text::new(label, (3, 2), style);
+            let at = EmptyElement::at((x, y.end)) + Text::new(label, (3, 2), style);
             ctx.draw_series(std::iter::once(at))?;
         }
     }
@@ -434,4 +458,43 @@ fn draw_isr_lane<DB: DrawingBackend>(
         ctx.draw_series(bars)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::series::ReplicaSeries;
+
+    fn chart(series: &PartitionSeries, from_us: u64, to_us: u64) -> Chart<'_> {
+        Chart {
+            series,
+            faults: &[],
+            anomalies: Vec::new(),
+            window: Window { from_us, to_us },
+            title: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_y_axis_starts_at_zero_unless_the_window_shows_offsets_far_from_it() {
+        let series = PartitionSeries {
+            replicas: vec![ReplicaSeries {
+                broker: 0,
+                leo: (0..=100).map(|k| (k * 1_000, k * 240)).collect(),
+                hw: (0..=100).map(|k| (k * 1_000 + 500, k * 240)).collect(),
+            }],
+            ..PartitionSeries::default()
+        };
+        // The whole run: from 0 to 8% above the top, as ever.
+        let whole = y_axis(&chart(&series, 0, 100_000));
+        assert_eq!(whole.start, 0.0);
+        assert!((whole.end - 24_000.0 * 1.08).abs() < 1e-6);
+        // A window late in the run fits the offsets it shows (the HW enters at 23 520, the LEO
+        // reaches 24 000), with 8% of that span above and below.
+        let late = y_axis(&chart(&series, 99_100, 100_000));
+        assert_eq!(late, 23_481.0..24_039.0);
+        // A window where nothing moves still spans a few offsets around the value.
+        let flat = y_axis(&chart(&series, 100_600, 100_900));
+        assert_eq!(flat, 23_999.0..24_001.0);
+    }
 }

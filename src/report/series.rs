@@ -81,11 +81,32 @@ impl PartitionSeries {
             .unwrap_or(0)
     }
 
-    /// The largest offset any series reaches, for the y axis.
-    pub fn max_offset(&self) -> u64 {
-        let series = self.replicas.iter().flat_map(|r| r.leo.iter().chain(&r.hw));
-        let truncated = self.truncations.iter().map(|t| t.from);
-        series.map(|(_, v)| *v).chain(truncated).max().unwrap_or(0)
+    /// The lowest and highest offsets shown between `from_us` and `to_us`: each line's value
+    /// entering that span and every value it takes inside, and both ends of every truncation
+    /// inside. `None` if nothing shows there.
+    pub fn offsets_between(&self, from_us: u64, to_us: u64) -> Option<(u64, u64)> {
+        fn shown(steps: &Steps, from_us: u64, to_us: u64) -> impl Iterator<Item = u64> + '_ {
+            let entering = steps.partition_point(|(at, _)| *at <= from_us);
+            let inside = steps[entering..]
+                .iter()
+                .take_while(move |(at, _)| *at <= to_us);
+            let entered = entering.checked_sub(1).map(|k| &steps[k]);
+            entered.into_iter().chain(inside).map(|(_, v)| *v)
+        }
+        let shown = |steps| shown(steps, from_us, to_us);
+        let lines = self
+            .replicas
+            .iter()
+            .flat_map(|r| shown(&r.leo).chain(shown(&r.hw)));
+        let cuts = self
+            .truncations
+            .iter()
+            .filter(|t| (from_us..=to_us).contains(&t.at_us))
+            .flat_map(|t| [t.from, t.to]);
+        lines.chain(cuts).fold(None, |range, v| match range {
+            None => Some((v, v)),
+            Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+        })
     }
 
     /// The leader at `at_us`: the leader of the last election at or before it.
@@ -349,6 +370,31 @@ mod tests {
             Some(("my-topic-3", None, 4, vec![]))
         );
         assert_eq!(parse_controller_note("controller: live brokers [0]"), None);
+    }
+
+    #[test]
+    fn the_offsets_shown_in_a_window_are_the_values_entering_it_and_taken_inside() {
+        let series = PartitionSeries {
+            replicas: vec![ReplicaSeries {
+                broker: 0,
+                leo: vec![(0, 0), (10, 100), (20, 200), (30, 300)],
+                hw: vec![(0, 0), (15, 90), (25, 190)],
+            }],
+            truncations: vec![TruncationMark {
+                at_us: 40,
+                broker: 0,
+                from: 300,
+                to: 50,
+                rule: "hw",
+            }],
+            ..PartitionSeries::default()
+        };
+        // The LEO enters at 100 and reaches 200; the HW enters at 0 and reaches 90.
+        assert_eq!(series.offsets_between(12, 22), Some((0, 200)));
+        assert_eq!(series.offsets_between(26, 29), Some((190, 200)));
+        // A truncation inside shows both its ends.
+        assert_eq!(series.offsets_between(35, 45), Some((50, 300)));
+        assert_eq!(PartitionSeries::default().offsets_between(0, 10), None);
     }
 
     #[test]
