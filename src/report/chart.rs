@@ -209,6 +209,29 @@ fn draw_main<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -
         .draw()
 }
 
+/// How far right of `x_ms` a label `text` starts: `gap` pixels, or, where it would run past the
+/// plot's right edge (a mark at the end of the window), far enough left to end `gap` pixels
+/// before the point.
+fn label_dx<DB: DrawingBackend>(
+    ctx: &Ctx<'_, DB>,
+    window: Window,
+    x_ms: f64,
+    text: &str,
+    gap: i32,
+) -> i32 {
+    let (x_px, _) = ctx.plotting_area().dim_in_pixel();
+    let at_px = (x_ms - window.from_ms()) / (window.to_ms() - window.from_ms()) * f64::from(x_px);
+    let width_px = text.chars().count() as f64 * LABEL_CHAR_PX;
+    if at_px + f64::from(gap) + width_px > f64::from(x_px) {
+        -(width_px as i32) - gap
+    } else {
+        gap
+    }
+}
+
+/// About how wide one character of an 11–12 px label is.
+const LABEL_CHAR_PX: f64 = 6.5;
+
 /// The offsets the y axis spans: from 0, or, when what the window shows lies far from 0 (a
 /// window late in a long run), from just below it, so its moves stay visible; up to a little
 /// above the highest offset shown.
@@ -278,7 +301,7 @@ fn draw_fault_spans<DB: DrawingBackend>(
     for span in spans.iter().take(LABELS_MAX) {
         let from = clip(span.from_ms);
         let start_px = (from - window.from_ms()) * px_per_ms;
-        let width_px = span.label.chars().count() as f64 * 6.5 + 6.0;
+        let width_px = span.label.chars().count() as f64 * LABEL_CHAR_PX + 6.0;
         let row = match rows_end_px.iter().position(|end| *end <= start_px) {
             Some(row) => row,
             None if rows_end_px.len() < 4 => {
@@ -349,7 +372,8 @@ fn draw_truncations<DB: DrawingBackend>(ctx: &mut Ctx<'_, DB>, chart: &Chart) ->
         if k < LABELS_MAX {
             let label = format!("truncate {} → {} ({})", cut.from, cut.to, cut.rule);
             let style = (FAMILY, 11).into_font().color(&colour);
-            let at = EmptyElement::at((x, to)) + Text::new(label, (8, 4), style);
+            let dx = label_dx(ctx, chart.window, x, &label, 8);
+            let at = EmptyElement::at((x, to)) + Text::new(label, (dx, 4), style);
             ctx.draw_series(std::iter::once(at))?;
         }
     }
@@ -376,8 +400,9 @@ fn draw_anomalies<DB: DrawingBackend>(ctx: &mut Ctx<'_, DB>, chart: &Chart) -> D
         )))?;
         if k < LABELS_MAX {
             let style = (FAMILY, 12).into_font().color(&ANOMALY);
+            let dx = label_dx(ctx, chart.window, point.0, &mark.label, 8);
             let at = EmptyElement::at(point)
-                + Text::new(mark.label.clone(), (8, -18 - 14 * above), style);
+                + Text::new(mark.label.clone(), (dx, -18 - 14 * above), style);
             ctx.draw_series(std::iter::once(at))?;
         }
     }
