@@ -129,9 +129,20 @@ fn isolation_closes_connections_and_heal_restores_delivery() {
         "nothing reaches an isolated node"
     );
     sim.apply_fault(FaultAction::Heal);
-    sim.run_until(SimTime::from_millis(500)).unwrap();
+    // What was sent during the isolation, and since on those links, waits for TCP's next SYN,
+    // a second after the first attempt at 100 ms.
+    sim.run_until(SimTime::from_millis(1_050)).unwrap();
+    assert_eq!(
+        sim.process(node(0)).unwrap().arrivals.len(),
+        n,
+        "no connection before the SYN is sent again"
+    );
+    sim.run_until(SimTime::from_millis(1_200)).unwrap();
+    let arrivals = &sim.process(node(0)).unwrap().arrivals;
+    assert!(arrivals.len() > n, "delivery resumes at the SYN retry");
     assert!(
-        sim.process(node(0)).unwrap().arrivals.len() > n,
-        "delivery resumes after heal"
+        arrivals[n..]
+            .iter()
+            .all(|a| a.at >= SimTime::from_millis(1_100))
     );
 }

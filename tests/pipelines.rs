@@ -118,12 +118,12 @@ fn the_nemesis_fixture_is_clean_exactly_once_and_duplicates_at_least_once() {
 
 #[test]
 fn a_connection_the_producer_closes_fails_the_consumers_requests_on_it_too() {
-    // Seed 4: etl-1's producer times out a request to broker-0 and closes the connection its
+    // Seed 4: etl-1's producer times out a request to broker-1 and closes the connection its
     // consumer shares; the consumer hears of it at once instead of waiting for lost answers.
     let outcome = run_file("tests/data/eos-sweep.toml", Some(4), &[]);
     assert!(
         log(&outcome).contains(
-            "etl-1 the producer closed the connection to broker-0: the consumer's requests on \
+            "etl-1 the producer closed the connection to broker-1: the consumer's requests on \
              it fail"
         ),
         "the close is passed on to the consumer"

@@ -121,11 +121,11 @@ fn leader_hw_at(scenario: &kafkasim::scenario::Scenario, at_ms: u64) -> u64 {
 }
 
 #[test]
-fn a_cut_off_follower_gives_up_its_connection_attempt_after_the_setup_timeout() {
+fn a_cut_off_followers_fetch_gets_through_at_the_syn_retry_after_the_heal() {
     // The cut closes the connection; the fetch broker-1 sends after its 1 s backoff (at 2.5 s)
-    // is a connection attempt that nothing answers, even once the cut heals at 4 s. It is given
-    // up after `socket.connection.setup.timeout.ms` (10 s) and the 500 ms long poll, at 13 s,
-    // and the next fetch gets through: not after `replica.socket.timeout.ms` (30 s).
+    // opens a connection whose SYN is lost, and sent again 1 s and 3 s later, as TCP does: the
+    // retry at 3.5 s finds the link still cut, the one at 5.5 s (after the heal at 4 s) gets
+    // through, and the HW moves then.
     let scenario = parse_str(CUT_OFF, "cut-off-follower.toml", &[]).expect("a valid scenario");
     assert_eq!(
         leader_hw_at(&scenario, 1_500),
@@ -133,13 +133,29 @@ fn a_cut_off_follower_gives_up_its_connection_attempt_after_the_setup_timeout() 
         "p1-0 committed before the cut"
     );
     assert_eq!(
-        leader_hw_at(&scenario, 12_900),
+        leader_hw_at(&scenario, 5_400),
         1,
-        "the attempt is still out"
+        "healed, but the connection waits for the next SYN"
+    );
+    assert_eq!(leader_hw_at(&scenario, 5_600), 3, "the fetch got through");
+}
+
+#[test]
+fn a_cut_off_follower_gives_up_its_connection_attempt_after_the_setup_timeout() {
+    // Cut for 12 s: every SYN of the attempt at 2.5 s (and its retries at 3.5, 5.5 and 9.5 s) is
+    // lost. The follower gives the attempt up after `socket.connection.setup.timeout.ms` (10 s)
+    // and its 500 ms long poll, at 13 s, not after `replica.socket.timeout.ms` (30 s); its next
+    // fetch's first SYN retry, at 14 s, finds the link healed (at 13.5 s).
+    let long = CUT_OFF.replace("for_ms = 2_500", "for_ms = 12_000");
+    let scenario = parse_str(&long, "cut-off-follower.toml", &[]).expect("a valid scenario");
+    assert_eq!(
+        leader_hw_at(&scenario, 13_900),
+        1,
+        "the second attempt is still out"
     );
     assert_eq!(
-        leader_hw_at(&scenario, 13_100),
+        leader_hw_at(&scenario, 14_100),
         3,
-        "the next fetch got through"
+        "the second attempt got through"
     );
 }

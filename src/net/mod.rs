@@ -9,8 +9,15 @@
 //! dropped at delivery, and both ends are told the connection closed — which is how clients see
 //! disconnects. A client that closes a connection itself (a request timed out) closes it the way
 //! TCP does: what it already sent still arrives (its bytes precede the FIN) and may be served,
-//! but nothing comes back on the old connection. A send over an unreachable link is dropped silently, as a SYN into a partition
-//! is: the sender learns only through its own request timeout.
+//! but nothing comes back on the old connection.
+//!
+//! A send over a link that is down opens a connection that cannot complete: TCP sends its SYN
+//! again [`SYN_RETRIES`] (1, 3 and 7 s after the first, Linux's initial 1 s timeout doubling), and
+//! the message, with everything sent after it on the link, waits. At the first retry that finds
+//! the link up the connection is made and they leave in order; if none does before
+//! [`CONNECT_GIVE_UP`] (Kafka's `socket.connection.setup.timeout.ms`) they are dropped, and the
+//! sender learns only through its own timeout. A close of the connection (a crash, the sender
+//! giving up) drops them too.
 //!
 //! Also modelled: uniform latency with an optional long tail, random packet loss (in parts per
 //! million: no floats in simulation decisions) as TCP sees it — a lost message is retransmitted
@@ -109,8 +116,15 @@ pub enum SendOutcome {
         /// The connection generation it travels on.
         generation: u32,
     },
-    /// The link is cut: dropped silently.
-    Unreachable,
+    /// The link is down: it waits for a connection, whose next SYN is sent at `retry_at`.
+    Connecting {
+        /// When to look again (a SYN retry).
+        retry_at: SimTime,
+        /// When the connection attempt began.
+        since: SimTime,
+        /// The connection generation the message waits on.
+        generation: u32,
+    },
     /// Lost so often that TCP gave up: the connection resets (both ends hear the close).
     Reset,
 }
@@ -123,6 +137,30 @@ pub const TCP_RTO_MIN: SimDuration = SimDuration::from_millis(200);
 /// later; eight already take 51 s).
 pub const MAX_RETRANSMISSIONS: u32 = 8;
 
+/// After the first SYN, the times TCP sends it again, relative to the first (Linux: an initial
+/// timeout of 1 s, doubling).
+pub const SYN_RETRIES: [SimDuration; 3] = [
+    SimDuration::from_millis(1_000),
+    SimDuration::from_millis(3_000),
+    SimDuration::from_millis(7_000),
+];
+
+/// How long a connection attempt may take before the client gives it up (Kafka's
+/// `socket.connection.setup.timeout.ms`).
+pub const CONNECT_GIVE_UP: SimDuration =
+    SimDuration::from_millis(crate::protocol::SOCKET_CONNECTION_SETUP_TIMEOUT_MS);
+
+/// What a SYN retry found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// The link is up: the connection is made, and the message leaves now.
+    Connected,
+    /// Still down: try again at this time.
+    Again(SimTime),
+    /// Given up (past [`CONNECT_GIVE_UP`], or the connection closed meanwhile): dropped.
+    GaveUp,
+}
+
 /// State of one directed link.
 #[derive(Clone, Copy, Debug, Default)]
 struct Link {
@@ -131,6 +169,9 @@ struct Link {
     /// Extra delay of a slow-link fault, and when it ends.
     slow_extra: SimDuration,
     slow_until: SimTime,
+    /// A connection attempt over the link while it was down: when it began, and on which
+    /// connection generation. What is sent meanwhile waits behind it.
+    connecting: Option<(SimTime, u32)>,
 }
 
 /// State of the connection shared by an unordered pair of nodes.
@@ -207,8 +248,24 @@ impl Network {
         to: NodeId,
         rng: &mut SimRng,
     ) -> SendOutcome {
+        let generation = self.connections[pair(from, to, self.n)].generation;
+        let link = &mut self.links[from.index() * self.n + to.index()];
+        match link.connecting {
+            Some((since, g)) if g == generation => {
+                return match next_syn(since, now) {
+                    Some(retry_at) => SendOutcome::Connecting {
+                        retry_at,
+                        since,
+                        generation,
+                    },
+                    // Sent as the attempt is given up: it waits for the next one.
+                    None => self.begin_connecting(now, from, to, generation),
+                };
+            }
+            _ => link.connecting = None,
+        }
         if !self.reaches(from, to) {
-            return SendOutcome::Unreachable;
+            return self.begin_connecting(now, from, to, generation);
         }
         // Over TCP a lost packet is retransmitted, and what follows it on the connection waits:
         // loss shows as delay, never as a gap (and as a reset when TCP gives up).
@@ -236,6 +293,59 @@ impl Network {
         SendOutcome::Deliver {
             at,
             generation: connection.generation,
+        }
+    }
+
+    /// Starts a connection attempt over the down link `from → to` at `now`.
+    fn begin_connecting(
+        &mut self,
+        now: SimTime,
+        from: NodeId,
+        to: NodeId,
+        generation: u32,
+    ) -> SendOutcome {
+        self.links[from.index() * self.n + to.index()].connecting = Some((now, generation));
+        SendOutcome::Connecting {
+            retry_at: now + SYN_RETRIES[0],
+            since: now,
+            generation,
+        }
+    }
+
+    /// A SYN retry at `now` of the attempt `from → to` begun at `since` on `generation`: whether
+    /// the connection is made (the waiting message is then sent with [`Network::send`]), must
+    /// wait for the next retry, or is given up.
+    pub fn retry_connect(
+        &mut self,
+        now: SimTime,
+        from: NodeId,
+        to: NodeId,
+        since: SimTime,
+        generation: u32,
+    ) -> Retry {
+        let current = self.connections[pair(from, to, self.n)].generation;
+        let link = &mut self.links[from.index() * self.n + to.index()];
+        let ours = link.connecting == Some((since, generation));
+        if current != generation {
+            if ours {
+                link.connecting = None;
+            }
+            return Retry::GaveUp;
+        }
+        if self.reach.has_edge(index(from), index(to)) {
+            if ours {
+                link.connecting = None;
+            }
+            return Retry::Connected;
+        }
+        match next_syn(since, now + SimDuration::from_micros(1)) {
+            Some(at) => Retry::Again(at),
+            None => {
+                if ours {
+                    link.connecting = None;
+                }
+                Retry::GaveUp
+            }
         }
     }
 
@@ -335,6 +445,16 @@ impl Network {
 }
 
 /// Matrix node index (petgraph's `MatrixGraph` defaults to `u16` indices: 65 535 nodes).
+/// The first SYN retry of an attempt begun at `since` at or after `now`, unless the attempt is
+/// given up by then.
+fn next_syn(since: SimTime, now: SimTime) -> Option<SimTime> {
+    SYN_RETRIES
+        .iter()
+        .map(|&after| since + after)
+        .find(|&at| at >= now)
+        .filter(|&at| at <= since + CONNECT_GIVE_UP)
+}
+
 fn index(node: NodeId) -> NodeIndex<u16> {
     NodeIndex::new(node.index())
 }
@@ -357,6 +477,86 @@ mod tests {
         Network::new(n, model)
     }
 
+    /// Two nodes with `a → b` cut and a message sent over it at `at`: its attempt's
+    /// (first retry, start, generation).
+    fn waiting(net: &mut Network, rng: &mut SimRng, at: SimTime) -> (SimTime, SimTime, u32) {
+        let (a, b) = (NodeId::from_index(0), NodeId::from_index(1));
+        net.cut(a, b);
+        match net.send(at, a, b, rng) {
+            SendOutcome::Connecting {
+                retry_at,
+                since,
+                generation,
+            } => (retry_at, since, generation),
+            other => panic!("a down link makes the message wait for a connection: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_send_over_a_down_link_waits_for_the_first_syn_retry_that_finds_it_up() {
+        let mut net = net(2);
+        let mut rng = RootRng::new(3).fork(Stream::Network);
+        let (a, b) = (NodeId::from_index(0), NodeId::from_index(1));
+        let ms = SimTime::from_millis;
+        let (retry_at, since, generation) = waiting(&mut net, &mut rng, ms(100));
+        assert_eq!((retry_at, since), (ms(1_100), ms(100)));
+        // Sent later, while the attempt is pending: it waits for the same retries.
+        let later = net.send(ms(1_500), a, b, &mut rng);
+        assert_eq!(
+            later,
+            SendOutcome::Connecting {
+                retry_at: ms(3_100),
+                since,
+                generation
+            }
+        );
+        assert_eq!(
+            net.retry_connect(ms(1_100), a, b, since, generation),
+            Retry::Again(ms(3_100))
+        );
+        net.heal();
+        // Healed: still waiting, even for a new message, until the next SYN.
+        assert!(matches!(
+            net.send(ms(2_000), a, b, &mut rng),
+            SendOutcome::Connecting { retry_at, .. } if retry_at == ms(3_100)
+        ));
+        assert_eq!(
+            net.retry_connect(ms(3_100), a, b, since, generation),
+            Retry::Connected
+        );
+        assert!(matches!(
+            net.send(ms(3_100), a, b, &mut rng),
+            SendOutcome::Deliver { .. }
+        ));
+    }
+
+    #[test]
+    fn a_connection_attempt_is_given_up_after_the_setup_timeout_or_a_close() {
+        let mut net = net(2);
+        let mut rng = RootRng::new(3).fork(Stream::Network);
+        let (a, b) = (NodeId::from_index(0), NodeId::from_index(1));
+        let ms = SimTime::from_millis;
+        let (_, since, generation) = waiting(&mut net, &mut rng, ms(0));
+        assert_eq!(
+            net.retry_connect(ms(3_000), a, b, since, generation),
+            Retry::Again(ms(7_000))
+        );
+        // The last SYN within the 10 s finds the link still down.
+        assert_eq!(
+            net.retry_connect(ms(7_000), a, b, since, generation),
+            Retry::GaveUp
+        );
+        // A new send starts a new attempt; closing the connection gives that one up.
+        let (_, since, generation) = waiting(&mut net, &mut rng, ms(8_000));
+        assert_eq!(since, ms(8_000));
+        net.close(a, b);
+        net.heal();
+        assert_eq!(
+            net.retry_connect(ms(9_000), a, b, since, generation),
+            Retry::GaveUp
+        );
+    }
+
     #[test]
     fn one_way_cut_closes_the_connection_and_keeps_the_other_direction() {
         let mut net = net(3);
@@ -368,10 +568,10 @@ mod tests {
         };
         assert!(net.cut(a, b), "the connection was open");
         assert_eq!(net.arrival(a, b, generation), None);
-        assert_eq!(
+        assert!(matches!(
             net.send(SimTime::ZERO, a, b, &mut rng),
-            SendOutcome::Unreachable
-        );
+            SendOutcome::Connecting { .. }
+        ));
         assert!(matches!(
             net.send(SimTime::ZERO, b, a, &mut rng),
             SendOutcome::Deliver { .. }

@@ -15,7 +15,7 @@ use super::rng::{RootRng, SimRng, Stream};
 use super::time::{SimDuration, SimTime};
 use crate::disk::{Disk, DiskModel, SyncTicket};
 use crate::faults::FaultAction;
-use crate::net::{Network, NetworkModel, SendOutcome};
+use crate::net::{Network, NetworkModel, Retry, SendOutcome};
 use crate::trace::Trace;
 
 /// Everything needed to start a run.
@@ -97,6 +97,8 @@ pub(super) enum Event<P: Process> {
         incarnation: u32,
         input: Input<P>,
     },
+    /// A message waiting for a connection over a link that was down, at a SYN retry.
+    Connect(Box<Connect<P>>),
     /// A sync finishing on a node's disk. Rare events are boxed to keep every event small.
     SyncDone(Box<SyncDone>),
     /// An atomic write (write, fsync, rename) finishing.
@@ -105,6 +107,15 @@ pub(super) enum Event<P: Process> {
     Fault(Box<FaultAction>),
     /// The end of a slow-link or slow-disk fault, logged so the trace shows the span.
     FaultEnds(Box<FaultAction>),
+}
+
+/// A message waiting for its connection to be made (see [`crate::net`]).
+pub(super) struct Connect<P: Process> {
+    from: NodeId,
+    to: NodeId,
+    since: SimTime,
+    generation: u32,
+    msg: P::Msg,
 }
 
 /// A sync finishing: the kernel makes the ticket durable, then the process hears of it.
@@ -410,6 +421,21 @@ impl<P: Process> Simulator<P> {
                 incarnation,
                 input,
             } => self.dispatch(node, incarnation, input),
+            Event::Connect(connect) => {
+                let (from, to) = (connect.from, connect.to);
+                let retry = self.network.retry_connect(
+                    self.now,
+                    from,
+                    to,
+                    connect.since,
+                    connect.generation,
+                );
+                match retry {
+                    Retry::Connected => self.send(from, to, connect.msg),
+                    Retry::Again(at) => self.queue.push(at, Event::Connect(connect)),
+                    Retry::GaveUp => {}
+                }
+            }
             Event::SyncDone(done) => {
                 let SyncDone {
                     node,
@@ -607,7 +633,20 @@ impl<P: Process> Simulator<P> {
                     },
                 );
             }
-            SendOutcome::Unreachable => {}
+            SendOutcome::Connecting {
+                retry_at,
+                since,
+                generation,
+            } => {
+                let connect = Connect {
+                    from,
+                    to,
+                    since,
+                    generation,
+                    msg,
+                };
+                self.queue.push(retry_at, Event::Connect(Box::new(connect)));
+            }
             SendOutcome::Reset => {
                 self.notify_closed(from, to);
                 self.notify_closed(to, from);
