@@ -248,10 +248,11 @@ impl Network {
         to: NodeId,
         rng: &mut SimRng,
     ) -> SendOutcome {
-        let generation = self.connections[pair(from, to, self.n)].generation;
-        let link = &mut self.links[from.index() * self.n + to.index()];
-        match link.connecting {
-            Some((since, g)) if g == generation => {
+        let link = from.index() * self.n + to.index();
+        // Most sends find no attempt pending and the link up: two lookups.
+        if let Some((since, g)) = self.links[link].connecting {
+            let generation = self.connections[pair(from, to, self.n)].generation;
+            if g == generation {
                 return match next_syn(since, now) {
                     Some(retry_at) => SendOutcome::Connecting {
                         retry_at,
@@ -259,13 +260,14 @@ impl Network {
                         generation,
                     },
                     // Sent as the attempt is given up: it waits for the next one.
-                    None => self.begin_connecting(now, from, to, generation),
+                    None => self.begin_connecting(now, from, to),
                 };
             }
-            _ => link.connecting = None,
+            // The attempt's connection closed since: it is over.
+            self.links[link].connecting = None;
         }
         if !self.reaches(from, to) {
-            return self.begin_connecting(now, from, to, generation);
+            return self.begin_connecting(now, from, to);
         }
         // Over TCP a lost packet is retransmitted, and what follows it on the connection waits:
         // loss shows as delay, never as a gap (and as a reset when TCP gives up).
@@ -297,13 +299,8 @@ impl Network {
     }
 
     /// Starts a connection attempt over the down link `from → to` at `now`.
-    fn begin_connecting(
-        &mut self,
-        now: SimTime,
-        from: NodeId,
-        to: NodeId,
-        generation: u32,
-    ) -> SendOutcome {
+    fn begin_connecting(&mut self, now: SimTime, from: NodeId, to: NodeId) -> SendOutcome {
+        let generation = self.connections[pair(from, to, self.n)].generation;
         self.links[from.index() * self.n + to.index()].connecting = Some((now, generation));
         SendOutcome::Connecting {
             retry_at: now + SYN_RETRIES[0],
@@ -323,30 +320,19 @@ impl Network {
         since: SimTime,
         generation: u32,
     ) -> Retry {
-        let current = self.connections[pair(from, to, self.n)].generation;
+        let retry = if self.connections[pair(from, to, self.n)].generation != generation {
+            Retry::GaveUp
+        } else if self.reaches(from, to) {
+            Retry::Connected
+        } else {
+            next_syn(since, now + SimDuration::from_micros(1)).map_or(Retry::GaveUp, Retry::Again)
+        };
+        // A made or abandoned attempt no longer holds back what is sent after it.
         let link = &mut self.links[from.index() * self.n + to.index()];
-        let ours = link.connecting == Some((since, generation));
-        if current != generation {
-            if ours {
-                link.connecting = None;
-            }
-            return Retry::GaveUp;
+        if link.connecting == Some((since, generation)) && !matches!(retry, Retry::Again(_)) {
+            link.connecting = None;
         }
-        if self.reach.has_edge(index(from), index(to)) {
-            if ours {
-                link.connecting = None;
-            }
-            return Retry::Connected;
-        }
-        match next_syn(since, now + SimDuration::from_micros(1)) {
-            Some(at) => Retry::Again(at),
-            None => {
-                if ours {
-                    link.connecting = None;
-                }
-                Retry::GaveUp
-            }
-        }
+        retry
     }
 
     /// Whether a message sent on `generation` arrives: `None` if its connection closed since;
@@ -444,7 +430,6 @@ impl Network {
     }
 }
 
-/// Matrix node index (petgraph's `MatrixGraph` defaults to `u16` indices: 65 535 nodes).
 /// The first SYN retry of an attempt begun at `since` at or after `now`, unless the attempt is
 /// given up by then.
 fn next_syn(since: SimTime, now: SimTime) -> Option<SimTime> {
@@ -455,6 +440,7 @@ fn next_syn(since: SimTime, now: SimTime) -> Option<SimTime> {
         .filter(|&at| at <= since + CONNECT_GIVE_UP)
 }
 
+/// Matrix node index (petgraph's `MatrixGraph` defaults to `u16` indices: 65 535 nodes).
 fn index(node: NodeId) -> NodeIndex<u16> {
     NodeIndex::new(node.index())
 }

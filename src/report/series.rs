@@ -93,11 +93,10 @@ impl PartitionSeries {
             let entered = entering.checked_sub(1).map(|k| &steps[k]);
             entered.into_iter().chain(inside).map(|(_, v)| *v)
         }
-        let shown = |steps| shown(steps, from_us, to_us);
         let lines = self
             .replicas
             .iter()
-            .flat_map(|r| shown(&r.leo).chain(shown(&r.hw)));
+            .flat_map(|r| shown(&r.leo, from_us, to_us).chain(shown(&r.hw, from_us, to_us)));
         let cuts = self
             .truncations
             .iter()
